@@ -1,0 +1,78 @@
+/* hf_model.h - a Hugging Face model directory: config.json and the
+ * safetensors weights (one file, or shards listed in
+ * model.safetensors.index.json), opened lazily.
+ *
+ * Supported model_type: llama, mistral, qwen2 (LLaMA-family decoders). The
+ * config is validated here (positive sizes, heads dividing hidden, ...), so
+ * the model code can trust it.
+ */
+#ifndef QZ_HF_MODEL_H
+#define QZ_HF_MODEL_H
+
+#include "safetensors.h"
+
+typedef enum qz_arch {
+    QZ_ARCH_LLAMA = 0,
+    QZ_ARCH_MISTRAL = 1,
+    QZ_ARCH_QWEN2 = 2,
+    QZ_ARCH_COUNT
+} qz_arch;
+
+const char *qz_arch_name(qz_arch a);
+
+typedef struct qz_rope_scaling {
+    int llama3;                 /* rope_scaling.rope_type == "llama3" */
+    double factor, low_freq_factor, high_freq_factor;
+    int64_t original_max_position;
+} qz_rope_scaling;
+
+typedef struct qz_model_config {
+    qz_arch arch;
+    int64_t hidden;             /* hidden_size */
+    int64_t intermediate;       /* intermediate_size */
+    int64_t n_layers;           /* num_hidden_layers */
+    int64_t n_heads;            /* num_attention_heads */
+    int64_t n_kv_heads;         /* num_key_value_heads (default n_heads) */
+    int64_t head_dim;           /* head_dim (default hidden / n_heads) */
+    int64_t vocab;              /* vocab_size */
+    int64_t max_position;       /* max_position_embeddings */
+    int64_t sliding_window;     /* 0 = none (mistral / qwen2 use_sliding_window) */
+    double rms_eps;             /* rms_norm_eps */
+    double rope_theta;
+    qz_rope_scaling rope_scaling;
+    int tie_embeddings;         /* tie_word_embeddings */
+    int qkv_bias;               /* qwen2, or attention_bias */
+    int mlp_bias;               /* mlp_bias */
+    int32_t bos_id, eos_id;     /* -1 when absent */
+    qz_dtype torch_dtype;       /* torch_dtype / dtype, F32 when absent */
+} qz_model_config;
+
+typedef struct qz_hf_model {
+    char *dir;
+    cJSON *config_json;         /* the whole config.json, owned */
+    qz_model_config cfg;
+    int n_files;
+    qz_st_file **files;         /* the shards */
+} qz_hf_model;
+
+/* Parses dir/config.json into cfg (QZ_EINPUT with the field and value on any
+ * problem). Exposed for tests. */
+int qz_model_config_parse(const cJSON *json, const char *path, qz_model_config *cfg, qz_error *err);
+
+/* Opens dir: config.json, then model.safetensors.index.json or
+ * model.safetensors. */
+int qz_hf_model_open(qz_hf_model **out, const char *dir, qz_error *err);
+void qz_hf_model_free(qz_hf_model *m);
+
+/* Finds a tensor in any shard (CRC verified when stored); QZ_EINPUT naming the
+ * directory and tensor when missing. */
+int qz_hf_model_get(qz_hf_model *m, const char *name, qz_st_tensor **t, qz_error *err);
+qz_st_tensor *qz_hf_model_find(const qz_hf_model *m, const char *name);
+
+/* dir/name into buf; QZ_EINTERNAL when it does not fit. */
+int qz_path_join(char *buf, size_t cap, const char *dir, const char *name, qz_error *err);
+
+/* Reads a whole file into a NUL-terminated malloc'd buffer. */
+int qz_read_file(const char *path, char **data, size_t *len, qz_error *err);
+
+#endif

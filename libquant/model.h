@@ -1,0 +1,110 @@
+/* model.h - the LLaMA-family decoder (llama, mistral, qwen2) in FP32 on
+ * OpenBLAS, one decoder layer at a time.
+ *
+ * A qz_model holds only what every pass needs: config, token embeddings,
+ * final norm, lm_head and the RoPE tables. Decoder layers are loaded one at a
+ * time with qz_layer_load (dequantizing packed formats to FP32) and freed
+ * after use, so memory is one layer plus activations, not the model.
+ *
+ * A forward pass takes a whole sequence of T tokens (positions 0..T-1) through
+ * a layer with sgemm. An observer sees the input of every linear layer, once
+ * per input site (q/k/v share one input, gate/up share one).
+ */
+#ifndef QZ_MODEL_H
+#define QZ_MODEL_H
+
+#include "hf_model.h"
+
+typedef enum qz_linear_id {
+    QZ_LIN_Q = 0,
+    QZ_LIN_K = 1,
+    QZ_LIN_V = 2,
+    QZ_LIN_O = 3,
+    QZ_LIN_GATE = 4,
+    QZ_LIN_UP = 5,
+    QZ_LIN_DOWN = 6,
+    QZ_LIN_COUNT
+} qz_linear_id;
+
+/* Where a linear layer's input comes from. */
+typedef enum qz_site {
+    QZ_SITE_ATTN_IN = 0, /* input_layernorm output: q, k, v */
+    QZ_SITE_O_IN = 1,    /* attention output: o */
+    QZ_SITE_MLP_IN = 2,  /* post_attention_layernorm output: gate, up */
+    QZ_SITE_DOWN_IN = 3, /* silu(gate) * up: down */
+    QZ_SITE_COUNT
+} qz_site;
+
+const char *qz_linear_name(qz_linear_id id); /* "self_attn.q_proj", ... */
+qz_site qz_linear_site(qz_linear_id id);
+int64_t qz_linear_in(const qz_model_config *c, qz_linear_id id);
+int64_t qz_linear_out(const qz_model_config *c, qz_linear_id id);
+
+typedef struct qz_linear {
+    float *w;          /* (out, in) row-major, as Hugging Face stores it */
+    float *bias;       /* (out) or NULL */
+    int64_t out, in;
+} qz_linear;
+
+typedef struct qz_layer {
+    int64_t index;
+    float *attn_norm;  /* (hidden) input_layernorm.weight */
+    float *mlp_norm;   /* (hidden) post_attention_layernorm.weight */
+    qz_linear lin[QZ_LIN_COUNT];
+} qz_layer;
+
+typedef struct qz_model {
+    qz_hf_model *hf;   /* owned */
+    qz_model_config cfg;
+    float *embed;      /* (vocab, hidden) */
+    float *final_norm; /* (hidden) */
+    float *lm_head;    /* (vocab, hidden); == embed when tied */
+    float *rope_cos;   /* (max_T, head_dim/2) */
+    float *rope_sin;   /* (max_T, head_dim/2) */
+    int64_t rope_len;  /* rows in the rope tables */
+} qz_model;
+
+/* Opens dir and loads embeddings, final norm and lm_head as FP32. */
+int qz_model_open(qz_model **out, const char *dir, qz_error *err);
+void qz_model_free(qz_model *m);
+
+/* Makes the RoPE tables cover positions [0, T). */
+int qz_model_reserve(qz_model *m, int64_t T, qz_error *err);
+
+/* Loads decoder layer i as FP32 (from F32/F16/BF16 or a packed quantized
+ * format). Errors name the tensor. */
+int qz_layer_load(qz_model *m, int64_t i, qz_layer *L, qz_error *err);
+void qz_layer_free(qz_layer *L);
+/* Checks every weight is finite: QZ_EINPUT naming layer and module. */
+int qz_layer_check_finite(const qz_layer *L, qz_error *err);
+
+/* Sees the input x (T, in_features of the site) of linear layers. */
+typedef struct qz_observer {
+    void (*fn)(void *ctx, const qz_layer *L, qz_site site, const float *x, int64_t T);
+    void *ctx;
+} qz_observer;
+
+/* Scratch for one sequence of up to max_T tokens; allocate once, reuse. */
+typedef struct qz_scratch qz_scratch;
+int qz_scratch_new(qz_scratch **out, const qz_model_config *c, int64_t max_T, qz_error *err);
+void qz_scratch_free(qz_scratch *s);
+
+/* x (T, hidden) <- layer(x). obs may be NULL. Requires qz_model_reserve(T). */
+void qz_layer_forward(const qz_model *m, const qz_layer *L, float *x, int64_t T, qz_scratch *s, const qz_observer *obs);
+
+/* x (T, hidden) <- embedding rows of tokens (ids checked by the caller). */
+void qz_model_embed(const qz_model *m, const int32_t *tokens, int64_t T, float *x);
+
+/* Final RMSNorm of x in place, then logits (T, vocab) = x lm_head^T. */
+void qz_model_head(const qz_model *m, float *x, int64_t T, float *logits);
+
+/* y (n, dim) = rmsnorm(x) * w, eps from the config. */
+void qz_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t dim, double eps);
+/* y (T, out) = x (T, in) W^T + bias. */
+void qz_linear_apply(const qz_linear *l, const float *x, int64_t T, float *y);
+
+/* Loads a tensor as FP32 into dst (numel elements), checking dtype and shape
+ * (ndim entries of want_shape). */
+int qz_tensor_to_f32(const qz_st_tensor *t, float *dst, int ndim, const int64_t *want_shape, qz_error *err);
+
+#endif

@@ -1,0 +1,112 @@
+/* test_model.c - config.json validation, and the forward pass against the
+ * float64 numpy reference (tests/fixtures/window64.txt, made by
+ * scripts/ref_ppl.py) on token ids, without the tokenizer. */
+#include "eval.h"
+#include "qz_test.h"
+
+static int parse_cfg(const char *json, qz_model_config *c, qz_error *err)
+{
+    cJSON *j = cJSON_Parse(json);
+    int rc = j ? qz_model_config_parse(j, "config.json", c, err) : qz_fail(err, QZ_EINPUT, "bad json");
+    cJSON_Delete(j);
+    return rc;
+}
+
+#define BASE "\"hidden_size\":64,\"intermediate_size\":172,\"num_hidden_layers\":5,\"num_attention_heads\":8,\"vocab_size\":512"
+
+static void test_config_defaults_and_fields(void)
+{
+    qz_model_config c;
+    qz_error err = {0};
+    CHECK(parse_cfg("{\"model_type\":\"llama\"," BASE "}", &c, &err) == 0, "%s", err.msg);
+    CHECK(c.n_kv_heads == 8 && c.head_dim == 8 && c.max_position == 2048, "defaults");
+    CHECK_CLOSE(c.rms_eps, 1e-6, 0, 0);
+    CHECK_CLOSE(c.rope_theta, 10000, 0, 0);
+    CHECK(!c.tie_embeddings && !c.qkv_bias && c.bos_id == -1, "flags");
+    CHECK(parse_cfg("{\"model_type\":\"qwen2\"," BASE ",\"num_key_value_heads\":2,\"head_dim\":16,\"torch_dtype\":\"bfloat16\","
+                    "\"tie_word_embeddings\":true,\"eos_token_id\":[5,6]}", &c, &err) == 0, "%s", err.msg);
+    CHECK(c.arch == QZ_ARCH_QWEN2 && c.qkv_bias && c.n_kv_heads == 2 && c.head_dim == 16 && c.tie_embeddings, "qwen2");
+    CHECK(c.torch_dtype == QZ_DTYPE_BF16 && c.eos_id == 5, "dtype, eos list");
+    CHECK(parse_cfg("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0,"
+                    "\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,\"original_max_position_embeddings\":8192}}", &c, &err) == 0, "%s", err.msg);
+    CHECK(c.rope_scaling.llama3 && c.rope_scaling.factor == 8.0 && c.rope_scaling.original_max_position == 8192, "llama3 rope");
+    CHECK(parse_cfg("{\"model_type\":\"mistral\"," BASE ",\"sliding_window\":4096}", &c, &err) == 0 && c.sliding_window == 4096, "mistral");
+}
+
+static void test_config_rejects(void)
+{
+    static const struct {
+        const char *json, *want;
+    } cases[] = {
+        {"{\"model_type\":\"gpt2\"," BASE "}", "supported: llama, mistral, qwen2"},
+        {"{" BASE "}", "model_type"},
+        {"{\"model_type\":\"llama\",\"hidden_size\":64}", "required field"},
+        {"{\"model_type\":\"llama\"," BASE ",\"num_key_value_heads\":3}", "multiple of num_key_value_heads"},
+        {"{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4}}", "rope_scaling type 'yarn'"},
+        {"{\"model_type\":\"llama\",\"hidden_size\":-64,\"intermediate_size\":172,\"num_hidden_layers\":5,\"num_attention_heads\":8,\"vocab_size\":512}", "positive"},
+        {"{\"model_type\":\"llama\"," BASE ",\"hidden_act\":\"gelu\"}", "hidden_act"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        qz_model_config c;
+        qz_error err = {0};
+        int rc = parse_cfg(cases[i].json, &c, &err);
+        CHECK(rc == QZ_EINPUT && strstr(err.msg, cases[i].want) && strstr(err.msg, "config.json"), "case %zu: '%s'", i, err.msg);
+    }
+}
+
+/* Reads "ids ..." and "mean_nll X" from the fixture. */
+static int read_window_fixture(int32_t *ids, int max, int *n, double *nll)
+{
+    FILE *f = fopen("tests/fixtures/window64.txt", "r");
+    if (!f) return -1;
+    char line[8192];
+    *n = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "ids ", 4)) {
+            char *p = line + 4, *end;
+            for (long v; *n < max && (v = strtol(p, &end, 10), end != p); p = end) ids[(*n)++] = (int32_t)v;
+        } else if (strstr(line, "mean_nll")) {
+            sscanf(strstr(line, "mean_nll") + 8, "%lf", nll);
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+static void test_forward_matches_reference(void)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/models/stories260K", qzt_shared());
+    qz_model *m = NULL;
+    qz_error err = {0};
+    if (qz_model_open(&m, dir, &err) != 0) SKIP("%s (../shared absent?)", err.msg);
+    int32_t ids[256];
+    int n = 0;
+    double want = 0;
+    CHECK(read_window_fixture(ids, 256, &n, &want) == 0 && n == 128, "fixture: %d ids", n);
+    qz_ppl_opts o = {.seqlen = 64};
+    qz_ppl_result r;
+    CHECK(qz_eval_ppl(m, ids, n, &o, &r, &err) == 0, "%s", err.msg);
+    CHECK(r.windows == 2 && r.scored == 126, "windows %lld scored %lld", (long long)r.windows, (long long)r.scored);
+    CHECK_CLOSE(r.mean_nll, want, 0, 2e-6);
+    /* the same tokens one window at a time give the same NLL sum */
+    o.max_windows = 1;
+    qz_ppl_result r1;
+    CHECK(qz_eval_ppl(m, ids, n, &o, &r1, &err) == 0, "%s", err.msg);
+    CHECK(r1.windows == 1 && r1.scored == 63, "max_windows");
+    /* out-of-vocabulary ids are an input error, not a crash */
+    ids[5] = 9999;
+    CHECK(qz_eval_ppl(m, ids, n, &o, &r1, &err) == QZ_EINPUT && strstr(err.msg, "vocabulary"), "%s", err.msg);
+    /* a text shorter than one window */
+    o.seqlen = 512;
+    CHECK(qz_eval_ppl(m, ids, n, &o, &r1, &err) == QZ_EINPUT && strstr(err.msg, "fewer than one window"), "%s", err.msg);
+    qz_model_free(m);
+}
+
+int main(void)
+{
+    QZ_RUN(test_config_defaults_and_fields);
+    QZ_RUN(test_config_rejects);
+    QZ_RUN(test_forward_matches_reference);
+    QZ_TEST_EXIT();
+}

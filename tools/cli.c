@@ -1,0 +1,146 @@
+/* cli.c - shared command-line plumbing for the qz tools. */
+#include "cli.h"
+
+#include "hf_model.h"
+#include "tokenizer.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+void qz_cli_init(qz_cli *c, const char *tool)
+{
+    memset(c, 0, sizeof *c);
+    c->tool = tool;
+    c->progress = isatty(STDERR_FILENO);
+}
+
+int qz_cli_usage_error(const qz_cli *c, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: error: ", c->tool);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\ntry '%s --help'\n", c->tool);
+    return QZ_EXIT_INPUT;
+}
+
+int qz_cli_fail(const qz_cli *c, const qz_error *err)
+{
+    fprintf(stderr, "%s: error: %s\n", c->tool, err->msg);
+    return qz_status_exit_code(err->status ? err->status : QZ_EINTERNAL);
+}
+
+void qz_cli_warn(const qz_cli *c, const char *fmt, ...)
+{
+    if (c->quiet) return;
+    va_list ap;
+    fprintf(stderr, "%s: warning: ", c->tool);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int qz_cli_int(const qz_cli *c, const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return qz_cli_usage_error(c, "%s '%s': expected an integer in [%lld, %lld]", flag, s, (long long)lo, (long long)hi);
+    *out = v;
+    return 0;
+}
+
+int qz_cli_real(const qz_cli *c, const char *flag, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+        return qz_cli_usage_error(c, "%s '%s': expected a number in [%g, %g]", flag, s, lo, hi);
+    *out = v;
+    return 0;
+}
+
+void qz_cli_version(const char *tool)
+{
+    printf("%s %s\nfeatures: blas=%s threads=%d cuda=%s\n", tool, QZ_VERSION, "openblas", openblas_get_num_threads(),
+#ifdef QZ_HAVE_CUDA
+           "yes"
+#else
+           "no"
+#endif
+    );
+}
+
+static void fmt_clock(char *buf, size_t n, double s)
+{
+    long t = s > 0 && s < 1e7 ? (long)(s + 0.5) : 0;
+    if (t >= 3600) snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+void qz_cli_progress(void *ctx, const qz_progress *p)
+{
+    qz_cli *c = ctx;
+    if (!c->progress || c->quiet) return;
+    double now = qz_now();
+    if (p->done < p->total && now - c->last_draw < 0.25) return;
+    c->last_draw = now;
+    char eta[32], el[32];
+    double frac = p->total ? (double)p->done / (double)p->total : 1;
+    fmt_clock(el, sizeof el, p->elapsed);
+    fmt_clock(eta, sizeof eta, frac > 0 ? p->elapsed * (1 - frac) / frac : 0);
+    fprintf(stderr, "\r%s: %s %lld/%lld  %lld/%lld  %.0f tok/s  elapsed %s  ETA %s   ", c->tool, p->stage, (long long)p->step,
+            (long long)p->n_steps, (long long)p->done, (long long)p->total,
+            p->elapsed > 0 ? (double)p->tokens_done / p->elapsed : 0.0, el, eta);
+    fflush(stderr);
+}
+
+void qz_cli_progress_done(qz_cli *c)
+{
+    if (c->progress && !c->quiet && c->last_draw > 0) fputc('\n', stderr);
+    c->last_draw = 0;
+}
+
+int qz_cli_tokenize_file(const char *model_dir, const char *path, int32_t **ids, int64_t *n, qz_error *err)
+{
+    char tj[4096], tc[4096];
+    char *text = NULL;
+    size_t len = 0;
+    qz_tokenizer *tok = NULL;
+    *ids = NULL;
+    int rc = qz_path_join(tj, sizeof tj, model_dir, "tokenizer.json", err);
+    if (rc == QZ_OK) rc = qz_path_join(tc, sizeof tc, model_dir, "tokenizer_config.json", err);
+    if (rc == QZ_OK) rc = qz_tokenizer_load(&tok, tj, access(tc, R_OK) == 0 ? tc : NULL, err);
+    if (rc == QZ_OK) rc = qz_read_file(path, &text, &len, err);
+    if (rc == QZ_OK && len == 0) rc = qz_fail(err, QZ_EINPUT, "%s: text file is empty", path);
+    if (rc == QZ_OK) {
+        rc = qz_tokenizer_encode(tok, text, len, 1, ids, n, err);
+        if (rc) {
+            char msg[QZ_ERRMSG_MAX];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            qz_fail(err, rc, "%s: %s", path, msg);
+        }
+    }
+    free(text);
+    qz_tokenizer_free(tok);
+    return rc;
+}
+
+void qz_cli_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}

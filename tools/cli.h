@@ -1,0 +1,43 @@
+/* cli.h - what every qz tool's main() shares: messages in the
+ * "qz-tool: error: ..." form, checked number parsing, the progress line, and
+ * --version. Tools hold no algorithm; see DESIGN.md "Tools and the command line". */
+#ifndef QZ_CLI_H
+#define QZ_CLI_H
+
+#include "eval.h"
+
+typedef struct qz_cli {
+    const char *tool;   /* "qz-eval" */
+    int quiet;          /* --quiet: no progress, no warnings */
+    int progress;       /* progress line on stderr (a terminal, or --progress) */
+    double last_draw;   /* throttles the progress line */
+} qz_cli;
+
+void qz_cli_init(qz_cli *c, const char *tool);
+
+/* "tool: error: msg" on stderr; returns QZ_EXIT_INPUT. */
+int qz_cli_usage_error(const qz_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints a library error and returns its exit code. */
+int qz_cli_fail(const qz_cli *c, const qz_error *err);
+void qz_cli_warn(const qz_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Integer / real flag values within [lo, hi]; 0 on success, else prints a
+ * usage error and returns QZ_EXIT_INPUT. */
+int qz_cli_int(const qz_cli *c, const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out);
+int qz_cli_real(const qz_cli *c, const char *flag, const char *s, double lo, double hi, double *out);
+
+void qz_cli_version(const char *tool);
+
+/* Progress callback (ctx = qz_cli *): "layer 3/5  window 12/20  1234 tok/s  ETA 0:12". */
+void qz_cli_progress(void *ctx, const qz_progress *p);
+/* Ends the progress line, if one is drawn. */
+void qz_cli_progress_done(qz_cli *c);
+
+/* Reads and tokenizes a text file with MODEL_DIR's tokenizer (BOS added as
+ * the tokenizer says). Empty files and non-UTF-8 text are input errors. */
+int qz_cli_tokenize_file(const char *model_dir, const char *path, int32_t **ids, int64_t *n, qz_error *err);
+
+/* Writes s as a JSON string literal (quotes and escapes) to f. */
+void qz_cli_json_string(FILE *f, const char *s);
+
+#endif
