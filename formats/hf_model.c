@@ -188,6 +188,36 @@ int qz_model_config_parse(const cJSON *json, const char *path, qz_model_config *
     return check_shapes(&r, c);
 }
 
+static const char *dtype_torch_name(qz_dtype t)
+{
+    return t == QZ_DTYPE_F16 ? "float16" : t == QZ_DTYPE_BF16 ? "bfloat16" : "float32";
+}
+
+cJSON *qz_model_config_to_json(const qz_model_config *c)
+{
+    cJSON *j = cJSON_CreateObject(), *archs = cJSON_AddArrayToObject(j, "architectures");
+    static const char *cls[QZ_ARCH_COUNT] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
+    cJSON_AddItemToArray(archs, cJSON_CreateString(cls[c->arch]));
+    cJSON_AddStringToObject(j, "model_type", arch_names[c->arch]);
+    cJSON_AddNumberToObject(j, "hidden_size", (double)c->hidden);
+    cJSON_AddNumberToObject(j, "intermediate_size", (double)c->intermediate);
+    cJSON_AddNumberToObject(j, "num_hidden_layers", (double)c->n_layers);
+    cJSON_AddNumberToObject(j, "num_attention_heads", (double)c->n_heads);
+    cJSON_AddNumberToObject(j, "num_key_value_heads", (double)c->n_kv_heads);
+    cJSON_AddNumberToObject(j, "head_dim", (double)c->head_dim);
+    cJSON_AddNumberToObject(j, "vocab_size", (double)c->vocab);
+    cJSON_AddNumberToObject(j, "max_position_embeddings", (double)c->max_position);
+    cJSON_AddNumberToObject(j, "rms_norm_eps", c->rms_eps);
+    cJSON_AddNumberToObject(j, "rope_theta", c->rope_theta);
+    cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tie_embeddings);
+    cJSON_AddBoolToObject(j, "attention_bias", c->qkv_bias);
+    cJSON_AddStringToObject(j, "hidden_act", "silu");
+    if (c->bos_id >= 0) cJSON_AddNumberToObject(j, "bos_token_id", c->bos_id);
+    if (c->eos_id >= 0) cJSON_AddNumberToObject(j, "eos_token_id", c->eos_id);
+    cJSON_AddStringToObject(j, "torch_dtype", dtype_torch_name(c->torch_dtype));
+    return j;
+}
+
 /* ---------------------------------------------------------------- weights */
 
 static int add_shard(qz_hf_model *m, const char *file, qz_error *err)

@@ -59,6 +59,10 @@ typedef struct qz_hf_model {
  * problem). Exposed for tests. */
 int qz_model_config_parse(const cJSON *json, const char *path, qz_model_config *cfg, qz_error *err);
 
+/* config.json object for cfg (the fields qz_model_config_parse reads);
+ * caller owns it. */
+cJSON *qz_model_config_to_json(const qz_model_config *cfg);
+
 /* Opens dir: config.json, then model.safetensors.index.json or
  * model.safetensors. */
 int qz_hf_model_open(qz_hf_model **out, const char *dir, qz_error *err);
