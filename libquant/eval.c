@@ -2,6 +2,8 @@
  * window through layer i before layer i+1 is loaded). See eval.h. */
 #include "eval.h"
 
+#include "pipeline.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -25,37 +27,10 @@ static void report(const qz_ppl_opts *o, const char *stage, int64_t step, int64_
     o->progress(o->progress_ctx, &p);
 }
 
-static int check_tokens(const qz_model *m, const int32_t *tokens, int64_t n, qz_error *err)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= m->cfg.vocab)
-            return qz_fail(err, QZ_EINPUT, "token id %d at position %lld is outside the model's vocabulary of %lld (tokenizer does not match the model)",
-                           tokens[i], (long long)i, (long long)m->cfg.vocab);
-    return QZ_OK;
-}
-
 int qz_eval_hidden(qz_model *m, const int32_t *tokens, int64_t n_windows, const qz_ppl_opts *o, float *x, qz_error *err)
 {
-    int64_t T = o->seqlen, d = m->cfg.hidden, L = m->cfg.n_layers;
-    int rc = check_tokens(m, tokens, n_windows * T, err);
-    if (rc == QZ_OK) rc = qz_model_reserve(m, T, err);
-    qz_scratch *s = NULL;
-    if (rc == QZ_OK) rc = qz_scratch_new(&s, &m->cfg, T, err);
-    if (rc) return rc;
-    double t0 = qz_now();
-    qz_model_embed(m, tokens, n_windows * T, x);
-    for (int64_t l = 0; l < L && rc == QZ_OK; l++) {
-        qz_layer layer;
-        rc = qz_layer_load(m, l, &layer, err);
-        if (rc == QZ_OK) rc = qz_layer_check_finite(&layer, err);
-        for (int64_t w = 0; w < n_windows && rc == QZ_OK; w++) {
-            qz_layer_forward(m, &layer, x + w * T * d, T, s, NULL);
-            report(o, "layer", l + 1, L, l * n_windows + w + 1, L * n_windows, t0, (l * n_windows + w + 1) * T / L);
-        }
-        qz_layer_free(&layer);
-    }
-    qz_scratch_free(s);
-    return rc;
+    qz_method plain = {0};
+    return qz_pipeline_run(m, tokens, n_windows, o->seqlen, &plain, o->progress, o->progress_ctx, x, err);
 }
 
 double qz_window_nll(const qz_model *m, const int32_t *tokens, int64_t T, float *x, float *logits)

@@ -1,0 +1,122 @@
+/* pipeline.c - the layer-wise calibration pass (see pipeline.h). */
+#include "pipeline.h"
+
+#include <string.h>
+
+typedef struct {
+    qz_site sites[QZ_SITE_COUNT];
+    int n_sites;
+    qz_linear_id ids[QZ_LIN_COUNT];
+    int n_ids;
+} stage;
+
+/* GPTQ's true-sequential order (its inside_layer_modules), or one stage. */
+static int make_stages(int true_sequential, stage *st)
+{
+    if (!true_sequential) {
+        stage all = {{QZ_SITE_ATTN_IN, QZ_SITE_O_IN, QZ_SITE_MLP_IN, QZ_SITE_DOWN_IN}, 4,
+                     {QZ_LIN_Q, QZ_LIN_K, QZ_LIN_V, QZ_LIN_O, QZ_LIN_GATE, QZ_LIN_UP, QZ_LIN_DOWN}, 7};
+        st[0] = all;
+        return 1;
+    }
+    stage seq[4] = {{{QZ_SITE_ATTN_IN}, 1, {QZ_LIN_Q, QZ_LIN_K, QZ_LIN_V}, 3},
+                    {{QZ_SITE_O_IN}, 1, {QZ_LIN_O}, 1},
+                    {{QZ_SITE_MLP_IN}, 1, {QZ_LIN_GATE, QZ_LIN_UP}, 2},
+                    {{QZ_SITE_DOWN_IN}, 1, {QZ_LIN_DOWN}, 1}};
+    memcpy(st, seq, sizeof seq);
+    return 4;
+}
+
+typedef struct {
+    const qz_method *meth;
+    const stage *st;
+} stage_filter;
+
+static void filtered_observe(void *ctx, const qz_layer *L, qz_site site, const float *x, int64_t T)
+{
+    const stage_filter *f = ctx;
+    for (int i = 0; i < f->st->n_sites; i++)
+        if (f->st->sites[i] == site) f->meth->observe(f->meth->ctx, L, site, x, T);
+}
+
+typedef struct {
+    qz_model *m;
+    int64_t nsamples, seqlen, L;
+    qz_scratch *s;
+    float *tmp; /* (seqlen, hidden) one sample's copy */
+    qz_progress_fn progress;
+    void *pctx;
+    double t0;
+    int64_t passes_done, passes_total; /* sample passes */
+    int64_t passes_per_sample;         /* layer passes per sample over the model */
+} run_state;
+
+/* One pass of layer L over every sample: out = L(x) (out may equal x).
+ * Progress counts sample passes. */
+static void layer_pass(run_state *rs, const qz_layer *L, const float *x, float *out, const qz_observer *obs)
+{
+    int64_t n = rs->seqlen * rs->m->cfg.hidden;
+    for (int64_t i = 0; i < rs->nsamples; i++) {
+        memcpy(rs->tmp, x + i * n, (size_t)n * sizeof(float));
+        qz_layer_forward(rs->m, L, rs->tmp, rs->seqlen, rs->s, obs);
+        if (out) memcpy(out + i * n, rs->tmp, (size_t)n * sizeof(float));
+        rs->passes_done++;
+        if (rs->progress) {
+            qz_progress p = {"layer", L->index + 1, rs->L, rs->passes_done, rs->passes_total, qz_now() - rs->t0,
+                             rs->passes_done * rs->seqlen * rs->m->cfg.n_layers / rs->passes_per_sample};
+            rs->progress(rs->pctx, &p);
+        }
+    }
+}
+
+static int run_layer(run_state *rs, const qz_method *meth, int64_t l, float *x, float *fp_out, qz_error *err)
+{
+    stage st[4];
+    int n_st = make_stages(meth->true_sequential, st);
+    qz_layer L;
+    int rc = qz_layer_load(rs->m, l, &L, err);
+    if (rc == QZ_OK) rc = qz_layer_check_finite(&L, err);
+    if (rc == QZ_OK && meth->layer_begin) rc = meth->layer_begin(meth->ctx, rs->m, &L, err);
+    if (!meth->transform) n_st = 0; /* plain forward: the recompute pass below is the only one */
+    for (int s = 0; s < n_st && rc == QZ_OK; s++) {
+        stage_filter f = {meth, &st[s]};
+        qz_observer obs = {meth->observe ? filtered_observe : NULL, &f};
+        layer_pass(rs, &L, x, s == 0 ? fp_out : NULL, &obs);
+        rc = meth->transform(meth->ctx, &L, st[s].ids, st[s].n_ids, err);
+    }
+    if (rc == QZ_OK) {
+        if (fp_out) memcpy(x, fp_out, (size_t)(rs->nsamples * rs->seqlen * rs->m->cfg.hidden) * sizeof(float));
+        else layer_pass(rs, &L, x, x, NULL);
+    }
+    if (rc == QZ_OK && meth->layer_end) rc = meth->layer_end(meth->ctx, rs->m, &L, err);
+    qz_layer_free(&L);
+    return rc;
+}
+
+int qz_pipeline_run(qz_model *m, const int32_t *windows, int64_t nsamples, int64_t seqlen, const qz_method *meth,
+                    qz_progress_fn progress, void *progress_ctx, float *x_out, qz_error *err)
+{
+    int64_t n = nsamples * seqlen * m->cfg.hidden;
+    for (int64_t i = 0; i < nsamples * seqlen; i++)
+        if (windows[i] < 0 || windows[i] >= m->cfg.vocab)
+            return qz_fail(err, QZ_EINPUT, "token id %d outside the model's vocabulary of %lld (tokenizer does not match the model)", windows[i], (long long)m->cfg.vocab);
+    run_state rs = {m, nsamples, seqlen, m->cfg.n_layers, NULL, NULL, progress, progress_ctx, qz_now(), 0, 0, 0};
+    int64_t stages = !meth->transform ? 0 : meth->true_sequential ? 4 : 1;
+    rs.passes_per_sample = m->cfg.n_layers * (stages + (meth->feed_fp_outputs ? 0 : 1));
+    rs.passes_total = rs.passes_per_sample * nsamples;
+    float *x = x_out ? x_out : qz_malloc_array((size_t)n, sizeof(float));
+    float *fp_out = meth->feed_fp_outputs ? qz_malloc_array((size_t)n, sizeof(float)) : NULL;
+    rs.tmp = qz_malloc_array((size_t)(seqlen * m->cfg.hidden), sizeof(float));
+    int rc = x && rs.tmp && (fp_out || !meth->feed_fp_outputs)
+                 ? QZ_OK
+                 : qz_fail(err, QZ_EINTERNAL, "out of memory for %lld calibration samples of %lld tokens", (long long)nsamples, (long long)seqlen);
+    if (rc == QZ_OK) rc = qz_model_reserve(m, seqlen, err);
+    if (rc == QZ_OK) rc = qz_scratch_new(&rs.s, &m->cfg, seqlen, err);
+    if (rc == QZ_OK) qz_model_embed(m, windows, nsamples * seqlen, x);
+    for (int64_t l = 0; l < m->cfg.n_layers && rc == QZ_OK; l++) rc = run_layer(&rs, meth, l, x, fp_out, err);
+    qz_scratch_free(rs.s);
+    free(rs.tmp);
+    free(fp_out);
+    if (x != x_out) free(x);
+    return rc;
+}

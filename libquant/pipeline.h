@@ -1,0 +1,45 @@
+/* pipeline.h - the one layer-wise calibration pass every calibrated method
+ * shares (DESIGN.md "The one pipeline").
+ *
+ *   X = embed(windows)                              (nsamples, seqlen, hidden)
+ *   for each decoder layer L:
+ *     load L (FP32); layer_begin
+ *     for each stage (one stage of all 7 linears, or with true_sequential
+ *     [q,k,v] -> [o] -> [gate,up] -> [down]):
+ *       run L over every sample, observe() seeing the inputs of the stage's
+ *       sites (computed with the earlier stages already transformed);
+ *       transform(stage's linears)
+ *     next X = L(X) recomputed with the transformed weights (sequential), or
+ *     the outputs of the first, untransformed pass (feed_fp_outputs: AWQ)
+ *     layer_end (the method hands the final layer to its sink); free L
+ *
+ * Memory: X (and with feed_fp_outputs a second copy) plus one layer plus
+ * whatever the method keeps per layer (e.g. Hessians).
+ */
+#ifndef QZ_PIPELINE_H
+#define QZ_PIPELINE_H
+
+#include "eval.h"
+
+typedef struct qz_method {
+    void *ctx;
+    int true_sequential;  /* four stages per layer instead of one */
+    int feed_fp_outputs;  /* next layer sees FP outputs, not transformed ones */
+    /* Optional. Before the first pass over L (reset per-layer statistics). */
+    int (*layer_begin)(void *ctx, const qz_model *m, qz_layer *L, qz_error *err);
+    /* Sees x (T, in_features of site) for the sites of the current stage. */
+    void (*observe)(void *ctx, const qz_layer *L, qz_site site, const float *x, int64_t T);
+    /* Transforms the n linears ids[] of L in place. NULL (with observe
+     * NULL): a plain forward pass, one pass per layer - what qz-eval runs. */
+    int (*transform)(void *ctx, qz_layer *L, const qz_linear_id *ids, int n, qz_error *err);
+    /* Optional. L is final (weights as transformed). */
+    int (*layer_end)(void *ctx, const qz_model *m, const qz_layer *L, qz_error *err);
+} qz_method;
+
+/* windows: (nsamples, seqlen) token ids. progress may be NULL. x: NULL, or
+ * caller memory (nsamples*seqlen, hidden) that receives the final hidden
+ * states (before the final norm). */
+int qz_pipeline_run(qz_model *m, const int32_t *windows, int64_t nsamples, int64_t seqlen, const qz_method *meth,
+                    qz_progress_fn progress, void *progress_ctx, float *x, qz_error *err);
+
+#endif
