@@ -3,6 +3,8 @@
  * big-endian hosts, the F8/F4 dtypes. See safetensors.h. */
 #include "safetensors.h"
 
+#include "half.h" /* the one libquant leaf formats uses: FP16/BF16 bits */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -320,6 +322,22 @@ int qz_st_writer_add(qz_st_writer *w, const char *name, qz_dtype dtype, int ndim
     return QZ_OK;
 }
 
+int qz_st_writer_add_f32(qz_st_writer *w, const char *name, const float *x, int ndim, const int64_t *shape,
+                         qz_dtype dt, qz_error *err)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    QZ_ASSERT(dt == QZ_DTYPE_F32 || dt == QZ_DTYPE_F16 || dt == QZ_DTYPE_BF16);
+    if (dt == QZ_DTYPE_F32) return qz_st_writer_add(w, name, dt, ndim, shape, x, (size_t)n * 4, err);
+    uint16_t *h = qz_malloc_array((size_t)n, sizeof *h);
+    if (!h) return qz_fail(err, QZ_EINTERNAL, "out of memory writing %s", name);
+    if (dt == QZ_DTYPE_BF16) qz_fp32_to_bf16_row(x, h, n);
+    else qz_fp32_to_fp16_row(x, h, n);
+    int rc = qz_st_writer_add(w, name, dt, ndim, shape, h, (size_t)n * 2, err);
+    free(h);
+    return rc;
+}
+
 /* Header JSON padded with spaces so the data region starts 8-byte aligned. */
 static char *header_bytes(qz_st_writer *w, size_t *len)
 {
@@ -362,6 +380,9 @@ int qz_st_writer_finish(qz_st_writer *w, qz_error *err)
     int e = errno;
     if (out && fclose(out) != 0) ok = 0;
     free(hdr);
+    fclose(w->data); /* the data now lives in the final file */
+    w->data = NULL;
+    unlink(w->data_path);
     if (!ok || rename(w->tmp_path, w->path) != 0) {
         if (ok) e = errno;
         return qz_fail(err, QZ_EINTERNAL, "%s: cannot write: %s", w->path, strerror(e));

@@ -87,6 +87,9 @@ typedef struct qz_st_writer qz_st_writer;
 int qz_st_writer_open(qz_st_writer **out, const char *path, qz_error *err);
 int qz_st_writer_add(qz_st_writer *w, const char *name, qz_dtype dtype, int ndim,
                      const int64_t *shape, const void *data, size_t nbytes, qz_error *err);
+/* Adds FP32 data x stored as dtype (F32, F16 or BF16; round to nearest even). */
+int qz_st_writer_add_f32(qz_st_writer *w, const char *name, const float *x, int ndim, const int64_t *shape,
+                         qz_dtype dtype, qz_error *err);
 /* Adds a "__metadata__" string; "format":"pt" is always written. */
 int qz_st_writer_set_meta(qz_st_writer *w, const char *key, const char *value, qz_error *err);
 int qz_st_writer_finish(qz_st_writer *w, qz_error *err);

@@ -89,14 +89,28 @@ static int load_f32(qz_hf_model *hf, const char *name, int ndim, const int64_t *
     return rc;
 }
 
+static qz_st_tensor *find_tensor(void *hf, const char *name)
+{
+    return qz_hf_model_find(hf, name);
+}
+
 static int load_linear(qz_model *m, const char *prefix, qz_linear_id id, int has_bias, qz_linear *l, qz_error *err)
 {
-    char name[512];
+    char name[600], lin[512];
     l->out = qz_linear_out(&m->cfg, id);
     l->in = qz_linear_in(&m->cfg, id);
     int64_t wshape[2] = {l->out, l->in};
-    snprintf(name, sizeof name, "%s.%s.weight", prefix, qz_linear_name(id));
-    int rc = load_f32(m->hf, name, 2, wshape, &l->w, err);
+    snprintf(lin, sizeof lin, "%s.%s", prefix, qz_linear_name(id));
+    snprintf(name, sizeof name, "%s.qweight", lin);
+    int rc;
+    if (m->gptq && qz_hf_model_find(m->hf, name)) {
+        l->w = qz_malloc_array((size_t)(l->out * l->in), sizeof(float));
+        rc = l->w ? qz_gptq_read_linear(find_tensor, m->hf, lin, &m->gptq_cfg, l->out, l->in, l->w, err)
+                  : qz_fail(err, QZ_EINTERNAL, "out of memory loading %s", lin);
+    } else {
+        snprintf(name, sizeof name, "%s.weight", lin);
+        rc = load_f32(m->hf, name, 2, wshape, &l->w, err);
+    }
     if (rc == QZ_OK && has_bias) {
         snprintf(name, sizeof name, "%s.%s.bias", prefix, qz_linear_name(id));
         rc = load_f32(m->hf, name, 1, &l->out, &l->bias, err);
@@ -192,12 +206,29 @@ int qz_model_reserve(qz_model *m, int64_t T, qz_error *err)
     return QZ_OK;
 }
 
+/* quantization_config: GPTQ is read; any other method is refused by name. */
+static int read_quant_config(qz_model *m, qz_error *err)
+{
+    const cJSON *qc = cJSON_GetObjectItemCaseSensitive(m->hf->config_json, "quantization_config");
+    if (!qc) return QZ_OK;
+    const cJSON *meth = cJSON_GetObjectItemCaseSensitive(qc, "quant_method");
+    char where[4200];
+    snprintf(where, sizeof where, "%s/config.json", m->hf->dir);
+    if (cJSON_IsString(meth) && !strcmp(meth->valuestring, "gptq")) {
+        m->gptq = 1;
+        return qz_gptq_config_parse(qc, where, &m->gptq_cfg, err);
+    }
+    return qz_fail(err, QZ_EINPUT, "%s: quantization_config.quant_method '%s' is not supported (supported: gptq)", where,
+                   cJSON_IsString(meth) ? meth->valuestring : "?");
+}
+
 int qz_model_open(qz_model **out, const char *dir, qz_error *err)
 {
     *out = NULL;
     qz_model *m = calloc(1, sizeof *m);
     if (!m) return qz_fail(err, QZ_EINTERNAL, "out of memory");
     int rc = qz_hf_model_open(&m->hf, dir, err);
+    if (rc == QZ_OK) rc = read_quant_config(m, err);
     if (rc == QZ_OK) {
         m->cfg = m->hf->cfg;
         int64_t emb[2] = {m->cfg.vocab, m->cfg.hidden};

@@ -13,6 +13,7 @@
 #ifndef QZ_MODEL_H
 #define QZ_MODEL_H
 
+#include "gptq_ckpt.h"
 #include "hf_model.h"
 
 typedef enum qz_linear_id {
@@ -56,6 +57,8 @@ typedef struct qz_layer {
 typedef struct qz_model {
     qz_hf_model *hf;   /* owned */
     qz_model_config cfg;
+    int gptq;          /* config.json quantization_config.quant_method == "gptq" */
+    qz_gptq_config gptq_cfg;
     float *embed;      /* (vocab, hidden) */
     float *final_norm; /* (hidden) */
     float *lm_head;    /* (vocab, hidden); == embed when tied */
@@ -71,8 +74,9 @@ void qz_model_free(qz_model *m);
 /* Makes the RoPE tables cover positions [0, T). */
 int qz_model_reserve(qz_model *m, int64_t T, qz_error *err);
 
-/* Loads decoder layer i as FP32 (from F32/F16/BF16 or a packed quantized
- * format). Errors name the tensor. */
+/* Loads decoder layer i as FP32: from F32/F16/BF16, or dequantized from a
+ * GPTQ checkpoint's qweight/qzeros/scales/g_idx (linears left in floating
+ * point in such a checkpoint are read as they are). Errors name the tensor. */
 int qz_layer_load(qz_model *m, int64_t i, qz_layer *L, qz_error *err);
 void qz_layer_free(qz_layer *L);
 /* Checks every weight is finite: QZ_EINPUT naming layer and module. */

@@ -32,7 +32,7 @@ for t in "$BUILD"/tests/test_*; do
   echo "== $(basename "$t")"
   run_one "$(basename "$t")" "$t"
 done
-for s in tests/cli/*.sh; do
+for s in tests/cli/test_*.sh; do
   [ -f "$s" ] || continue
   echo "== $(basename "$s")"
   run_one "$(basename "$s")" bash "$s"

@@ -1,6 +1,7 @@
 /* cli.c - shared command-line plumbing for the qz tools. */
 #include "cli.h"
 
+#include "calib.h"
 #include "hf_model.h"
 #include "tokenizer.h"
 
@@ -9,6 +10,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 void qz_cli_init(qz_cli *c, const char *tool)
@@ -109,29 +111,56 @@ void qz_cli_progress_done(qz_cli *c)
     c->last_draw = 0;
 }
 
-int qz_cli_tokenize_file(const char *model_dir, const char *path, int32_t **ids, int64_t *n, qz_error *err)
+/* Tokenizes text with model_dir's tokenizer; errors are prefixed with where. */
+static int tokenize_text(const char *model_dir, const char *text, size_t len, const char *where, int32_t **ids, int64_t *n,
+                         qz_error *err)
 {
     char tj[4096], tc[4096];
-    char *text = NULL;
-    size_t len = 0;
     qz_tokenizer *tok = NULL;
-    *ids = NULL;
     int rc = qz_path_join(tj, sizeof tj, model_dir, "tokenizer.json", err);
     if (rc == QZ_OK) rc = qz_path_join(tc, sizeof tc, model_dir, "tokenizer_config.json", err);
     if (rc == QZ_OK) rc = qz_tokenizer_load(&tok, tj, access(tc, R_OK) == 0 ? tc : NULL, err);
-    if (rc == QZ_OK) rc = qz_read_file(path, &text, &len, err);
-    if (rc == QZ_OK && len == 0) rc = qz_fail(err, QZ_EINPUT, "%s: text file is empty", path);
     if (rc == QZ_OK) {
         rc = qz_tokenizer_encode(tok, text, len, 1, ids, n, err);
         if (rc) {
             char msg[QZ_ERRMSG_MAX];
             snprintf(msg, sizeof msg, "%s", err->msg);
-            qz_fail(err, rc, "%s: %s", path, msg);
+            qz_fail(err, rc, "%s: %s", where, msg);
         }
     }
-    free(text);
     qz_tokenizer_free(tok);
     return rc;
+}
+
+int qz_cli_tokenize_file(const char *model_dir, const char *path, int32_t **ids, int64_t *n, qz_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *ids = NULL;
+    int rc = qz_read_file(path, &text, &len, err);
+    if (rc == QZ_OK && len == 0) rc = qz_fail(err, QZ_EINPUT, "%s: text file is empty", path);
+    if (rc == QZ_OK) rc = tokenize_text(model_dir, text, len, path, ids, n, err);
+    free(text);
+    return rc;
+}
+
+int qz_cli_tokenize_calib(const char *model_dir, const char *const *paths, int n_paths, int32_t **ids, int64_t *n,
+                          qz_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *ids = NULL;
+    int rc = qz_calib_read(paths, n_paths, &text, &len, err);
+    if (rc == QZ_OK) rc = tokenize_text(model_dir, text, len, paths[0], ids, n, err);
+    free(text);
+    return rc;
+}
+
+double qz_cli_peak_rss_mib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
 }
 
 void qz_cli_json_string(FILE *f, const char *s)

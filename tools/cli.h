@@ -37,6 +37,14 @@ void qz_cli_progress_done(qz_cli *c);
  * the tokenizer says). Empty files and non-UTF-8 text are input errors. */
 int qz_cli_tokenize_file(const char *model_dir, const char *path, int32_t **ids, int64_t *n, qz_error *err);
 
+/* Reads calibration files (calib.h: text or JSON Lines, joined) and
+ * tokenizes them once with MODEL_DIR's tokenizer. */
+int qz_cli_tokenize_calib(const char *model_dir, const char *const *paths, int n_paths, int32_t **ids, int64_t *n,
+                          qz_error *err);
+
+/* Peak resident set size of this process so far, MiB. */
+double qz_cli_peak_rss_mib(void);
+
 /* Writes s as a JSON string literal (quotes and escapes) to f. */
 void qz_cli_json_string(FILE *f, const char *s);
 

@@ -1,0 +1,148 @@
+/* export.c - model directories out of the pipeline (see export.h). */
+#include "export.h"
+
+#include <string.h>
+
+int qz_export_open(qz_export **out, const qz_model *m, const char *out_dir, int force, qz_error *err)
+{
+    *out = NULL;
+    if (qz_artifact_same_dir(out_dir, m->hf->dir))
+        return qz_fail(err, QZ_EINPUT, "%s: the output directory is the input; choose another", out_dir);
+    qz_export *ex = calloc(1, sizeof *ex);
+    if (!ex) return qz_fail(err, QZ_EINTERNAL, "out of memory");
+    ex->m = m;
+    const qz_st_tensor *emb = qz_hf_model_find(m->hf, "model.embed_tokens.weight");
+    ex->fp_dtype = emb ? emb->dtype : QZ_DTYPE_F16;
+    char path[4096];
+    int rc = qz_artifact_open(&ex->art, out_dir, force, err);
+    if (rc == QZ_OK) rc = qz_artifact_path(ex->art, "model.safetensors", path, sizeof path, err);
+    if (rc == QZ_OK) rc = qz_st_writer_open(&ex->st, path, err);
+    if (rc) {
+        qz_export_free(ex);
+        return rc;
+    }
+    *out = ex;
+    return QZ_OK;
+}
+
+static int write_norms(qz_export *ex, const qz_layer *L, qz_error *err)
+{
+    char name[256];
+    const int64_t *d = &ex->m->cfg.hidden;
+    snprintf(name, sizeof name, "model.layers.%lld.input_layernorm.weight", (long long)L->index);
+    int rc = qz_st_writer_add_f32(ex->st, name, L->attn_norm, 1, d, ex->fp_dtype, err);
+    snprintf(name, sizeof name, "model.layers.%lld.post_attention_layernorm.weight", (long long)L->index);
+    return rc ? rc : qz_st_writer_add_f32(ex->st, name, L->mlp_norm, 1, d, ex->fp_dtype, err);
+}
+
+static void linear_prefix(char *buf, size_t cap, const qz_layer *L, qz_linear_id id)
+{
+    snprintf(buf, cap, "model.layers.%lld.%s", (long long)L->index, qz_linear_name(id));
+}
+
+static int write_linear_fp(qz_export *ex, const qz_layer *L, qz_linear_id id, qz_error *err)
+{
+    char prefix[256], name[300];
+    const qz_linear *l = &L->lin[id];
+    int64_t shape[2] = {l->out, l->in};
+    linear_prefix(prefix, sizeof prefix, L, id);
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    int rc = qz_st_writer_add_f32(ex->st, name, l->w, 2, shape, ex->fp_dtype, err);
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    if (rc == QZ_OK && l->bias) rc = qz_st_writer_add_f32(ex->st, name, l->bias, 1, &l->out, ex->fp_dtype, err);
+    return rc;
+}
+
+int qz_export_layer_fp(qz_export *ex, const qz_layer *L, qz_error *err)
+{
+    int rc = write_norms(ex, L, err);
+    for (int id = 0; id < QZ_LIN_COUNT && rc == QZ_OK; id++) rc = write_linear_fp(ex, L, (qz_linear_id)id, err);
+    return rc;
+}
+
+static int log_module(qz_export *ex, const qz_module_report *r, int bits, int64_t gs, qz_error *err)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "layer", (double)r->layer);
+    cJSON_AddStringToObject(j, "module", qz_linear_name(r->id));
+    cJSON_AddBoolToObject(j, "quantized", r->quantized);
+    cJSON_AddNumberToObject(j, "bits", r->quantized ? bits : 16);
+    cJSON_AddNumberToObject(j, "group_size", (double)gs);
+    if (r->quantized) {
+        cJSON_AddNumberToObject(j, "damp", r->damp_used);
+        cJSON_AddNumberToObject(j, "loss", r->loss);
+        cJSON_AddNumberToObject(j, "seconds", r->seconds);
+    }
+    int rc = qz_artifact_log(ex->art, j, err);
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int gptq_write_layer(void *ctx, const qz_layer *L, const qz_quant_result *const q[QZ_LIN_COUNT],
+                            const qz_module_report rep[QZ_LIN_COUNT], qz_error *err)
+{
+    qz_export *ex = ctx;
+    int rc = write_norms(ex, L, err);
+    for (int id = 0; id < QZ_LIN_COUNT && rc == QZ_OK; id++) {
+        const qz_linear *l = &L->lin[id];
+        char prefix[256];
+        linear_prefix(prefix, sizeof prefix, L, (qz_linear_id)id);
+        if (q[id])
+            rc = qz_gptq_write_linear(ex->st, prefix, q[id]->codes, q[id]->scales, q[id]->zeros, q[id]->g_idx,
+                                      q[id]->n_groups, l->out, l->in, l->bias, ex->fp_dtype, &ex->gptq, err);
+        else
+            rc = write_linear_fp(ex, L, (qz_linear_id)id, err);
+        if (rc == QZ_OK) rc = log_module(ex, &rep[id], ex->gptq.bits, ex->gptq.group_size, err);
+    }
+    return rc;
+}
+
+qz_quant_sink qz_export_gptq_sink(qz_export *ex, const qz_gptq_config *cfg)
+{
+    ex->gptq = *cfg;
+    return (qz_quant_sink){.ctx = ex, .write_layer = gptq_write_layer};
+}
+
+/* Every tensor outside model.layers.* goes over unchanged. */
+static int copy_untouched(qz_export *ex, qz_error *err)
+{
+    const qz_hf_model *hf = ex->m->hf;
+    int rc = QZ_OK;
+    for (int f = 0; f < hf->n_files && rc == QZ_OK; f++)
+        for (int64_t i = 0; i < hf->files[f]->n_tensors && rc == QZ_OK; i++) {
+            qz_st_tensor *t = &hf->files[f]->tensors[i];
+            if (strncmp(t->name, "model.layers.", 13) == 0) continue;
+            rc = qz_st_get(hf->files[f], t->name, &t, err); /* verifies a stored CRC */
+            if (rc == QZ_OK) rc = qz_st_writer_add(ex->st, t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes, err);
+        }
+    return rc;
+}
+
+int qz_export_finish(qz_export *ex, const cJSON *quant_config, qz_error *err)
+{
+    static const char *tok_files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                      "generation_config.json", "tokenizer.model"};
+    int rc = copy_untouched(ex, err);
+    if (rc == QZ_OK) rc = qz_st_writer_finish(ex->st, err);
+    cJSON *cfg = cJSON_Duplicate(ex->m->hf->config_json, 1);
+    if (rc == QZ_OK && !cfg) rc = qz_fail(err, QZ_EINTERNAL, "out of memory");
+    if (rc == QZ_OK && quant_config) {
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, "quantization_config");
+        cJSON_AddItemToObject(cfg, "quantization_config", cJSON_Duplicate(quant_config, 1));
+        rc = qz_artifact_write_json(ex->art, "quantize_config.json", quant_config, err);
+    }
+    if (rc == QZ_OK) rc = qz_artifact_write_json(ex->art, "config.json", cfg, err);
+    cJSON_Delete(cfg);
+    for (size_t i = 0; i < sizeof tok_files / sizeof *tok_files && rc == QZ_OK; i++)
+        rc = qz_artifact_copy_if_present(ex->art, ex->m->hf->dir, tok_files[i], err);
+    if (rc == QZ_OK) rc = qz_artifact_commit(ex->art, err);
+    return rc;
+}
+
+void qz_export_free(qz_export *ex)
+{
+    if (!ex) return;
+    qz_st_writer_free(ex->st);
+    qz_artifact_free(ex->art);
+    free(ex);
+}

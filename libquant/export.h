@@ -1,0 +1,36 @@
+/* export.h - writes a transformed model as a Hugging Face directory, layer by
+ * layer as the pipeline finishes them, into an atomic artifact
+ * (formats/artifact.h): model.safetensors, config.json (the input's, plus a
+ * quantization_config when given), the tokenizer files, qz-log.jsonl.
+ *
+ * Floating-point tensors are written in the input's dtype (that of
+ * model.embed_tokens.weight); tensors outside the decoder layers
+ * (embeddings, final norm, lm_head) are copied byte for byte.
+ */
+#ifndef QZ_EXPORT_H
+#define QZ_EXPORT_H
+
+#include "artifact.h"
+#include "quantize.h"
+
+typedef struct qz_export {
+    const qz_model *m;
+    qz_artifact *art;
+    qz_st_writer *st;
+    qz_dtype fp_dtype;
+    qz_gptq_config gptq;   /* for the GPTQ sink */
+} qz_export;
+
+int qz_export_open(qz_export **out, const qz_model *m, const char *out_dir, int force, qz_error *err);
+/* Norms of L and every linear as floating point (no quantization). */
+int qz_export_layer_fp(qz_export *ex, const qz_layer *L, qz_error *err);
+/* A sink for quantize.h that writes GPTQ tensors with cfg (and logs every
+ * module to qz-log.jsonl). */
+qz_quant_sink qz_export_gptq_sink(qz_export *ex, const qz_gptq_config *cfg);
+/* Copies the untouched tensors and the tokenizer files, writes config.json
+ * (with quant_config as "quantization_config" when not NULL, and as
+ * quantize_config.json) and commits. quant_config is not consumed. */
+int qz_export_finish(qz_export *ex, const cJSON *quant_config, qz_error *err);
+void qz_export_free(qz_export *ex); /* removes everything unless finished */
+
+#endif

@@ -1,0 +1,57 @@
+/* quantize.h - weight quantization of every decoder linear as a pipeline
+ * method (pipeline.h): GPTQ (Hessians observed per input site, one
+ * H = 2/N sum x x^T shared by the linears of a site) or round-to-nearest on
+ * the same grid (no calibration needed).
+ *
+ * The method never touches files: each finished layer goes to a sink with
+ * the integer codes of every quantized linear (NULL for a linear left in FP)
+ * and a per-module report, and the tool's sink writes the format it chose.
+ */
+#ifndef QZ_QUANTIZE_H
+#define QZ_QUANTIZE_H
+
+#include "gptq.h"
+#include "pipeline.h"
+
+typedef enum qz_quant_method {
+    QZ_QUANT_GPTQ = 0,
+    QZ_QUANT_RTN = 1,
+    QZ_QUANT_METHOD_COUNT
+} qz_quant_method;
+
+const char *qz_quant_method_name(qz_quant_method m); /* "gptq", "rtn" */
+
+typedef struct qz_quant_opts {
+    qz_quant_method method;
+    qz_gptq_opts gptq;    /* bits, group_size, sym, act_order, static_groups, mse, damp, block_size */
+    int true_sequential;  /* GPTQ: [q,k,v] -> [o] -> [gate,up] -> [down] */
+    int keep_sparsity;    /* weights that are exactly 0 stay exactly 0 */
+    uint8_t skip[QZ_LIN_COUNT]; /* 1: leave this linear in FP (e.g. the format cannot pack it) */
+} qz_quant_opts;
+
+typedef struct qz_module_report {
+    int64_t layer;
+    qz_linear_id id;
+    int quantized;        /* 0: left in FP (skip[]) */
+    double loss;          /* GPTQ: sum of the reference's Losses; RTN: sum (w-q)^2 */
+    double damp_used;     /* GPTQ: relative damping used (after retries) */
+    double seconds;
+} qz_module_report;
+
+typedef struct qz_quant_sink {
+    void *ctx;
+    /* L holds the dequantized weights of quantized linears; q[id] their codes
+     * and grid (NULL where left in FP). */
+    int (*write_layer)(void *ctx, const qz_layer *L, const qz_quant_result *const q[QZ_LIN_COUNT],
+                       const qz_module_report rep[QZ_LIN_COUNT], qz_error *err);
+} qz_quant_sink;
+
+typedef struct qz_quantizer qz_quantizer;
+
+/* A method for qz_pipeline_run over model m, handing layers to sink. */
+int qz_quantizer_new(qz_quantizer **out, const qz_model_config *cfg, const qz_quant_opts *o, const qz_quant_sink *sink,
+                     qz_error *err);
+const qz_method *qz_quantizer_method(qz_quantizer *q);
+void qz_quantizer_free(qz_quantizer *q);
+
+#endif

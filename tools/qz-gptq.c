@@ -1,0 +1,241 @@
+/* qz-gptq - GPTQ (or round-to-nearest) quantization of a Hugging Face
+ * checkpoint into a GPTQ-format directory, one decoder layer at a time. */
+#include "calib.h"
+#include "cli.h"
+#include "export.h"
+
+#include <getopt.h>
+#include <string.h>
+
+#define MAX_CALIB 16
+
+static void usage(void)
+{
+    printf("usage: qz-gptq IN_DIR OUT_DIR --calib FILE [options]\n"
+           "\n"
+           "Quantizes every decoder linear of IN_DIR (llama/mistral/qwen2, F32/F16/BF16) with GPTQ\n"
+           "(or round-to-nearest) and writes a GPTQ checkpoint (qweight/qzeros/scales/g_idx) that\n"
+           "transformers, vLLM and exllama load, and that qz-eval reads. Embeddings, norms and\n"
+           "lm_head are copied unchanged; a linear the format cannot pack stays in floating point.\n"
+           "\n"
+           "options:\n"
+           "  --calib FILE        calibration text or JSON Lines with \"text\" (repeatable; required for gptq)\n"
+           "  --method M          gptq | rtn (default gptq; rtn needs no --calib)\n"
+           "  --bits B            2, 3, 4 or 8 (default 4)\n"
+           "  --group-size G      columns per group, or -1 for per channel (default 128)\n"
+           "  --sym | --asym      symmetric grid (default) or asymmetric (written as gptq_v2)\n"
+           "  --act-order         quantize columns by descending Hessian diagonal (desc_act)\n"
+           "  --static-groups     group parameters from the original weights, up front\n"
+           "  --true-sequential   [q,k,v] -> [o] -> [gate,up] -> [down] inside each layer\n"
+           "  --mse               MSE grid search for the group ranges (grid 100, shrink 0.8, norm 2.4)\n"
+           "  --damp D            relative damping of the Hessian diagonal (default 0.01)\n"
+           "  --keep-sparsity     weights that are exactly zero stay zero (prune -> quantize)\n"
+           "  --nsamples N        calibration windows (default 128)\n"
+           "  --seqlen N          tokens per window (default min(2048, max_position_embeddings))\n"
+           "  --seed S            window sampling seed (default 0)\n"
+           "  --force             replace OUT_DIR if it exists\n"
+           "  --json              print a JSON summary on stdout (schema in README.md)\n"
+           "  --progress          progress on stderr even when it is not a terminal\n"
+           "  --quiet             no progress, no warnings\n"
+           "  -h, --help          this help\n"
+           "  --version           version and compiled-in features\n"
+           "\n"
+           "exit codes: 0 success, 2 bad usage or input, 3 internal or resource error\n");
+}
+
+typedef struct {
+    const char *in, *out;
+    const char *calib[MAX_CALIB];
+    int n_calib;
+    qz_quant_opts q;
+    int64_t nsamples, seqlen, seed;
+    int force, json;
+} gptq_args;
+
+static int parse_method(qz_cli *c, const char *s, qz_quant_method *m)
+{
+    if (!strcmp(s, "gptq")) *m = QZ_QUANT_GPTQ;
+    else if (!strcmp(s, "rtn")) *m = QZ_QUANT_RTN;
+    else return qz_cli_usage_error(c, "--method '%s': expected gptq or rtn", s);
+    return 0;
+}
+
+static int check_args(qz_cli *c, gptq_args *a)
+{
+    qz_gptq_opts *g = &a->q.gptq;
+    if (g->bits != 2 && g->bits != 3 && g->bits != 4 && g->bits != 8)
+        return qz_cli_usage_error(c, "--bits %d: expected 2, 3, 4 or 8", g->bits);
+    if (g->group_size == 0 || g->group_size < -1) return qz_cli_usage_error(c, "--group-size: expected -1 or a positive integer");
+    if (g->static_groups && g->group_size < 0) return qz_cli_usage_error(c, "--static-groups needs a --group-size");
+    if (a->q.method == QZ_QUANT_GPTQ && a->n_calib == 0) return qz_cli_usage_error(c, "--calib FILE is required for --method gptq");
+    return 0;
+}
+
+static int parse_args(qz_cli *c, int argc, char **argv, gptq_args *a)
+{
+    enum { O_CALIB = 256, O_METHOD, O_BITS, O_GS, O_SYM, O_ASYM, O_ACT, O_STATIC, O_TRUESEQ, O_MSE, O_DAMP, O_KEEP,
+           O_NS, O_SEQ, O_SEED, O_FORCE, O_JSON, O_PROGRESS, O_QUIET, O_VERSION };
+    static const struct option opts[] = {
+        {"calib", 1, 0, O_CALIB}, {"method", 1, 0, O_METHOD}, {"bits", 1, 0, O_BITS}, {"group-size", 1, 0, O_GS},
+        {"sym", 0, 0, O_SYM}, {"asym", 0, 0, O_ASYM}, {"act-order", 0, 0, O_ACT}, {"static-groups", 0, 0, O_STATIC},
+        {"true-sequential", 0, 0, O_TRUESEQ}, {"mse", 0, 0, O_MSE}, {"damp", 1, 0, O_DAMP},
+        {"keep-sparsity", 0, 0, O_KEEP}, {"nsamples", 1, 0, O_NS}, {"seqlen", 1, 0, O_SEQ}, {"seed", 1, 0, O_SEED},
+        {"force", 0, 0, O_FORCE}, {"json", 0, 0, O_JSON}, {"progress", 0, 0, O_PROGRESS}, {"quiet", 0, 0, O_QUIET},
+        {"help", 0, 0, 'h'}, {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+    memset(a, 0, sizeof *a);
+    a->q.gptq = qz_gptq_opts_default();
+    a->q.gptq.group_size = 128;
+    a->q.gptq.sym = 1;
+    a->nsamples = 128;
+    opterr = 0;
+    int ch, rc = 0;
+    int64_t v;
+    double d;
+    while (rc == 0 && (ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case O_CALIB:
+            if (a->n_calib == MAX_CALIB) return qz_cli_usage_error(c, "at most %d --calib files", MAX_CALIB);
+            a->calib[a->n_calib++] = optarg;
+            break;
+        case O_METHOD: rc = parse_method(c, optarg, &a->q.method); break;
+        case O_BITS: rc = qz_cli_int(c, "--bits", optarg, 2, 8, &v); a->q.gptq.bits = (int)v; break;
+        case O_GS: rc = qz_cli_int(c, "--group-size", optarg, -1, INT32_MAX, &a->q.gptq.group_size); break;
+        case O_SYM: a->q.gptq.sym = 1; break;
+        case O_ASYM: a->q.gptq.sym = 0; break;
+        case O_ACT: a->q.gptq.act_order = 1; break;
+        case O_STATIC: a->q.gptq.static_groups = 1; break;
+        case O_TRUESEQ: a->q.true_sequential = 1; break;
+        case O_MSE: a->q.gptq.mse = 1; break;
+        case O_DAMP: rc = qz_cli_real(c, "--damp", optarg, 1e-9, 1e3, &d); a->q.gptq.damp = d; break;
+        case O_KEEP: a->q.keep_sparsity = 1; break;
+        case O_NS: rc = qz_cli_int(c, "--nsamples", optarg, 1, 1 << 20, &a->nsamples); break;
+        case O_SEQ: rc = qz_cli_int(c, "--seqlen", optarg, 2, 1 << 20, &a->seqlen); break;
+        case O_SEED: rc = qz_cli_int(c, "--seed", optarg, 0, INT64_MAX, &a->seed); break;
+        case O_FORCE: a->force = 1; break;
+        case O_JSON: a->json = 1; break;
+        case O_PROGRESS: c->progress = 1; break;
+        case O_QUIET: c->quiet = 1; break;
+        case 'h': usage(); exit(0);
+        case O_VERSION: qz_cli_version(c->tool); exit(0);
+        default: return qz_cli_usage_error(c, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (rc) return rc;
+    if (optind != argc - 2) return qz_cli_usage_error(c, "expected IN_DIR and OUT_DIR");
+    a->in = argv[optind];
+    a->out = argv[optind + 1];
+    return check_args(c, a);
+}
+
+/* Linears the GPTQ layout cannot hold stay in floating point, loudly. */
+static int mark_unpackable(qz_cli *c, const qz_model_config *cfg, gptq_args *a, const char **fp, const char **quant, int *n_q)
+{
+    int n_fp = 0;
+    *n_q = 0;
+    for (int id = 0; id < QZ_LIN_COUNT; id++) {
+        qz_error e = {0};
+        int64_t out = qz_linear_out(cfg, (qz_linear_id)id), in = qz_linear_in(cfg, (qz_linear_id)id);
+        if (qz_gptq_pack_check(out, in, a->q.gptq.bits, &e) == QZ_OK) {
+            quant[(*n_q)++] = qz_linear_name((qz_linear_id)id);
+            continue;
+        }
+        a->q.skip[id] = 1;
+        fp[n_fp++] = qz_linear_name((qz_linear_id)id);
+        qz_cli_warn(c, "%s [%lld x %lld] stays in floating point: %s", qz_linear_name((qz_linear_id)id), (long long)out,
+                    (long long)in, e.msg + strlen("gptq pack: "));
+    }
+    return n_fp;
+}
+
+static void print_config(const qz_cli *c, const gptq_args *a, int64_t seqlen)
+{
+    if (c->quiet) return;
+    const qz_gptq_opts *g = &a->q.gptq;
+    fprintf(stderr, "%s: %s -> %s: method %s, %d bits, group %lld, %s, act-order %s, static-groups %s, true-sequential %s, "
+                    "mse %s, damp %g, nsamples %lld x seqlen %lld, seed %lld\n",
+            c->tool, a->in, a->out, qz_quant_method_name(a->q.method), g->bits, (long long)g->group_size,
+            g->sym ? "sym" : "asym", g->act_order ? "on" : "off", g->static_groups ? "on" : "off",
+            a->q.true_sequential ? "on" : "off", g->mse ? "on" : "off", g->damp,
+            a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->nsamples, (long long)seqlen, (long long)a->seed);
+}
+
+static void print_json(const gptq_args *a, const qz_gptq_config *gc, int64_t seqlen, const char **fp, int n_fp, double secs)
+{
+    const qz_gptq_opts *g = &a->q.gptq;
+    printf("{\"input\":");
+    qz_cli_json_string(stdout, a->in);
+    printf(",\"output\":");
+    qz_cli_json_string(stdout, a->out);
+    printf(",\"method\":\"%s\",\"bits\":%d,\"group_size\":%lld,\"sym\":%s,\"act_order\":%s,\"static_groups\":%s,"
+           "\"true_sequential\":%s,\"mse\":%s,\"damp\":%g,\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,"
+           "\"checkpoint_format\":\"%s\",\"modules_not_quantized\":[",
+           qz_quant_method_name(a->q.method), g->bits, (long long)g->group_size, g->sym ? "true" : "false",
+           g->act_order ? "true" : "false", g->static_groups ? "true" : "false", a->q.true_sequential ? "true" : "false",
+           g->mse ? "true" : "false", g->damp, a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->nsamples,
+           (long long)seqlen, (long long)a->seed, qz_gptq_zero_fmt_name(gc->fmt));
+    for (int i = 0; i < n_fp; i++) {
+        if (i) putchar(',');
+        qz_cli_json_string(stdout, fp[i]);
+    }
+    printf("],\"seconds\":%.3f,\"peak_rss_mib\":%.1f}\n", secs, qz_cli_peak_rss_mib());
+}
+
+static int calib_windows(const gptq_args *a, int64_t seqlen, int32_t **win, int64_t *nsamples, qz_error *err)
+{
+    *win = NULL;
+    *nsamples = 0;
+    if (a->q.method == QZ_QUANT_RTN) return QZ_OK;
+    int32_t *ids = NULL;
+    int64_t n = 0;
+    int rc = qz_cli_tokenize_calib(a->in, a->calib, a->n_calib, &ids, &n, err);
+    if (rc == QZ_OK && !(*win = qz_malloc_array((size_t)(a->nsamples * seqlen), sizeof **win)))
+        rc = qz_fail(err, QZ_EINTERNAL, "out of memory for calibration windows");
+    if (rc == QZ_OK) rc = qz_calib_sample(ids, n, a->nsamples, seqlen, (uint64_t)a->seed, *win, err);
+    free(ids);
+    if (rc == QZ_OK) *nsamples = a->nsamples;
+    return rc;
+}
+
+static int run(qz_cli *c, gptq_args *a, qz_model *m, qz_error *err)
+{
+    const char *fp[QZ_LIN_COUNT], *quant[QZ_LIN_COUNT];
+    int n_q, n_fp = mark_unpackable(c, &m->cfg, a, fp, quant, &n_q);
+    int64_t maxpos = m->cfg.max_position, seqlen = a->seqlen ? a->seqlen : (maxpos < 2048 ? maxpos : 2048), ns;
+    print_config(c, a, seqlen);
+    qz_gptq_config gc = {a->q.gptq.bits, a->q.gptq.group_size, a->q.gptq.sym, a->q.gptq.act_order, a->q.gptq.static_groups,
+                         a->q.true_sequential, a->q.gptq.damp, a->q.gptq.sym ? QZ_GPTQ_ZERO_V1 : QZ_GPTQ_ZERO_V2};
+    double t0 = qz_now();
+    int32_t *win = NULL;
+    qz_export *ex = NULL;
+    qz_quantizer *qz = NULL;
+    int rc = calib_windows(a, seqlen, &win, &ns, err);
+    if (rc == QZ_OK) rc = qz_export_open(&ex, m, a->out, a->force, err);
+    qz_quant_sink sink = ex ? qz_export_gptq_sink(ex, &gc) : (qz_quant_sink){0};
+    if (rc == QZ_OK) rc = qz_quantizer_new(&qz, &m->cfg, &a->q, &sink, err);
+    if (rc == QZ_OK) rc = qz_pipeline_run(m, win, ns, seqlen, qz_quantizer_method(qz), qz_cli_progress, c, NULL, err);
+    qz_cli_progress_done(c);
+    cJSON *qc = qz_gptq_config_json(&gc, quant, n_q, fp, n_fp);
+    if (rc == QZ_OK) rc = qz_export_finish(ex, qc, err);
+    cJSON_Delete(qc);
+    qz_quantizer_free(qz);
+    qz_export_free(ex);
+    free(win);
+    if (rc == QZ_OK && a->json) print_json(a, &gc, seqlen, fp, n_fp, qz_now() - t0);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    qz_cli c;
+    qz_cli_init(&c, "qz-gptq");
+    gptq_args a;
+    int rc = parse_args(&c, argc, argv, &a);
+    if (rc) return rc;
+    qz_error err = {0};
+    qz_model *m = NULL;
+    rc = qz_model_open(&m, a.in, &err);
+    if (rc == QZ_OK && m->gptq) rc = qz_fail(&err, QZ_EINPUT, "%s: already a GPTQ checkpoint", a.in);
+    if (rc == QZ_OK) rc = run(&c, &a, m, &err);
+    qz_model_free(m);
+    return rc ? qz_cli_fail(&c, &err) : 0;
+}
