@@ -11,13 +11,13 @@ BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-pthread
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 -Werror
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -ffp-contract=off $(WARN) -pthread \
-           -I. -Ilibquant -Iformats -Icalib -Itests -I$(BLAS_INC) -I/usr/include/cjson
+QZ_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -ffp-contract=off $(WARN) -pthread \
+           -I. -Ilibquant -Iformats -Icalib -Itests -Itests/bench -I$(BLAS_INC) -I/usr/include/cjson
 LDLIBS  := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lpcre2-8 -lz -lm -pthread
 
 ifeq ($(SAN),1)
 BUILD   := build-san
-CFLAGS  += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+QZ_CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 else
 BUILD   := build
@@ -48,7 +48,7 @@ deps: $(DEPS_STAMP)
 
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(QZ_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libquant.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^

@@ -27,6 +27,13 @@ static const struct {
 const char *qz_linear_name(qz_linear_id id) { return linear_traits[id].name; }
 qz_site qz_linear_site(qz_linear_id id) { return linear_traits[id].site; }
 
+const char *qz_site_name(qz_site site)
+{
+    static const char *names[QZ_SITE_COUNT] = {"self_attn.q_proj/k_proj/v_proj", "self_attn.o_proj",
+                                               "mlp.gate_proj/up_proj", "mlp.down_proj"};
+    return names[site];
+}
+
 int64_t qz_linear_in(const qz_model_config *c, qz_linear_id id)
 {
     switch (id) {
@@ -343,22 +350,50 @@ static void rope_apply(const qz_model *m, float *x, int64_t T, int64_t n_heads)
     }
 }
 
+/* exp(x) for x <= 0 without libm's special-case paths: x = n ln2 + r with
+ * |r| <= ln2/2, exp(r) by Cephes' degree-6 minimax polynomial (max error
+ * about 2 ulp), 2^n added into the exponent bits. x < -87 gives exp(-87)
+ * (1.6e-38), not 0: irrelevant next to the row maximum's exp(0) = 1.
+ * Its reference is expf; test_model compares the two. */
+static inline float exp_nonpos(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    float t = x * 1.44269504f + 12582912.0f; /* 1.5*2^23: round to nearest integer */
+    float n = t - 12582912.0f;
+    float r = x - n * 0.693359375f - n * -2.12194440e-4f;
+    float z = r * r;
+    float p = (((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
+                1.6666665459e-1f) * r + 5.0000001201e-1f) * z + r + 1.0f;
+    int32_t bits;
+    memcpy(&bits, &p, sizeof bits);
+    bits += (int32_t)n * (1 << 23);
+    memcpy(&p, &bits, sizeof p);
+    return p;
+}
+
+void qz_exp_nonpos_row(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) x[i] = exp_nonpos(x[i]);
+}
+
 /* Row-wise causal softmax of scores (T, T) in place; entries outside
  * [t - window + 1, t] become 0. window 0 = unlimited. */
 static void causal_softmax(float *scores, int64_t T, int64_t window)
 {
     for (int64_t t = 0; t < T; t++) {
         float *row = scores + t * T;
-        int64_t lo = window > 0 && t >= window ? t - window + 1 : 0;
+        int64_t lo = window > 0 && t >= window ? t - window + 1 : 0, n = t + 1 - lo;
         float mx = -INFINITY;
         for (int64_t j = lo; j <= t; j++) mx = row[j] > mx ? row[j] : mx;
-        double sum = 0;
-        for (int64_t j = lo; j <= t; j++) {
-            row[j] = expf(row[j] - mx);
-            sum += row[j];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int64_t j = 0; j < T; j++) row[j] = (j >= lo && j <= t) ? row[j] * inv : 0.0f;
+        float *seg = row + lo;
+        for (int64_t j = 0; j < n; j++) seg[j] -= mx;
+        qz_exp_nonpos_row(seg, n);
+        float sum = 0;
+        for (int64_t j = 0; j < n; j++) sum += seg[j];
+        float inv = 1.0f / sum;
+        for (int64_t j = 0; j < n; j++) seg[j] *= inv;
+        memset(row, 0, (size_t)lo * sizeof(float));
+        memset(row + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
     }
 }
 

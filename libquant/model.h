@@ -38,6 +38,8 @@ typedef enum qz_site {
 
 const char *qz_linear_name(qz_linear_id id); /* "self_attn.q_proj", ... */
 qz_site qz_linear_site(qz_linear_id id);
+/* The linears fed by a site: "self_attn.q_proj/k_proj/v_proj", ... */
+const char *qz_site_name(qz_site site);
 int64_t qz_linear_in(const qz_model_config *c, qz_linear_id id);
 int64_t qz_linear_out(const qz_model_config *c, qz_linear_id id);
 
@@ -101,6 +103,10 @@ void qz_model_embed(const qz_model *m, const int32_t *tokens, int64_t T, float *
 
 /* Final RMSNorm of x in place, then logits (T, vocab) = x lm_head^T. */
 void qz_model_head(const qz_model *m, float *x, int64_t T, float *logits);
+
+/* x[i] <- exp(x[i]) for x[i] <= 0 (vectorized polynomial, ~2 ulp; the
+ * softmax kernel). */
+void qz_exp_nonpos_row(float *x, int64_t n);
 
 /* y (n, dim) = rmsnorm(x) * w, eps from the config. */
 void qz_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t dim, double eps);

@@ -18,6 +18,7 @@ struct qz_quantizer {
     float *H[QZ_SITE_COUNT];        /* (dim, dim) running Hessian per site */
     int64_t n_seen[QZ_SITE_COUNT];
     int hess_status;                /* first qz_hessian_add failure */
+    qz_site hess_site;
     qz_error hess_err;
     float *Hwork;                   /* (max dim)^2 solver copy */
     uint8_t *mask;                  /* (max out*in) keep mask for keep_sparsity */
@@ -43,8 +44,10 @@ static void q_observe(void *ctx, const qz_layer *L, qz_site site, const float *x
 {
     qz_quantizer *q = ctx;
     (void)L;
-    if (q->hess_status == QZ_OK)
+    if (q->hess_status == QZ_OK) {
         q->hess_status = qz_hessian_add(q->H[site], &q->n_seen[site], x, T, q->site_dim[site], 1, &q->hess_err);
+        q->hess_site = site;
+    }
 }
 
 static void make_mask(uint8_t *mask, const float *w, int64_t n)
@@ -91,7 +94,9 @@ static int quantize_one(qz_quantizer *q, qz_layer *L, qz_linear_id id, qz_error 
 static int q_transform(void *ctx, qz_layer *L, const qz_linear_id *ids, int n, qz_error *err)
 {
     qz_quantizer *q = ctx;
-    if (q->hess_status) return qz_fail(err, q->hess_status, "layer %lld: %s", (long long)L->index, q->hess_err.msg);
+    if (q->hess_status)
+        return qz_fail(err, q->hess_status, "layer %lld %s: input activations: %s", (long long)L->index,
+                       qz_site_name(q->hess_site), q->hess_err.msg);
     int rc = QZ_OK;
     for (int i = 0; i < n && rc == QZ_OK; i++) rc = quantize_one(q, L, ids[i], err);
     return rc;

@@ -19,9 +19,10 @@
  * continuing_subword_prefix / end_of_word_suffix, normalizers other than
  * Prepend / Replace / NFC, pre-tokenizers other than Split / ByteLevel /
  * Metaspace / Digits, truncation, padding, offsets and pair encodings.
- * Regexes run on PCRE2 instead of Oniguruma; they differ on a few code points
- * (PCRE2's \s also matches U+180E, its \w omits combining marks) and in their
- * Unicode versions. Token strings containing U+0000 are cut there by cJSON.
+ * Regexes run on PCRE2 instead of Oniguruma, with \s rewritten to Unicode
+ * White_Space as Oniguruma has it; \w (no combining marks in PCRE2), \S
+ * inside a class and the Unicode versions (PCRE2: 14) may still differ on
+ * rare code points. Token strings containing U+0000 are cut there by cJSON.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "tokenizer.h"
@@ -570,15 +571,64 @@ static void rx_free(rx *x)
     pcre2_jit_stack_free(x->jit);
 }
 
+/* Unicode White_Space as class items: what Oniguruma's \s matches (PCRE2's \s
+ * also takes U+180E). */
+static const char WS_ITEMS[] =
+    "\\t-\\r\\x20\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}";
+
+/* Copies a regex with \s and \S (outside a class) spelled as White_Space, so
+ * PCRE2 splits where the Oniguruma of `tokenizers` does. \S inside a class is
+ * left to PCRE2. */
+static int rx_translate(const char *p, size_t n, buf *out)
+{
+    int in_class = 0, rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        char c = p[i], d = i + 1 < n ? p[i + 1] : 0;
+        if (c == '\\' && d == 's') {
+            rc = (!in_class && buf_put(out, "[", 1)) || buf_put(out, WS_ITEMS, sizeof WS_ITEMS - 1) ||
+                 (!in_class && buf_put(out, "]", 1));
+            i++;
+        } else if (c == '\\' && d == 'S' && !in_class) {
+            rc = buf_put(out, "[^", 2) || buf_put(out, WS_ITEMS, sizeof WS_ITEMS - 1) || buf_put(out, "]", 1);
+            i++;
+        } else if (c == '\\' && d) {
+            rc = buf_put(out, p + i, 2);
+            i++;
+        } else if (c == '[' && !in_class) {
+            /* a ']' right after '[' or '[^' is a literal */
+            size_t k = i + 1 + (d == '^');
+            k += k < n && p[k] == ']';
+            rc = buf_put(out, p + i, k - i);
+            i = k - 1, in_class = 1;
+        } else if (c == '[' && in_class && d == ':') {
+            const char *end = strstr(p + i, ":]");
+            size_t k = end && (size_t)(end - p) < n ? (size_t)(end - p) + 2 : i + 1;
+            rc = buf_put(out, p + i, k - i);
+            i = k - 1;
+        } else {
+            in_class &= c != ']';
+            rc = buf_put(out, &c, 1);
+        }
+    }
+    return rc;
+}
+
 static pcre2_code *rx_compile(const char *pattern, size_t n, char *why, size_t why_len)
 {
+    buf p = {0};
+    if (rx_translate(pattern, n, &p)) {
+        free(p.p);
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
     int code;
     PCRE2_SIZE at;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, n, PCRE2_UTF | PCRE2_UCP, &code, &at, NULL);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)(p.p ? p.p : ""), p.n, PCRE2_UTF | PCRE2_UCP, &code, &at, NULL);
+    free(p.p);
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(code, msg, sizeof msg);
-        snprintf(why, why_len, "%s at pattern offset %zu", (const char *)msg, (size_t)at);
+        snprintf(why, why_len, "%s", (const char *)msg);
         return NULL;
     }
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter on failure */
@@ -1331,6 +1381,9 @@ static int build_id_table(loader *L)
 {
     qz_tokenizer *tok = L->tok;
     if (L->max_added >= tok->vocab_size) tok->vocab_size = L->max_added + 1;
+    int64_t tokens = (int64_t)tok->n_model + tok->n_added;
+    if (tok->vocab_size > 2 * tokens + 1024)
+        return bad(L, "ids are sparse: the largest is %d for %lld tokens", tok->vocab_size - 1, (long long)tokens);
     size_t n = (size_t)tok->vocab_size;
     tok->id_off = qz_malloc_array(n, sizeof *tok->id_off);
     tok->id_len = qz_malloc_array(n, sizeof *tok->id_len);
@@ -1343,10 +1396,14 @@ static int build_id_table(loader *L)
         if (tok->id_len[e->val] != MISSING) return bad(L, "model.vocab gives id %d to two tokens", e->val);
         tok->id_off[e->val] = e->off, tok->id_len[e->val] = e->len;
     }
+    /* `tokenizers` gives an added token the text it matches as (normalized
+     * when `normalized`); only a token whose text is its content counts as
+     * special when decoding. */
     for (int32_t i = 0; i < tok->n_added; i++) {
         const added_tok *a = &tok->added[i];
-        tok->id_off[a->id] = a->off, tok->id_len[a->id] = a->len;
-        tok->id_special[a->id] |= a->special;
+        tok->id_off[a->id] = a->pat_off, tok->id_len[a->id] = a->pat_len;
+        tok->id_special[a->id] |= a->special && a->pat_len == a->len &&
+                                  !memcmp(tok_str(tok, a->pat_off), tok_str(tok, a->off), a->len);
     }
     return 0;
 }
@@ -1944,8 +2001,7 @@ int qz_tokenizer_encode(const qz_tokenizer *tok, const char *text, size_t len, i
     if (!rc && add_special) rc = push_specials(&c, &tok->prefix);
     if (!rc) rc = encode_text(&c, text, len);
     if (!rc && add_special) rc = push_specials(&c, &tok->suffix);
-    if (!rc && !c.ids.p && ivec_push(&c.ids, 0) == 0) c.ids.n = 0; /* a non-NULL empty array */
-    if (!rc && !c.ids.p) rc = oom(err);
+    if (!rc && !c.ids.p && !(c.ids.p = malloc(sizeof *c.ids.p))) rc = oom(err); /* never NULL on success */
     if (!rc) {
         *ids = c.ids.p, *n_ids = (int64_t)c.ids.n;
         c.ids.p = NULL;

@@ -65,7 +65,8 @@ int32_t qz_tokenizer_eos(const qz_tokenizer *tok);
  * explicit add_bos_token / add_eos_token in tokenizer_config.json adds or
  * removes the BOS / EOS the way transformers does. Empty text yields just
  * those special tokens (possibly none). On success *ids is malloc'd (the
- * caller frees it) and holds *n_ids ids. Errors: QZ_EINPUT when the text is
+ * caller frees it) and holds *n_ids ids; tokenizer.json's truncation and
+ * padding settings are ignored (every id is returned). Errors: QZ_EINPUT when the text is
  * not valid UTF-8 (the message names the byte offset); QZ_EINTERNAL on
  * memory exhaustion or a regex engine failure. */
 int qz_tokenizer_encode(const qz_tokenizer *tok, const char *text, size_t len, int add_special,

@@ -1,13 +1,29 @@
 #!/usr/bin/env bash
-# make demo: the qz pipeline on the shared stories260K model.
+# make demo: the qz pipeline on the shared stories260K model - quantize it to
+# 4-bit GPTQ (group 32) calibrating on the first half of TinyStories
+# validation, then compare perplexities of base and quantized on the second
+# half.
 set -euo pipefail
 BUILD=${BUILD:-build}
 SHARED=${SHARED:-../shared}
 M=$SHARED/models/stories260K-f16
-T=$SHARED/data/tinystories-valid.txt
+D=$SHARED/data/tinystories-valid.txt
 if [ ! -d "$M" ]; then
   echo "demo: $SHARED/models not found: put the shared directory beside this repo" >&2
   exit 2
 fi
-echo "== qz-eval: FP16 stories260K on TinyStories validation (seqlen 512, first 20 windows)"
-"$BUILD"/bin/qz-eval "$M" --text "$T" --seqlen 512 --max-windows 20
+W=$(mktemp -d /tmp/qz-demo.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+half=$(( $(wc -l <"$D") / 2 ))
+cut=$(awk -v m="$half" 'NF == 0 && NR >= m { print NR; exit }' "$D")
+head -n "$cut" "$D" >"$W/calib.txt"
+tail -n +"$((cut + 1))" "$D" >"$W/eval.txt"
+
+echo "== qz-gptq: 4-bit, group 32, 128 x 512-token calibration windows"
+"$BUILD"/bin/qz-gptq "$M" "$W/gptq-w4g32" --calib "$W/calib.txt" --bits 4 --group-size 32 --seqlen 512 --progress --json
+echo "== qz-gptq --method rtn: the round-to-nearest baseline on the same grid"
+"$BUILD"/bin/qz-gptq "$M" "$W/rtn-w4g32" --method rtn --bits 4 --group-size 32 --quiet
+for m in "$M" "$W/rtn-w4g32" "$W/gptq-w4g32"; do
+  echo "== qz-eval $(basename "$m") on the held-out half (seqlen 512)"
+  "$BUILD"/bin/qz-eval "$m" --text "$W/eval.txt" --seqlen 512 | grep -E 'perplexity|mean NLL|tokens/s'
+done

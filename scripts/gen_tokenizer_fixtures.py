@@ -14,8 +14,9 @@ tokenizer_config.json when the variant has one) and cases.txt. The variants:
                        normalizer, byte_fallback, fuse_unk, added tokens
   sp_metaspace         Metaspace pre-tokenizer (prepend_scheme first, no
                        split), no byte fallback, fused unk
-  sp_metaspace_split   Metaspace (always, split) and the Metaspace decoder
-  sp_unk               Replace-only normalizer, unk not fused, config
+  sp_metaspace_split   Metaspace (never, split) and the Metaspace decoder
+  sp_unk               Replace normalizer + old-form Metaspace (always,
+                       split), unk not fused, Strip decoders, config
                        add_eos_token=true (transformers adds the EOS)
   bytelevel            byte-level BPE trained here, LLaMA-3 style: Split
                        regex + ByteLevel, ignore_merges, BOS template
@@ -23,6 +24,7 @@ tokenizer_config.json when the variant has one) and cases.txt. The variants:
                        regex and prefix space, RobertaProcessing, lstrip/rstrip
   bytelevel_nfc        Qwen2 style: NFC normalizer, digit-by-digit regex
   bytelevel_splits     every Split behavior, invert, Digits, no post-processor
+  bytelevel_digits     Digits one by one, ByteLevel prefix space, no decoder
 
 cases.txt has one case per line, tab-separated (ids space-separated, text as
 hex of its UTF-8 bytes):
@@ -83,19 +85,19 @@ STRINGS = [
     "<|begin_of_text|>Hello<|eot_id|>", "<|endoftext|> <|endoftext|>  ", "hello <mask> world",
     "hello<mask>world", "a   <mask>   b", "foo food xfoo foo_bar (foo) foo.",
     "héllo wörld and héllo wörldx", "naïve naïveté Naïve", "ok okay ok, (ok) ok_ ok",
-    "zqxj zqxjj zqxj", "\u00a0nbsp\u2003em\u3000ideo", "zero\u200bwidth\u200djoin",
+    "zqxj zqxjj zqxj", "a zap b zap", "zapzap", "\u00a0nbsp\u2003em\u3000ideo", "zero\u200bwidth\u200djoin",
     "tab\x0bvt\x0cff\x85nel\u180esep", "\x00nul\x01ctrl\x7fdel", "a" * 300,
     "The quick brown fox jumps over the lazy dog. " * 20,
     "\u2581already\u2581meta\u2581space", "__init__ self.x = {'a': [1, 2]}; // comment",
     "https://example.com/path?q=1&r=2#frag", "MiXeD CaSe WORDS", "   \n   \n", "end with newline\n",
-    "\u2581", "\u2581\u2581a", "x\u2581 \u2581y",
+    "\u2581", "\u2581\u2581a", "x\u2581 \u2581y", "x \u180e's \u2028\u180e y",
 ]
 
 POOL = (list("abcdefghijklmnopqrstuvwxyzABCXYZ0123456789") + [" "] * 12 + list(".,;:!?'\"-_()[]{}<>|/\\@#$%^&*+=~`")
         + ["\n", "\t", "\r\n", "\u00a0", "\u3000"] + list("éèñüßçøåÅæœ") + ["e\u0301", "a\u0308", "\u0323"]
         + list("你好世界日本語한국어Ωπß") + ["😀", "👍🏽", "🇺🇸", "❤️"]
         + ["<s>", "</s>", "<unk>", "<|endoftext|>", "<|begin_of_text|>", "<|eot_id|>", "<mask>", "<s", "|>",
-           "foo", "ok", "naïve", "héllo wörld", "zqxj", "\u2581", "'s", "'LL", "123", "4567"])
+           "foo", "ok", "naïve", "héllo wörld", "zqxj", "zap", "\u2581", "'s", "'LL", "123", "4567"])
 
 
 def random_strings(seed, count):
@@ -113,10 +115,10 @@ def shared_text(path, nbytes=None):
     return data[:nbytes].decode("utf-8"), nbytes
 
 
-def training_text():
+def training_text(scripts=NON_ASCII_LINES):
     tiny, _ = shared_text(TINY, 300000)
     wiki, _ = shared_text(WIKI, 200000)
-    return tiny.split("\n") + wiki.split("\n") + NON_ASCII_LINES * 20
+    return tiny.split("\n") + wiki.split("\n") + scripts * 20
 
 
 def ids_str(ids):
@@ -144,8 +146,10 @@ class Cases:
             ids = self.tok.encode(text, add_special_tokens=bool(add)).ids
             self.lines.append("enc\t%d\t%s\t%s" % (add, text.encode().hex(), ids_str(ids)))
         if decode:
-            for skip in (0, 1):
-                self.dec(self.tok.encode(text).ids, skip)
+            ids = self.tok.encode(text).ids
+            self.dec(ids, 0)
+            if self.tok.decode(ids, skip_special_tokens=True) != self.tok.decode(ids):
+                self.dec(ids, 1)
 
     def dec(self, ids, skip):
         out = self.tok.decode(ids, skip_special_tokens=bool(skip))
@@ -163,7 +167,7 @@ class Cases:
         self.lines.append("encsum\t1\t%s\t%d\t%d" % (path, len(ids), crc_ids(ids)))
 
     def common(self, seed):
-        for s in STRINGS + random_strings(seed, 60):
+        for s in STRINGS + random_strings(seed, 40):
             self.enc(s)
         vocab = self.tok.get_vocab_size(with_added_tokens=True)
         self.lines.append("# ids out of range and odd byte runs")
@@ -200,9 +204,10 @@ def train_sp():
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
     tok.pre_tokenizer = pre.Metaspace(prepend_scheme="never", split=True)
-    trainer = trainers.BpeTrainer(vocab_size=420, special_tokens=["<unk>", "<s>", "</s>"], limit_alphabet=90,
-                                  show_progress=False)
-    tok.train_from_iterator(training_text(), trainer)
+    # Latin lines only, so other scripts and emoji need the byte pieces. (No
+    # limit_alphabet: its ties are broken at random.)
+    trainer = trainers.BpeTrainer(vocab_size=420, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False)
+    tok.train_from_iterator(training_text(NON_ASCII_LINES[:3]), trainer)
     trained = json.loads(tok.to_str())["model"]
     # LLaMA layout: specials, the 256 byte pieces, then the learned pieces.
     vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
@@ -219,6 +224,7 @@ def train_sp():
     sp.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ("<unk>", "<s>", "</s>")])
     sp.add_special_tokens([AddedToken("<mask>", special=True, normalized=False, lstrip=True)])
     sp.add_tokens([AddedToken("naïve", normalized=True), AddedToken("ok", single_word=True, normalized=False)])
+    sp.add_special_tokens([AddedToken("zap", special=True, normalized=True)])
     return json.loads(sp.to_str())
 
 
@@ -243,8 +249,8 @@ def sp_variants(tj):
     c.save()
 
     ms2 = json.loads(json.dumps(ms))
-    ms2["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}
-    ms2["decoder"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}
+    ms2["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "never", "split": True}
+    ms2["decoder"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "never", "split": True}
     ms2["model"]["byte_fallback"] = True
     c = Cases("sp_metaspace_split", variant("sp_metaspace_split", ms2), 1, -1)
     c.common(3)
@@ -252,11 +258,13 @@ def sp_variants(tj):
 
     unk = json.loads(json.dumps(tj))
     unk["normalizer"] = {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}
+    unk["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "add_prefix_space": True}  # old form
     unk["model"]["byte_fallback"] = False
     unk["model"]["fuse_unk"] = False
     unk["decoder"] = {"type": "Sequence", "decoders": [
-        {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "}, {"type": "Fuse"},
-        {"type": "Strip", "content": " ", "start": 2, "stop": 1}]}
+        {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+        {"type": "Strip", "content": "e", "start": 0, "stop": 1}, {"type": "Fuse"},
+        {"type": "Strip", "content": " ", "start": 2, "stop": 0}]}
     ucfg = dict(config, add_eos_token=True)
     eff = json.loads(json.dumps(unk))
     eff["post_processor"] = template("<s> $A </s>", {"<s>": 1, "</s>": 2})

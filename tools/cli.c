@@ -7,6 +7,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
@@ -18,6 +19,18 @@ void qz_cli_init(qz_cli *c, const char *tool)
     memset(c, 0, sizeof *c);
     c->tool = tool;
     c->progress = isatty(STDERR_FILENO);
+}
+
+int qz_cli_common_option(qz_cli *c, int ch, char **argv, void (*usage)(void))
+{
+    switch (ch) {
+    case QZ_CLI_O_JSON: c->json = 1; return 0;
+    case QZ_CLI_O_PROGRESS: c->progress = 1; return 0;
+    case QZ_CLI_O_QUIET: c->quiet = 1; return 0;
+    case 'h': usage(); exit(0);
+    case QZ_CLI_O_VERSION: qz_cli_version(c->tool); exit(0);
+    default: return qz_cli_usage_error(c, "unknown or incomplete option '%s'", argv[optind - 1]);
+    }
 }
 
 int qz_cli_usage_error(const qz_cli *c, const char *fmt, ...)

@@ -8,12 +8,25 @@
 
 typedef struct qz_cli {
     const char *tool;   /* "qz-eval" */
+    int json;           /* --json: results as one JSON object on stdout */
     int quiet;          /* --quiet: no progress, no warnings */
     int progress;       /* progress line on stderr (a terminal, or --progress) */
     double last_draw;   /* throttles the progress line */
 } qz_cli;
 
 void qz_cli_init(qz_cli *c, const char *tool);
+
+/* The flags every tool has, for getopt_long tables: --json, --progress,
+ * --quiet, -h/--help, --version. */
+enum { QZ_CLI_O_JSON = 0x1000, QZ_CLI_O_PROGRESS, QZ_CLI_O_QUIET, QZ_CLI_O_VERSION };
+#define QZ_CLI_COMMON_OPTIONS                                                                      \
+    {"json", no_argument, 0, QZ_CLI_O_JSON}, {"progress", no_argument, 0, QZ_CLI_O_PROGRESS},      \
+        {"quiet", no_argument, 0, QZ_CLI_O_QUIET}, {"help", no_argument, 0, 'h'},                  \
+        {"version", no_argument, 0, QZ_CLI_O_VERSION}
+/* Handles getopt_long's ch for a common flag (-h prints usage and exits 0,
+ * --version likewise); anything else is an unknown option: usage error.
+ * Returns 0 or QZ_EXIT_INPUT. */
+int qz_cli_common_option(qz_cli *c, int ch, char **argv, void (*usage)(void));
 
 /* "tool: error: msg" on stderr; returns QZ_EXIT_INPUT. */
 int qz_cli_usage_error(const qz_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

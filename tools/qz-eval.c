@@ -28,17 +28,13 @@ static void usage(void)
 typedef struct {
     const char *model, *text;
     int64_t seqlen, max_windows;
-    int json;
 } eval_args;
 
 static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
 {
-    enum { O_TEXT = 256, O_SEQLEN, O_MAXW, O_JSON, O_PROGRESS, O_QUIET, O_VERSION };
-    static const struct option opts[] = {
-        {"text", required_argument, 0, O_TEXT}, {"seqlen", required_argument, 0, O_SEQLEN},
-        {"max-windows", required_argument, 0, O_MAXW}, {"json", no_argument, 0, O_JSON},
-        {"progress", no_argument, 0, O_PROGRESS}, {"quiet", no_argument, 0, O_QUIET},
-        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
+    enum { O_TEXT = 256, O_SEQLEN, O_MAXW };
+    static const struct option opts[] = {{"text", required_argument, 0, O_TEXT}, {"seqlen", required_argument, 0, O_SEQLEN},
+                                         {"max-windows", required_argument, 0, O_MAXW}, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     opterr = 0;
     int ch, rc = 0;
@@ -47,12 +43,7 @@ static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
         case O_TEXT: a->text = optarg; break;
         case O_SEQLEN: rc = qz_cli_int(c, "--seqlen", optarg, 2, 1 << 20, &a->seqlen); break;
         case O_MAXW: rc = qz_cli_int(c, "--max-windows", optarg, 1, INT64_MAX, &a->max_windows); break;
-        case O_JSON: a->json = 1; break;
-        case O_PROGRESS: c->progress = 1; break;
-        case O_QUIET: c->quiet = 1; break;
-        case 'h': usage(); exit(0);
-        case O_VERSION: qz_cli_version(c->tool); exit(0);
-        default: return qz_cli_usage_error(c, "unknown or incomplete option '%s'", argv[optind - 1]);
+        default: rc = qz_cli_common_option(c, ch, argv, usage);
         }
     }
     if (rc) return rc;
@@ -62,9 +53,9 @@ static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
     return 0;
 }
 
-static void print_result(const eval_args *a, const qz_ppl_result *r, int64_t seqlen)
+static void print_result(const qz_cli *c, const eval_args *a, const qz_ppl_result *r, int64_t seqlen)
 {
-    if (!a->json) {
+    if (!c->json) {
         printf("model %s\ntext %s\ntokens %lld, windows %lld x %lld, scored %lld\nmean NLL %.6f\nperplexity %.5f\n"
                "%.2f s, %.0f tokens/s\n",
                a->model, a->text, (long long)r->tokens, (long long)r->windows, (long long)seqlen, (long long)r->scored,
@@ -101,7 +92,7 @@ int main(int argc, char **argv)
         if (o.seqlen > maxpos) qz_cli_warn(&c, "--seqlen %lld exceeds max_position_embeddings %lld", (long long)o.seqlen, (long long)maxpos);
         rc = qz_eval_ppl(m, ids, n, &o, &r, &err);
         qz_cli_progress_done(&c);
-        if (rc == QZ_OK) print_result(&a, &r, o.seqlen);
+        if (rc == QZ_OK) print_result(&c, &a, &r, o.seqlen);
     }
     free(ids);
     qz_model_free(m);

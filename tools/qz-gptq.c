@@ -49,7 +49,7 @@ typedef struct {
     int n_calib;
     qz_quant_opts q;
     int64_t nsamples, seqlen, seed;
-    int force, json;
+    int force;
 } gptq_args;
 
 static int parse_method(qz_cli *c, const char *s, qz_quant_method *m)
@@ -74,14 +74,13 @@ static int check_args(qz_cli *c, gptq_args *a)
 static int parse_args(qz_cli *c, int argc, char **argv, gptq_args *a)
 {
     enum { O_CALIB = 256, O_METHOD, O_BITS, O_GS, O_SYM, O_ASYM, O_ACT, O_STATIC, O_TRUESEQ, O_MSE, O_DAMP, O_KEEP,
-           O_NS, O_SEQ, O_SEED, O_FORCE, O_JSON, O_PROGRESS, O_QUIET, O_VERSION };
+           O_NS, O_SEQ, O_SEED, O_FORCE };
     static const struct option opts[] = {
         {"calib", 1, 0, O_CALIB}, {"method", 1, 0, O_METHOD}, {"bits", 1, 0, O_BITS}, {"group-size", 1, 0, O_GS},
         {"sym", 0, 0, O_SYM}, {"asym", 0, 0, O_ASYM}, {"act-order", 0, 0, O_ACT}, {"static-groups", 0, 0, O_STATIC},
         {"true-sequential", 0, 0, O_TRUESEQ}, {"mse", 0, 0, O_MSE}, {"damp", 1, 0, O_DAMP},
         {"keep-sparsity", 0, 0, O_KEEP}, {"nsamples", 1, 0, O_NS}, {"seqlen", 1, 0, O_SEQ}, {"seed", 1, 0, O_SEED},
-        {"force", 0, 0, O_FORCE}, {"json", 0, 0, O_JSON}, {"progress", 0, 0, O_PROGRESS}, {"quiet", 0, 0, O_QUIET},
-        {"help", 0, 0, 'h'}, {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+        {"force", 0, 0, O_FORCE}, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->q.gptq = qz_gptq_opts_default();
     a->q.gptq.group_size = 128;
@@ -112,12 +111,7 @@ static int parse_args(qz_cli *c, int argc, char **argv, gptq_args *a)
         case O_SEQ: rc = qz_cli_int(c, "--seqlen", optarg, 2, 1 << 20, &a->seqlen); break;
         case O_SEED: rc = qz_cli_int(c, "--seed", optarg, 0, INT64_MAX, &a->seed); break;
         case O_FORCE: a->force = 1; break;
-        case O_JSON: a->json = 1; break;
-        case O_PROGRESS: c->progress = 1; break;
-        case O_QUIET: c->quiet = 1; break;
-        case 'h': usage(); exit(0);
-        case O_VERSION: qz_cli_version(c->tool); exit(0);
-        default: return qz_cli_usage_error(c, "unknown or incomplete option '%s'", argv[optind - 1]);
+        default: rc = qz_cli_common_option(c, ch, argv, usage);
         }
     }
     if (rc) return rc;
@@ -220,7 +214,7 @@ static int run(qz_cli *c, gptq_args *a, qz_model *m, qz_error *err)
     qz_quantizer_free(qz);
     qz_export_free(ex);
     free(win);
-    if (rc == QZ_OK && a->json) print_json(a, &gc, seqlen, fp, n_fp, qz_now() - t0);
+    if (rc == QZ_OK && c->json) print_json(a, &gc, seqlen, fp, n_fp, qz_now() - t0);
     return rc;
 }
 

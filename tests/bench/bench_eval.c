@@ -9,37 +9,13 @@
  * lm_head 2*(T-1)*vocab*hidden.
  */
 #include "eval.h"
+#include "bench_util.h"
 #include "rng.h"
 #include "synth.h"
 
-#include <cblas.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 /* Best of several n x n x n sgemm runs, in FLOP/s. */
-static double sgemm_peak(int n)
-{
-    float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float)),
-          *c = malloc((size_t)n * n * sizeof(float));
-    qz_rng r;
-    qz_rng_seed(&r, 1);
-    for (int64_t i = 0; i < (int64_t)n * n; i++) {
-        a[i] = (float)qz_rng_uniform(&r);
-        b[i] = (float)qz_rng_uniform(&r);
-    }
-    double best = 0;
-    for (int rep = 0; rep < 5; rep++) {
-        double t0 = qz_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        double f = 2.0 * n * n * (double)n / (qz_now() - t0);
-        best = f > best ? f : best;
-    }
-    free(a);
-    free(b);
-    free(c);
-    return best;
-}
-
 static double window_flops(const qz_model_config *c, int64_t T)
 {
     double per_layer = 0;
@@ -88,15 +64,13 @@ int main(int argc, char **argv)
         return 3;
     }
     double setup = qz_now() - t0;
-    double peak = sgemm_peak(2048);
+    double peak = bench_sgemm_peak(2048);
     printf("{\n  \"benchmark\": \"eval\",\n  \"model\": \"synthetic llama hidden 2048 ffn 5632 heads 32/4 vocab 32000 layers 4 f16\",\n"
            "  \"threads\": %d,\n  \"setup_seconds\": %.2f,\n  \"baseline_sgemm_2048_gflops\": %.2f,\n  \"runs\": [\n",
            openblas_get_num_threads(), setup, peak * 1e-9);
     int rc = run(m, 512, 4, peak, "");
     if (rc == 0) rc = run(m, 2048, 1, peak, ",\n");
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    printf("\n  ],\n  \"peak_rss_mib\": %.1f\n}\n", (double)ru.ru_maxrss / 1024.0);
+    printf("\n  ],\n  \"peak_rss_mib\": %.1f\n}\n", bench_peak_rss_mib());
     qz_model_free(m);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -103,8 +103,28 @@ static void test_forward_matches_reference(void)
     qz_model_free(m);
 }
 
+/* The softmax exp against libm's expf over [-100, 0]. */
+static void test_exp_kernel(void)
+{
+    enum { N = 200001 };
+    static float x[N];
+    for (int i = 0; i < N; i++) x[i] = -100.0f * (float)i / (N - 1);
+    qz_exp_nonpos_row(x, N);
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        float v = -100.0f * (float)i / (N - 1), want = expf(v < -87.0f ? -87.0f : v);
+        double rel = fabs((double)x[i] - want) / want;
+        worst = rel > worst ? rel : worst;
+    }
+    CHECK(worst < 4.8e-7, "max relative error %.3g (4 ulp = 4.8e-7)", worst);
+    float one = 0.0f;
+    qz_exp_nonpos_row(&one, 1);
+    CHECK(one == 1.0f, "exp(0) = %.9g", one);
+}
+
 int main(void)
 {
+    QZ_RUN(test_exp_kernel);
     QZ_RUN(test_config_defaults_and_fields);
     QZ_RUN(test_config_rejects);
     QZ_RUN(test_forward_matches_reference);
