@@ -1,5 +1,5 @@
 # qz - one Makefile. `make` builds libquant.a and the tools; `make test`,
-# `make demo`, `make bench`, `make install PREFIX=...`, `make cuda`.
+# `make demo`, `make bench`, `make install PREFIX=...`.
 # SAN=1 builds everything under AddressSanitizer + UBSan into build-san/.
 
 CC      ?= cc
@@ -35,7 +35,7 @@ BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .SECONDARY:
-.PHONY: all lib tools tests test demo bench install clean cuda deps
+.PHONY: all lib tools tests test demo bench install clean deps
 all: tools
 
 # A fresh machine: install the Debian packages before the first compile.

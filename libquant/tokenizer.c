@@ -699,7 +699,7 @@ static pat_iter pat_start(const step *st, const char *s, size_t n)
 static int replace_all(rx *x, const step *st, const char *s, size_t n, buf *out)
 {
     pat_iter p = pat_start(st, s, n);
-    size_t pos = 0, ms, me;
+    size_t pos = 0, ms = 0, me = 0;
     int rc;
     while ((rc = pat_next(x, &p, &ms, &me)) > 0) {
         if (me == ms) continue;
@@ -1703,7 +1703,7 @@ static int split_pattern(enc *c, const step *st, int behavior, const char *s, si
 {
     splitter sp = {.out = out, .s = s, .at_start = at_start, .behavior = behavior, .invert = st->invert};
     pat_iter it = pat_start(st, s, n);
-    size_t prev = 0, ms, me;
+    size_t prev = 0, ms = 0, me = 0;
     int rc;
     while ((rc = pat_next(&c->x, &it, &ms, &me)) > 0) {
         if ((ms > prev && split_feed(&sp, prev, ms, 0)) || split_feed(&sp, ms, me, 1)) return oom(c->err);

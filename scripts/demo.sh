@@ -20,7 +20,7 @@ head -n "$cut" "$D" >"$W/calib.txt"
 tail -n +"$((cut + 1))" "$D" >"$W/eval.txt"
 
 echo "== qz-gptq: 4-bit, group 32, 128 x 512-token calibration windows"
-"$BUILD"/bin/qz-gptq "$M" "$W/gptq-w4g32" --calib "$W/calib.txt" --bits 4 --group-size 32 --seqlen 512 --progress --json
+"$BUILD"/bin/qz-gptq "$M" "$W/gptq-w4g32" --calib "$W/calib.txt" --bits 4 --group-size 32 --seqlen 512 --json
 echo "== qz-gptq --method rtn: the round-to-nearest baseline on the same grid"
 "$BUILD"/bin/qz-gptq "$M" "$W/rtn-w4g32" --method rtn --bits 4 --group-size 32 --quiet
 for m in "$M" "$W/rtn-w4g32" "$W/gptq-w4g32"; do

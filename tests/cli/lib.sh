@@ -11,8 +11,9 @@ fail() { echo "FAIL $1: $2"; }
 skip() { echo "SKIP $1: $2"; }
 have_shared() { [ -d "$SHARED/models/stories260K" ] && [ -d "$SHARED/data" ]; }
 
-# expect_exit NAME CODE PATTERN CMD...: CMD exits with CODE, its stderr has
-# exactly one line matching PATTERN, and stdout is empty.
+# expect_exit NAME CODE PATTERN CMD...: CMD exits with CODE, stderr has
+# exactly one "error:" line and it matches PATTERN, stdout is empty, and no
+# sanitizer spoke.
 expect_exit() {
   local name=$1 code=$2 pat=$3; shift 3
   "$@" >"$TMP/out" 2>"$TMP/err"
@@ -20,6 +21,7 @@ expect_exit() {
   if [ $rc -ne "$code" ]; then fail "$name" "exit $rc, want $code; stderr: $(head -c 300 "$TMP/err")"; return; fi
   if ! grep -q -- "$pat" "$TMP/err"; then fail "$name" "stderr lacks '$pat': $(head -c 300 "$TMP/err")"; return; fi
   if [ -s "$TMP/out" ]; then fail "$name" "unexpected stdout"; return; fi
+  if [ "$(grep -c 'error:' "$TMP/err")" -ne 1 ]; then fail "$name" "want one error line: $(head -c 300 "$TMP/err")"; return; fi
   if grep -q 'runtime error\|AddressSanitizer' "$TMP/err"; then fail "$name" "sanitizer report"; return; fi
   pass "$name"
 }

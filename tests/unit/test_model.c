@@ -4,6 +4,9 @@
 #include "eval.h"
 #include "qz_test.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 static int parse_cfg(const char *json, qz_model_config *c, qz_error *err)
 {
     cJSON *j = cJSON_Parse(json);
@@ -122,8 +125,65 @@ static void test_exp_kernel(void)
     CHECK(one == 1.0f, "exp(0) = %.9g", one);
 }
 
+/* The shared model split into two shards with an index: same NLL. */
+static void test_sharded_checkpoint(void)
+{
+    char src[512], dir[256], path[600];
+    snprintf(src, sizeof src, "%s/models/stories260K/model.safetensors", qzt_shared());
+    qz_st_file *in = NULL;
+    qz_error err = {0};
+    if (qz_st_open(&in, src, &err) != 0) SKIP("%s (../shared absent?)", err.msg);
+    snprintf(dir, sizeof dir, "/tmp/qz_test_shard_%d", (int)getpid());
+    mkdir(dir, 0700);
+    qz_st_writer *w[2];
+    cJSON *index = cJSON_CreateObject(), *map = cJSON_AddObjectToObject(index, "weight_map");
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/model-0000%d-of-00002.safetensors", dir, k + 1);
+        CHECK(qz_st_writer_open(&w[k], path, &err) == 0, "%s", err.msg);
+    }
+    for (int64_t i = 0; i < in->n_tensors; i++) {
+        const qz_st_tensor *t = &in->tensors[i];
+        int k = (int)(i % 2);
+        CHECK(qz_st_writer_add(w[k], t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes, &err) == 0, "%s", err.msg);
+        cJSON_AddStringToObject(map, t->name, k ? "model-00002-of-00002.safetensors" : "model-00001-of-00002.safetensors");
+    }
+    for (int k = 0; k < 2; k++) {
+        CHECK(qz_st_writer_finish(w[k], &err) == 0, "%s", err.msg);
+        qz_st_writer_free(w[k]);
+    }
+    qz_st_close(in);
+    char *text = cJSON_Print(index);
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    free(text);
+    cJSON_Delete(index);
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cp %s/models/stories260K/config.json %s/", qzt_shared(), dir);
+    CHECK(system(cmd) == 0, "copy config");
+
+    qz_model *m = NULL;
+    CHECK(qz_model_open(&m, dir, &err) == 0, "%s", err.msg);
+    if (m) {
+        CHECK(m->hf->n_files == 2, "%d shards", m->hf->n_files);
+        int32_t ids[256];
+        int n = 0;
+        double want = 0;
+        read_window_fixture(ids, 256, &n, &want);
+        qz_ppl_opts o = {.seqlen = 64};
+        qz_ppl_result r;
+        CHECK(qz_eval_ppl(m, ids, n, &o, &r, &err) == 0, "%s", err.msg);
+        CHECK_CLOSE(r.mean_nll, want, 0, 2e-6);
+        qz_model_free(m);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+}
+
 int main(void)
 {
+    QZ_RUN(test_sharded_checkpoint);
     QZ_RUN(test_exp_kernel);
     QZ_RUN(test_config_defaults_and_fields);
     QZ_RUN(test_config_rejects);
