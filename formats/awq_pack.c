@@ -218,17 +218,6 @@ static int get_checked(qz_tensor_lookup find, void *ctx, const char *name, qz_dt
     return QZ_OK;
 }
 
-/* t's data, or an aligned copy in *copy when the file puts it off alignment
- * (safetensors does not align tensors). NULL when the copy cannot be made. */
-static const void *aligned_data(const qz_st_tensor *t, size_t align, void **copy)
-{
-    *copy = NULL;
-    if ((uintptr_t)t->data % align == 0) return t->data;
-    *copy = malloc(t->nbytes ? t->nbytes : 1);
-    if (*copy) memcpy(*copy, t->data, t->nbytes);
-    return *copy;
-}
-
 int qz_awq_read_linear(qz_tensor_lookup find, void *ctx, const char *prefix, const qz_awq_config *c, int64_t out,
                        int64_t in, float *W, qz_error *err)
 {
@@ -246,9 +235,9 @@ int qz_awq_read_linear(qz_tensor_lookup find, void *ctx, const char *prefix, con
     if (!rc) rc = get_checked(find, ctx, name, QZ_DTYPE_F16, ng, out, &sc, err);
     if (rc) return rc;
     void *qw_copy, *qz_copy, *sc_copy;
-    const int32_t *qwd = aligned_data(qw, sizeof(int32_t), &qw_copy);
-    const int32_t *qzd = aligned_data(qzt, sizeof(int32_t), &qz_copy);
-    const uint16_t *scd = aligned_data(sc, sizeof(uint16_t), &sc_copy);
+    const int32_t *qwd = qz_st_aligned_data(qw, sizeof(int32_t), &qw_copy);
+    const int32_t *qzd = qz_st_aligned_data(qzt, sizeof(int32_t), &qz_copy);
+    const uint16_t *scd = qz_st_aligned_data(sc, sizeof(uint16_t), &sc_copy);
     float *scales = qz_malloc_array((size_t)(ng * out), sizeof *scales);
     if (!qwd || !qzd || !scd || !scales) {
         rc = qz_fail(err, QZ_EINTERNAL, "%s: out of memory reading AWQ tensors", prefix);

@@ -28,15 +28,15 @@
  *
  * Errors: QZ_EINPUT for a bad shape, group size, code or zero point out of
  * range, bad config or a checkpoint tensor with the wrong dtype / shape (the
- * message names it); QZ_EINTERNAL when memory runs out. A failing pack may
- * leave its output partly written.
+ * message names it); QZ_EINTERNAL when memory runs out. Inputs are checked
+ * before anything is written: on failure the outputs are untouched.
  */
 #ifndef QZ_AWQ_PACK_H
 #define QZ_AWQ_PACK_H
 
 #include <stdint.h>
 
-#include "gptq_ckpt.h" /* qz_tensor_lookup */
+#include "safetensors.h"
 #include "qz_common.h"
 #include "safetensors.h"
 

@@ -114,11 +114,18 @@ int qz_gptq_read_linear(qz_tensor_lookup find, void *ctx, const char *prefix, co
     snprintf(name, sizeof name, "%s.g_idx", prefix);
     if (rc == QZ_OK) rc = get_checked(find, ctx, name, QZ_DTYPE_I32, 1, in, 0, &gi, err);
     if (rc) return rc;
+    void *copies[4] = {0};
+    const int32_t *qwd = qz_st_aligned_data(qw, 4, &copies[0]), *qzd = qz_st_aligned_data(qzt, 4, &copies[1]);
+    const int32_t *gid = qz_st_aligned_data(gi, 4, &copies[2]);
+    const uint16_t *scd = qz_st_aligned_data(sc, 2, &copies[3]);
     float *scales = qz_malloc_array((size_t)(ng * out), sizeof *scales);
-    if (!scales) return qz_fail(err, QZ_EINTERNAL, "out of memory reading %s", prefix);
-    qz_fp16_to_fp32_row(sc->data, scales, ng * out);
-    rc = qz_gptq_dequantize(W, qw->data, qzt->data, scales, gi->data, out, in, ng, c->bits, c->fmt, err);
+    if (!scales || !qwd || !qzd || !gid || !scd) rc = qz_fail(err, QZ_EINTERNAL, "out of memory reading %s", prefix);
+    if (rc == QZ_OK) {
+        qz_fp16_to_fp32_row(scd, scales, ng * out);
+        rc = qz_gptq_dequantize(W, qwd, qzd, scales, gid, out, in, ng, c->bits, c->fmt, err);
+    }
     free(scales);
+    for (int i = 0; i < 4; i++) free(copies[i]);
     if (rc) {
         char msg[QZ_ERRMSG_MAX];
         snprintf(msg, sizeof msg, "%s", err->msg);

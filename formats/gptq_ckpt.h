@@ -39,7 +39,6 @@ int qz_gptq_config_parse(const cJSON *qc, const char *where, qz_gptq_config *c, 
 
 /* Dequantizes prefix.* of a GPTQ checkpoint into W (out, in) FP32; tensors
  * are looked up with find (shards). Shapes and dtypes are checked. */
-typedef qz_st_tensor *(*qz_tensor_lookup)(void *ctx, const char *name);
 int qz_gptq_read_linear(qz_tensor_lookup find, void *find_ctx, const char *prefix, const qz_gptq_config *c,
                         int64_t out, int64_t in, float *W, qz_error *err);
 

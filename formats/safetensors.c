@@ -218,6 +218,15 @@ qz_st_tensor *qz_st_find(const qz_st_file *f, const char *name)
     return bsearch(&key, f->tensors, (size_t)f->n_tensors, sizeof key, cmp_tensor_name);
 }
 
+const void *qz_st_aligned_data(const qz_st_tensor *t, size_t align, void **copy)
+{
+    *copy = NULL;
+    if ((uintptr_t)t->data % align == 0) return t->data;
+    *copy = malloc(t->nbytes ? t->nbytes : 1);
+    if (*copy) memcpy(*copy, t->data, t->nbytes);
+    return *copy;
+}
+
 const char *qz_st_metadata(const qz_st_file *f, const char *key)
 {
     const cJSON *v = f->metadata ? cJSON_GetObjectItemCaseSensitive(f->metadata, key) : NULL;

@@ -73,6 +73,14 @@ qz_st_tensor *qz_st_find(const qz_st_file *f, const char *name);
  * does not match; the CRC is computed once. */
 int qz_st_get(qz_st_file *f, const char *name, qz_st_tensor **t, qz_error *err);
 
+/* t's data, or a malloc'd copy in *copy when the file puts it off the
+ * alignment its type needs (safetensors does not align tensors). NULL when
+ * the copy cannot be made. Free *copy after use. */
+const void *qz_st_aligned_data(const qz_st_tensor *t, size_t align, void **copy);
+
+/* A tensor lookup by name (shards, or one file); NULL when absent. */
+typedef qz_st_tensor *(*qz_tensor_lookup)(void *ctx, const char *name);
+
 /* Metadata string value or NULL. */
 const char *qz_st_metadata(const qz_st_file *f, const char *key);
 

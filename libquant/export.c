@@ -68,11 +68,19 @@ static int log_module(qz_export *ex, const qz_module_report *r, int bits, int64_
     cJSON_AddBoolToObject(j, "quantized", r->quantized);
     cJSON_AddNumberToObject(j, "bits", r->quantized ? bits : 16);
     cJSON_AddNumberToObject(j, "group_size", (double)gs);
-    if (r->quantized) {
+    cJSON_AddStringToObject(j, "method", qz_quant_method_name(r->method));
+    if (r->method == QZ_QUANT_AWQ) {
+        if (r->awq_ratio >= 0) {
+            cJSON_AddNumberToObject(j, "scale_ratio", r->awq_ratio);
+            cJSON_AddNumberToObject(j, "loss_before", r->awq_loss_before);
+            cJSON_AddNumberToObject(j, "loss_after", r->loss);
+        }
+        cJSON_AddNumberToObject(j, "clip_ratio", r->awq_clip);
+    } else if (r->quantized) {
         cJSON_AddNumberToObject(j, "damp", r->damp_used);
         cJSON_AddNumberToObject(j, "loss", r->loss);
-        cJSON_AddNumberToObject(j, "seconds", r->seconds);
     }
+    cJSON_AddNumberToObject(j, "seconds", r->seconds);
     int rc = qz_artifact_log(ex->art, j, err);
     cJSON_Delete(j);
     return rc;

@@ -67,13 +67,18 @@ int qz_tensor_to_f32(const qz_st_tensor *t, float *dst, int ndim, const int64_t 
         for (int i = 0; i < ndim; i++) snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%lld", i ? "," : "", (long long)want[i]);
         return qz_fail(err, QZ_EINPUT, "tensor '%s': shape [%s], config.json implies [%s]", t->name, got, exp);
     }
-    switch (t->dtype) {
-    case QZ_DTYPE_F32: memcpy(dst, t->data, t->nbytes); break;
-    case QZ_DTYPE_F16: qz_fp16_to_fp32_row(t->data, dst, t->numel); break;
-    case QZ_DTYPE_BF16: qz_bf16_to_fp32_row(t->data, dst, t->numel); break;
-    default:
-        return qz_fail(err, QZ_EINPUT, "tensor '%s': dtype %s, expected F32, F16 or BF16", t->name, qz_dtype_name(t->dtype));
+    if (t->dtype == QZ_DTYPE_F32) {
+        memcpy(dst, t->data, t->nbytes);
+        return QZ_OK;
     }
+    if (t->dtype != QZ_DTYPE_F16 && t->dtype != QZ_DTYPE_BF16)
+        return qz_fail(err, QZ_EINPUT, "tensor '%s': dtype %s, expected F32, F16 or BF16", t->name, qz_dtype_name(t->dtype));
+    void *copy;
+    const uint16_t *h = qz_st_aligned_data(t, 2, &copy);
+    if (!h) return qz_fail(err, QZ_EINTERNAL, "out of memory reading '%s'", t->name);
+    if (t->dtype == QZ_DTYPE_F16) qz_fp16_to_fp32_row(h, dst, t->numel);
+    else qz_bf16_to_fp32_row(h, dst, t->numel);
+    free(copy);
     return QZ_OK;
 }
 
@@ -357,6 +362,7 @@ static void rope_apply(const qz_model *m, float *x, int64_t T, int64_t n_heads)
  * Its reference is expf; test_model compares the two. */
 static inline float exp_nonpos(float x)
 {
+    if (isnan(x)) return x; /* NaN scores stay NaN: the caller must see them */
     x = x < -87.0f ? -87.0f : x;
     float t = x * 1.44269504f + 12582912.0f; /* 1.5*2^23: round to nearest integer */
     float n = t - 12582912.0f;
@@ -424,34 +430,47 @@ static void add_into(float *x, const float *y, int64_t n)
     for (int64_t i = 0; i < n; i++) x[i] += y[i];
 }
 
-void qz_layer_forward(const qz_model *m, const qz_layer *L, float *x, int64_t T, qz_scratch *s, const qz_observer *obs)
+void qz_attention_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t T, qz_scratch *s, float *out,
+                        const qz_observer *obs)
 {
     const qz_model_config *c = &m->cfg;
     QZ_ASSERT(T <= s->max_T && T <= m->rope_len);
-    int64_t d = c->hidden, ff = c->intermediate;
-    /* attention block */
-    qz_rmsnorm(s->xn, x, L->attn_norm, T, d, c->rms_eps);
-    observe(obs, L, QZ_SITE_ATTN_IN, s->xn, T);
-    qz_linear_apply(&L->lin[QZ_LIN_Q], s->xn, T, s->q);
-    qz_linear_apply(&L->lin[QZ_LIN_K], s->xn, T, s->k);
-    qz_linear_apply(&L->lin[QZ_LIN_V], s->xn, T, s->v);
+    qz_linear_apply(&L->lin[QZ_LIN_Q], xn, T, s->q);
+    qz_linear_apply(&L->lin[QZ_LIN_K], xn, T, s->k);
+    qz_linear_apply(&L->lin[QZ_LIN_V], xn, T, s->v);
     rope_apply(m, s->q, T, c->n_heads);
     rope_apply(m, s->k, T, c->n_kv_heads);
     attention(m, T, s);
     observe(obs, L, QZ_SITE_O_IN, s->att, T);
-    qz_linear_apply(&L->lin[QZ_LIN_O], s->att, T, s->out);
-    add_into(x, s->out, T * d);
-    /* MLP block: down(silu(gate(x)) * up(x)) */
-    qz_rmsnorm(s->xn, x, L->mlp_norm, T, d, c->rms_eps);
-    observe(obs, L, QZ_SITE_MLP_IN, s->xn, T);
-    qz_linear_apply(&L->lin[QZ_LIN_GATE], s->xn, T, s->gate);
-    qz_linear_apply(&L->lin[QZ_LIN_UP], s->xn, T, s->up);
+    qz_linear_apply(&L->lin[QZ_LIN_O], s->att, T, out);
+}
+
+void qz_mlp_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t T, qz_scratch *s, float *out,
+                  const qz_observer *obs)
+{
+    int64_t ff = m->cfg.intermediate;
+    QZ_ASSERT(T <= s->max_T);
+    qz_linear_apply(&L->lin[QZ_LIN_GATE], xn, T, s->gate);
+    qz_linear_apply(&L->lin[QZ_LIN_UP], xn, T, s->up);
     for (int64_t i = 0; i < T * ff; i++) {
         float g = s->gate[i];
         s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
     }
     observe(obs, L, QZ_SITE_DOWN_IN, s->gate, T);
-    qz_linear_apply(&L->lin[QZ_LIN_DOWN], s->gate, T, s->out);
+    qz_linear_apply(&L->lin[QZ_LIN_DOWN], s->gate, T, out);
+}
+
+void qz_layer_forward(const qz_model *m, const qz_layer *L, float *x, int64_t T, qz_scratch *s, const qz_observer *obs)
+{
+    const qz_model_config *c = &m->cfg;
+    int64_t d = c->hidden;
+    qz_rmsnorm(s->xn, x, L->attn_norm, T, d, c->rms_eps);
+    observe(obs, L, QZ_SITE_ATTN_IN, s->xn, T);
+    qz_attention_block(m, L, s->xn, T, s, s->out, obs);
+    add_into(x, s->out, T * d);
+    qz_rmsnorm(s->xn, x, L->mlp_norm, T, d, c->rms_eps);
+    observe(obs, L, QZ_SITE_MLP_IN, s->xn, T);
+    qz_mlp_block(m, L, s->xn, T, s, s->out, obs);
     add_into(x, s->out, T * d);
 }
 

@@ -98,6 +98,16 @@ void qz_scratch_free(qz_scratch *s);
 /* x (T, hidden) <- layer(x). obs may be NULL. Requires qz_model_reserve(T). */
 void qz_layer_forward(const qz_model *m, const qz_layer *L, float *x, int64_t T, qz_scratch *s, const qz_observer *obs);
 
+/* The two halves of a layer on an already normed input xn (T, hidden),
+ * without the residual: out (T, hidden) = o_proj(attention(q, k, v of xn)),
+ * and out = down(silu(gate(xn)) * up(xn)). out must not alias scratch; obs
+ * sees the O_IN / DOWN_IN inputs. qz_layer_forward is norm + block +
+ * residual, twice. */
+void qz_attention_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t T, qz_scratch *s, float *out,
+                        const qz_observer *obs);
+void qz_mlp_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t T, qz_scratch *s, float *out,
+                  const qz_observer *obs);
+
 /* x (T, hidden) <- embedding rows of tokens (ids checked by the caller). */
 void qz_model_embed(const qz_model *m, const int32_t *tokens, int64_t T, float *x);
 

@@ -7,7 +7,8 @@
 
 const char *qz_quant_method_name(qz_quant_method m)
 {
-    return m == QZ_QUANT_GPTQ ? "gptq" : m == QZ_QUANT_RTN ? "rtn" : "?";
+    static const char *names[QZ_QUANT_METHOD_COUNT] = {"gptq", "rtn", "awq"};
+    return (unsigned)m < QZ_QUANT_METHOD_COUNT ? names[m] : "?";
 }
 
 struct qz_quantizer {
@@ -61,6 +62,7 @@ static int quantize_one(qz_quantizer *q, qz_layer *L, qz_linear_id id, qz_error 
     qz_module_report *r = &q->rep[id];
     r->layer = L->index;
     r->id = id;
+    r->method = q->o.method;
     if (q->o.skip[id]) return QZ_OK;
     double t0 = qz_now();
     const uint8_t *mask = NULL;

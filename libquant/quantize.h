@@ -16,10 +16,11 @@
 typedef enum qz_quant_method {
     QZ_QUANT_GPTQ = 0,
     QZ_QUANT_RTN = 1,
+    QZ_QUANT_AWQ = 2,
     QZ_QUANT_METHOD_COUNT
 } qz_quant_method;
 
-const char *qz_quant_method_name(qz_quant_method m); /* "gptq", "rtn" */
+const char *qz_quant_method_name(qz_quant_method m); /* "gptq", "rtn", "awq" */
 
 typedef struct qz_quant_opts {
     qz_quant_method method;
@@ -32,9 +33,14 @@ typedef struct qz_quant_opts {
 typedef struct qz_module_report {
     int64_t layer;
     qz_linear_id id;
+    qz_quant_method method;
     int quantized;        /* 0: left in FP (skip[]) */
-    double loss;          /* GPTQ: sum of the reference's Losses; RTN: sum (w-q)^2 */
+    double loss;          /* GPTQ: sum of the reference's Losses; RTN: sum (w-q)^2;
+                             AWQ: output MSE of the inspected block with the chosen scales */
     double damp_used;     /* GPTQ: relative damping used (after retries) */
+    double awq_ratio;     /* AWQ: chosen grid ratio r (s = x^r / w^(1-r)); -1 when not scaled */
+    double awq_loss_before; /* AWQ: the same MSE without scaling (s = 1) */
+    double awq_clip;      /* AWQ: mean chosen clip max / original max over rows and groups (1 = no clip) */
     double seconds;
 } qz_module_report;
 

@@ -123,6 +123,10 @@ static void test_exp_kernel(void)
     float one = 0.0f;
     qz_exp_nonpos_row(&one, 1);
     CHECK(one == 1.0f, "exp(0) = %.9g", one);
+    float special[2] = {NAN, -INFINITY};
+    qz_exp_nonpos_row(special, 2);
+    CHECK(isnan(special[0]), "NaN stays NaN");
+    CHECK(special[1] >= 0 && special[1] < 1e-37f, "exp(-inf) = %g", special[1]);
 }
 
 /* The shared model split into two shards with an index: same NLL. */

@@ -1,0 +1,359 @@
+/* awq.c - AWQ scale search, folding, clip search and quantizer over the
+ * pipeline (see awq.h; FORMATS-AND-ALGORITHMS.md 3a-3d). */
+#include "awq.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+qz_awq_opts qz_awq_opts_default(void)
+{
+    return (qz_awq_opts){.bits = 4, .group_size = 128, .zero_point = 1, .n_grid = 20, .duo_scaling = 1, .clip = 1,
+                         .sequential = 0, .quantize = 1};
+}
+
+/* ---------------------------------------------------------------- quantizer */
+
+/* One group w[0, n) in place; code/scale/zero out when code != NULL. */
+static void quant_group(float *w, int64_t n, int bits, int zero_point, uint8_t *code, float *scale, int32_t *zero)
+{
+    float mx = w[0], mn = w[0];
+    for (int64_t i = 1; i < n; i++) {
+        mx = w[i] > mx ? w[i] : mx;
+        mn = w[i] < mn ? w[i] : mn;
+    }
+    float s, z, lo, hi;
+    if (zero_point) {
+        float maxq = (float)((1 << bits) - 1);
+        s = (mx - mn > 1e-5f ? mx - mn : 1e-5f) / maxq;
+        z = -nearbyintf(mn / s);
+        z = z < 0 ? 0 : z > maxq ? maxq : z;
+        lo = 0, hi = maxq;
+    } else {
+        float amax = fmaxf(fabsf(mx), fabsf(mn)), qmax = (float)((1 << (bits - 1)) - 1);
+        s = (amax > 1e-5f ? amax : 1e-5f) / qmax;
+        z = 0, lo = -qmax - 1, hi = qmax;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        float q = nearbyintf(w[i] / s) + z;
+        q = q < lo ? lo : q > hi ? hi : q;
+        w[i] = (q - z) * s;
+        if (code) code[i] = (uint8_t)(zero_point ? q : q + (float)(1 << (bits - 1)));
+    }
+    if (code) {
+        *scale = s;
+        *zero = zero_point ? (int32_t)z : 1 << (bits - 1);
+    }
+}
+
+static int64_t group_cols(int64_t group_size, int64_t cols)
+{
+    return group_size > 0 && group_size < cols ? group_size : cols;
+}
+
+int qz_awq_fake_quant(float *W, int64_t rows, int64_t cols, int64_t group_size, int bits, int zero_point,
+                      qz_quant_result *res, qz_error *err)
+{
+    if (bits < 2 || bits > 8) return qz_fail(err, QZ_EINPUT, "awq: bits %d outside [2, 8]", bits);
+    int64_t gs = group_cols(group_size, cols), ng = (cols + gs - 1) / gs;
+    if (res) {
+        memset(res, 0, sizeof *res);
+        res->codes = qz_malloc_array((size_t)(rows * cols), 1);
+        res->scales = qz_malloc_array((size_t)(ng * rows), sizeof(float));
+        res->zeros = qz_malloc_array((size_t)(ng * rows), sizeof(int32_t));
+        res->g_idx = qz_malloc_array((size_t)cols, sizeof(int32_t));
+        if (!res->codes || !res->scales || !res->zeros || !res->g_idx) {
+            qz_quant_result_free(res);
+            return qz_fail(err, QZ_EINTERNAL, "awq: out of memory");
+        }
+        res->rows = rows, res->cols = cols, res->n_groups = ng;
+        for (int64_t j = 0; j < cols; j++) res->g_idx[j] = (int32_t)(j / gs);
+    }
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t g = 0; g < ng; g++) {
+            int64_t c0 = g * gs, n = c0 + gs <= cols ? gs : cols - c0;
+            quant_group(W + r * cols + c0, n, bits, zero_point, res ? res->codes + r * cols + c0 : NULL,
+                        res ? res->scales + g * rows + r : NULL, res ? res->zeros + g * rows + r : NULL);
+        }
+    return QZ_OK;
+}
+
+/* ------------------------------------------------------------ statistics */
+
+/* x_mean[c] = mean over n rows of |X[:, c]|. */
+static void abs_mean(const float *X, int64_t n, int64_t in, float *x_mean)
+{
+    double *acc = calloc((size_t)in, sizeof *acc);
+    QZ_ASSERT(acc);
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t c = 0; c < in; c++) acc[c] += fabsf(X[t * in + c]);
+    for (int64_t c = 0; c < in; c++) x_mean[c] = (float)(acc[c] / (double)n);
+    free(acc);
+}
+
+/* w_mean[c]: mean over the rows of all n_lin linears of |w| / (max |w| of
+ * its group of gs columns + 1e-6) (AutoAWQ's duo-scaling weight statistic). */
+static void weight_mean(float *const *W, const int64_t *rows, int n_lin, int64_t in, int64_t group_size, float *w_mean)
+{
+    int64_t gs = group_cols(group_size, in), total = 0;
+    double *acc = calloc((size_t)in, sizeof *acc);
+    QZ_ASSERT(acc);
+    for (int l = 0; l < n_lin; l++)
+        for (int64_t r = 0; r < rows[l]; r++, total++) {
+            const float *w = W[l] + r * in;
+            for (int64_t c0 = 0; c0 < in; c0 += gs) {
+                int64_t c1 = c0 + gs < in ? c0 + gs : in;
+                float mx = 0;
+                for (int64_t c = c0; c < c1; c++) mx = fabsf(w[c]) > mx ? fabsf(w[c]) : mx;
+                for (int64_t c = c0; c < c1; c++) acc[c] += fabsf(w[c]) / (mx + 1e-6f);
+            }
+        }
+    for (int64_t c = 0; c < in; c++) w_mean[c] = (float)(acc[c] / (double)total);
+    free(acc);
+}
+
+/* Candidate scales for ratio r, normalised by sqrt(max * min). */
+static void candidate_scales(const float *x_mean, const float *w_mean, int64_t in, double r, int duo, float *s)
+{
+    float mx = 0, mn = INFINITY;
+    for (int64_t c = 0; c < in; c++) {
+        float v = duo ? powf(x_mean[c], (float)r) / (powf(w_mean[c], (float)(1 - r)) + 1e-4f) : powf(x_mean[c], (float)r);
+        v = v < 1e-4f ? 1e-4f : v;
+        s[c] = v;
+        mx = v > mx ? v : mx;
+        mn = v < mn ? v : mn;
+    }
+    float norm = sqrtf(mx * mn);
+    for (int64_t c = 0; c < in; c++) {
+        s[c] /= norm;
+        if (!isfinite(s[c])) s[c] = 1.0f;
+    }
+}
+
+/* W <- Q(W diag(s)) diag(s)^-1, from the original orig. */
+static void scaled_fake_quant(float *W, const float *orig, int64_t rows, int64_t in, const float *s, const qz_awq_opts *o)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < in; c++) W[r * in + c] = orig[r * in + c] * s[c];
+    qz_awq_fake_quant(W, rows, in, o->group_size, o->bits, o->zero_point, NULL, NULL);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < in; c++) W[r * in + c] /= s[c];
+}
+
+static double mse(const float *a, const float *b, int64_t n)
+{
+    double acc = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        acc += d * d;
+    }
+    return acc / (double)n;
+}
+
+/* ---------------------------------------------------------- scale search */
+
+/* The inspected module's output for the current weights; ctx-specific. */
+typedef void (*inspect_fn)(void *ctx, float *Y);
+
+typedef struct {
+    float *const *W;      /* the group's weights, modified in place during the search */
+    float **orig;         /* copies of the originals */
+    const int64_t *rows;
+    const uint8_t *quant; /* per linear: fake-quantized during the search */
+    int n_lin;
+    int64_t in;
+    const float *x_mean;
+    inspect_fn inspect;
+    void *ctx;
+    float *Y_fp, *Y;      /* (n_out) */
+    int64_t n_out;
+} search;
+
+static double try_scales(search *sc, const float *s, const qz_awq_opts *o)
+{
+    for (int l = 0; l < sc->n_lin; l++) {
+        if (sc->quant[l]) scaled_fake_quant(sc->W[l], sc->orig[l], sc->rows[l], sc->in, s, o);
+    }
+    sc->inspect(sc->ctx, sc->Y);
+    return mse(sc->Y, sc->Y_fp, sc->n_out);
+}
+
+/* Fills best (in) and the figures; leaves W as the originals. */
+static int run_search(search *sc, const qz_awq_opts *o, float *best, double *ratio, double *loss_before,
+                      double *loss_after, qz_error *err)
+{
+    int64_t in = sc->in;
+    float *w_mean = qz_malloc_array((size_t)in, sizeof(float)), *s = qz_malloc_array((size_t)in, sizeof(float));
+    if (!w_mean || !s) {
+        free(w_mean);
+        free(s);
+        return qz_fail(err, QZ_EINTERNAL, "awq: out of memory");
+    }
+    weight_mean(sc->W, sc->rows, sc->n_lin, in, o->group_size, w_mean);
+    sc->inspect(sc->ctx, sc->Y_fp);
+    for (int64_t c = 0; c < in; c++) s[c] = 1.0f;
+    *loss_before = try_scales(sc, s, o);
+    double best_loss = INFINITY;
+    *ratio = -1;
+    for (int k = 0; k < o->n_grid; k++) {
+        double r = (double)k / o->n_grid;
+        candidate_scales(sc->x_mean, w_mean, in, r, o->duo_scaling, s);
+        double loss = try_scales(sc, s, o);
+        if (loss < best_loss) {
+            best_loss = loss;
+            *ratio = r;
+            memcpy(best, s, (size_t)in * sizeof(float));
+        }
+    }
+    for (int l = 0; l < sc->n_lin; l++) memcpy(sc->W[l], sc->orig[l], (size_t)(sc->rows[l] * in) * sizeof(float));
+    free(w_mean);
+    free(s);
+    *loss_after = best_loss;
+    if (*ratio < 0) return qz_fail(err, QZ_EINPUT, "awq: every scale candidate gave a non-finite loss (NaN/Inf activations?)");
+    return QZ_OK;
+}
+
+/* y = x W^T of the concatenated linears, for qz_awq_search_linear. */
+typedef struct {
+    const float *X;
+    int64_t n;
+    float *const *W;
+    const int64_t *rows;
+    int n_lin;
+    int64_t in;
+} linear_ctx;
+
+static void inspect_linears(void *ctx, float *Y)
+{
+    const linear_ctx *c = ctx;
+    int64_t off = 0, total = 0;
+    for (int l = 0; l < c->n_lin; l++) total += c->rows[l];
+    for (int l = 0; l < c->n_lin; l++) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->n, (int)c->rows[l], (int)c->in, 1.0f, c->X, (int)c->in,
+                    c->W[l], (int)c->in, 0.0f, Y + off, (int)total);
+        off += c->rows[l];
+    }
+}
+
+static int alloc_search(search *sc, float *const *W, const int64_t *rows, int n_lin, int64_t in, int64_t n_out, qz_error *err)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->W = W, sc->rows = rows, sc->n_lin = n_lin, sc->in = in, sc->n_out = n_out;
+    sc->orig = calloc((size_t)n_lin, sizeof *sc->orig);
+    sc->Y_fp = qz_malloc_array((size_t)n_out, sizeof(float));
+    sc->Y = qz_malloc_array((size_t)n_out, sizeof(float));
+    int ok = sc->orig && sc->Y_fp && sc->Y;
+    for (int l = 0; ok && l < n_lin; l++) {
+        ok = (sc->orig[l] = qz_malloc_array((size_t)(rows[l] * in), sizeof(float))) != NULL;
+        if (ok) memcpy(sc->orig[l], W[l], (size_t)(rows[l] * in) * sizeof(float));
+    }
+    return ok ? QZ_OK : qz_fail(err, QZ_EINTERNAL, "awq: out of memory for the scale search");
+}
+
+static void free_search(search *sc)
+{
+    for (int l = 0; sc->orig && l < sc->n_lin; l++) free(sc->orig[l]);
+    free(sc->orig);
+    free(sc->Y_fp);
+    free(sc->Y);
+}
+
+int qz_awq_search_linear(const float *X, int64_t n, float *const *W, const int64_t *rows, int n_lin, int64_t in,
+                         const qz_awq_opts *o, float *s, double *ratio, double *loss_before, double *loss_after,
+                         qz_error *err)
+{
+    int64_t total = 0;
+    uint8_t quant[8];
+    QZ_ASSERT(n_lin <= 8);
+    for (int l = 0; l < n_lin; l++) total += rows[l], quant[l] = 1;
+    float *x_mean = qz_malloc_array((size_t)in, sizeof(float));
+    if (!x_mean) return qz_fail(err, QZ_EINTERNAL, "awq: out of memory");
+    abs_mean(X, n, in, x_mean);
+    linear_ctx lc = {X, n, W, rows, n_lin, in};
+    search sc;
+    int rc = alloc_search(&sc, W, rows, n_lin, in, n * total, err);
+    if (rc == QZ_OK) {
+        sc.quant = quant, sc.x_mean = x_mean, sc.inspect = inspect_linears, sc.ctx = &lc;
+        rc = run_search(&sc, o, s, ratio, loss_before, loss_after, err);
+    }
+    free_search(&sc);
+    free(x_mean);
+    return rc;
+}
+
+/* ------------------------------------------------------------ clip search */
+
+/* Best clip max of every row for one group of w columns starting at c0:
+ * Wg (rows, w) is the group's weights, Xs (ns, cols) the sampled inputs. */
+static void clip_group(const float *Wg, int64_t rows, int64_t w, const float *Xs, int64_t ns, int64_t cols, int64_t c0,
+                       const qz_awq_opts *o, float *Qg, float *out0, float *out, float *best, float *amax)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ns, (int)rows, (int)w, 1.0f, Xs + c0, (int)cols, Wg, (int)w,
+                0.0f, out0, (int)rows);
+    for (int64_t r = 0; r < rows; r++) {
+        float m = 0;
+        for (int64_t c = 0; c < w; c++) m = fabsf(Wg[r * w + c]) > m ? fabsf(Wg[r * w + c]) : m;
+        amax[r] = best[r] = m;
+    }
+    double *best_err = qz_malloc_array((size_t)rows, sizeof(double));
+    QZ_ASSERT(best_err);
+    for (int64_t r = 0; r < rows; r++) best_err[r] = INFINITY;
+    for (int i = 0; i < o->n_grid / 2; i++) {
+        float shrink = 1.0f - (float)i / (float)o->n_grid;
+        for (int64_t r = 0; r < rows; r++) {
+            float mv = amax[r] * shrink;
+            for (int64_t c = 0; c < w; c++) {
+                float v = Wg[r * w + c];
+                Qg[r * w + c] = v > mv ? mv : v < -mv ? -mv : v;
+            }
+        }
+        qz_awq_fake_quant(Qg, rows, w, -1, o->bits, o->zero_point, NULL, NULL);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ns, (int)rows, (int)w, 1.0f, Xs + c0, (int)cols, Qg,
+                    (int)w, 0.0f, out, (int)rows);
+        for (int64_t r = 0; r < rows; r++) {
+            double e = 0;
+            for (int64_t t = 0; t < ns; t++) {
+                double d = (double)out[t * rows + r] - out0[t * rows + r];
+                e += d * d;
+            }
+            if (e / (double)ns < best_err[r]) {
+                best_err[r] = e / (double)ns;
+                best[r] = amax[r] * shrink;
+            }
+        }
+    }
+    free(best_err);
+}
+
+int qz_awq_clip_linear(float *W, int64_t rows, int64_t cols, const float *X, int64_t n, const qz_awq_opts *o,
+                       double *mean_clip, qz_error *err)
+{
+    int64_t gs = group_cols(o->group_size, cols), ng = (cols + gs - 1) / gs;
+    int64_t step = n / 512 > 1 ? n / 512 : 1, ns = (n + step - 1) / step;
+    float *Xs = qz_malloc_array((size_t)(ns * cols), sizeof(float));
+    float *Wg = qz_malloc_array((size_t)(rows * gs), sizeof(float)), *Qg = qz_malloc_array((size_t)(rows * gs), sizeof(float));
+    float *out0 = qz_malloc_array((size_t)(ns * rows), sizeof(float)), *out = qz_malloc_array((size_t)(ns * rows), sizeof(float));
+    float *amax = qz_malloc_array((size_t)rows, sizeof(float)), *best = qz_malloc_array((size_t)rows, sizeof(float));
+    if (!Xs || !Wg || !Qg || !out0 || !out || !amax || !best) {
+        free(Xs), free(Wg), free(Qg), free(out0), free(out), free(amax), free(best);
+        return qz_fail(err, QZ_EINTERNAL, "awq: out of memory for the clip search");
+    }
+    for (int64_t t = 0; t < ns; t++) memcpy(Xs + t * cols, X + t * step * cols, (size_t)cols * sizeof(float));
+    double clip_sum = 0;
+    for (int64_t g = 0; g < ng; g++) {
+        int64_t c0 = g * gs, w = c0 + gs <= cols ? gs : cols - c0;
+        for (int64_t r = 0; r < rows; r++) memcpy(Wg + r * w, W + r * cols + c0, (size_t)w * sizeof(float));
+        clip_group(Wg, rows, w, Xs, ns, cols, c0, o, Qg, out0, out, best, amax);
+        for (int64_t r = 0; r < rows; r++) {
+            float mv = best[r];
+            for (int64_t c = c0; c < c0 + w; c++) {
+                float v = W[r * cols + c];
+                W[r * cols + c] = v > mv ? mv : v < -mv ? -mv : v;
+            }
+            clip_sum += amax[r] > 0 ? best[r] / amax[r] : 1.0;
+        }
+    }
+    *mean_clip = clip_sum / (double)(rows * ng);
+    free(Xs), free(Wg), free(Qg), free(out0), free(out), free(amax), free(best);
+    return QZ_OK;
+}
