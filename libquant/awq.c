@@ -357,3 +357,244 @@ int qz_awq_clip_linear(float *W, int64_t rows, int64_t cols, const float *X, int
     free(Xs), free(Wg), free(Qg), free(out0), free(out), free(amax), free(best);
     return QZ_OK;
 }
+
+/* ------------------------------------------------------------- the method */
+
+typedef enum { PREV_ATTN_NORM, PREV_V, PREV_MLP_NORM, PREV_UP } prev_op;
+typedef enum { INSPECT_ATTN, INSPECT_MLP, INSPECT_LINEAR } inspect_kind;
+
+typedef struct {
+    qz_linear_id ids[3];
+    int n;
+    qz_site site;
+    prev_op prev;
+    inspect_kind inspect;
+} scale_group;
+
+static const scale_group groups[4] = {
+    {{QZ_LIN_Q, QZ_LIN_K, QZ_LIN_V}, 3, QZ_SITE_ATTN_IN, PREV_ATTN_NORM, INSPECT_ATTN},
+    {{QZ_LIN_O}, 1, QZ_SITE_O_IN, PREV_V, INSPECT_LINEAR},
+    {{QZ_LIN_GATE, QZ_LIN_UP}, 2, QZ_SITE_MLP_IN, PREV_MLP_NORM, INSPECT_MLP},
+    {{QZ_LIN_DOWN}, 1, QZ_SITE_DOWN_IN, PREV_UP, INSPECT_LINEAR},
+};
+
+struct qz_awq {
+    qz_awq_opts o;
+    const qz_model *m;
+    qz_quant_sink sink;
+    qz_method method;
+    int64_t nsamples, seqlen, n_tok;
+    int64_t site_dim[QZ_SITE_COUNT];
+    float *cache[QZ_SITE_COUNT];   /* (n_tok, site_dim) the layer's FP inputs */
+    int64_t seen[QZ_SITE_COUNT];   /* samples observed this layer */
+    qz_scratch *scratch;
+    qz_quant_result res[QZ_LIN_COUNT];
+    qz_module_report rep[QZ_LIN_COUNT];
+};
+
+typedef struct {
+    qz_awq *a;
+    qz_layer *L;
+    const scale_group *g;
+} block_ctx;
+
+/* The inspected module's output over every calibration token: (n_tok, hidden). */
+static void inspect_block(void *ctx, float *Y)
+{
+    const block_ctx *b = ctx;
+    qz_awq *a = b->a;
+    int64_t T = a->seqlen, d = a->m->cfg.hidden, in = a->site_dim[b->g->site];
+    const float *X = a->cache[b->g->site];
+    if (b->g->inspect == INSPECT_LINEAR) {
+        qz_linear_apply(&b->L->lin[b->g->ids[0]], X, a->n_tok, Y);
+        return;
+    }
+    for (int64_t i = 0; i < a->nsamples; i++) {
+        if (b->g->inspect == INSPECT_ATTN) qz_attention_block(a->m, b->L, X + i * T * in, T, a->scratch, Y + i * T * d, NULL);
+        else qz_mlp_block(a->m, b->L, X + i * T * in, T, a->scratch, Y + i * T * d, NULL);
+    }
+}
+
+static void awq_observe(void *ctx, const qz_layer *L, qz_site site, const float *x, int64_t T)
+{
+    qz_awq *a = ctx;
+    (void)L;
+    int64_t n = T * a->site_dim[site];
+    QZ_ASSERT(T == a->seqlen && a->seen[site] < a->nsamples);
+    memcpy(a->cache[site] + a->seen[site]++ * n, x, (size_t)n * sizeof(float));
+}
+
+static int awq_layer_begin(void *ctx, const qz_model *m, qz_layer *L, qz_error *err)
+{
+    (void)m, (void)L, (void)err;
+    qz_awq *a = ctx;
+    memset(a->seen, 0, sizeof a->seen);
+    memset(a->rep, 0, sizeof a->rep);
+    for (int id = 0; id < QZ_LIN_COUNT; id++) {
+        a->rep[id] = (qz_module_report){.layer = L->index, .id = (qz_linear_id)id, .method = QZ_QUANT_AWQ, .awq_ratio = -1,
+                                        .awq_clip = 1.0};
+    }
+    return QZ_OK;
+}
+
+/* v -> o scaling needs v's output rows to be o's input columns one to one;
+ * a group none of whose linears will be quantized keeps its weights. */
+static int group_applies(const qz_awq *a, const scale_group *g)
+{
+    const qz_model_config *c = &a->m->cfg;
+    int any = 0;
+    for (int k = 0; k < g->n; k++) any |= !a->o.skip[g->ids[k]];
+    return any && (g->prev != PREV_V || c->n_kv_heads == c->n_heads);
+}
+
+/* Folds s into the previous op and the group's columns; the cached input /= s. */
+static void fold_scales(qz_awq *a, qz_layer *L, const scale_group *g, const float *s)
+{
+    int64_t in = a->site_dim[g->site];
+    float *norm = g->prev == PREV_ATTN_NORM ? L->attn_norm : g->prev == PREV_MLP_NORM ? L->mlp_norm : NULL;
+    if (norm)
+        for (int64_t c = 0; c < in; c++) norm[c] /= s[c];
+    else {
+        qz_linear *p = &L->lin[g->prev == PREV_V ? QZ_LIN_V : QZ_LIN_UP];
+        QZ_ASSERT(p->out == in);
+        for (int64_t r = 0; r < p->out; r++) {
+            for (int64_t c = 0; c < p->in; c++) p->w[r * p->in + c] /= s[r];
+            if (p->bias) p->bias[r] /= s[r];
+        }
+    }
+    for (int k = 0; k < g->n; k++) {
+        qz_linear *l = &L->lin[g->ids[k]];
+        for (int64_t r = 0; r < l->out; r++)
+            for (int64_t c = 0; c < in; c++) l->w[r * in + c] *= s[c];
+    }
+    float *X = a->cache[g->site];
+    for (int64_t t = 0; t < a->n_tok; t++)
+        for (int64_t c = 0; c < in; c++) X[t * in + c] /= s[c];
+}
+
+static int search_group(qz_awq *a, qz_layer *L, const scale_group *g, float *s, qz_error *err)
+{
+    int64_t in = a->site_dim[g->site];
+    float *W[3];
+    int64_t rows[3];
+    uint8_t quant[3];
+    for (int k = 0; k < g->n; k++) {
+        W[k] = L->lin[g->ids[k]].w;
+        rows[k] = L->lin[g->ids[k]].out;
+        quant[k] = !a->o.skip[g->ids[k]]; /* --scale-only searches for the quantization that follows */
+    }
+    float *x_mean = qz_malloc_array((size_t)in, sizeof(float));
+    if (!x_mean) return qz_fail(err, QZ_EINTERNAL, "awq: out of memory");
+    abs_mean(a->cache[g->site], a->n_tok, in, x_mean);
+    block_ctx bc = {a, L, g};
+    search sc;
+    double t0 = qz_now(), ratio = -1, before = 0, after = 0;
+    int rc = alloc_search(&sc, W, rows, g->n, in, a->n_tok * a->m->cfg.hidden, err);
+    if (rc == QZ_OK) {
+        sc.quant = quant, sc.x_mean = x_mean, sc.inspect = inspect_block, sc.ctx = &bc;
+        rc = run_search(&sc, &a->o, s, &ratio, &before, &after, err);
+    }
+    free_search(&sc);
+    free(x_mean);
+    for (int k = 0; rc == QZ_OK && k < g->n; k++) {
+        qz_module_report *r = &a->rep[g->ids[k]];
+        r->awq_ratio = ratio, r->awq_loss_before = before, r->loss = after, r->seconds += qz_now() - t0;
+    }
+    if (rc) {
+        char msg[QZ_ERRMSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return qz_fail(err, rc, "layer %lld %s: %s", (long long)L->index, qz_site_name(g->site), msg);
+    }
+    return QZ_OK;
+}
+
+/* Clip (not q, k, nor unquantized linears) and quantize one linear. */
+static int finish_linear(qz_awq *a, qz_layer *L, qz_linear_id id, qz_error *err)
+{
+    qz_linear *l = &L->lin[id];
+    qz_module_report *r = &a->rep[id];
+    int quantizable = !a->o.skip[id];
+    double t0 = qz_now();
+    int rc = QZ_OK;
+    if (a->o.clip && quantizable && id != QZ_LIN_Q && id != QZ_LIN_K)
+        rc = qz_awq_clip_linear(l->w, l->out, l->in, a->cache[qz_linear_site(id)], a->n_tok, &a->o, &r->awq_clip, err);
+    if (rc == QZ_OK && quantizable && a->o.quantize) {
+        rc = qz_awq_fake_quant(l->w, l->out, l->in, a->o.group_size, a->o.bits, a->o.zero_point, &a->res[id], err);
+        r->quantized = rc == QZ_OK;
+    }
+    r->seconds += qz_now() - t0;
+    return rc;
+}
+
+static int awq_transform(void *ctx, qz_layer *L, const qz_linear_id *ids, int n, qz_error *err)
+{
+    (void)ids, (void)n; /* one stage: the whole layer */
+    qz_awq *a = ctx;
+    for (int s = 0; s < QZ_SITE_COUNT; s++)
+        if (a->seen[s] != a->nsamples) return qz_fail(err, QZ_EINTERNAL, "awq: site %d saw %lld samples", s, (long long)a->seen[s]);
+    float *scales[4] = {0};
+    int rc = QZ_OK;
+    /* 1. every group's search on the unscaled layer, as AutoAWQ; 2. fold */
+    for (int g = 0; g < 4 && rc == QZ_OK; g++) {
+        if (!group_applies(a, &groups[g])) continue;
+        scales[g] = qz_malloc_array((size_t)a->site_dim[groups[g].site], sizeof(float));
+        rc = scales[g] ? search_group(a, L, &groups[g], scales[g], err) : qz_fail(err, QZ_EINTERNAL, "awq: out of memory");
+    }
+    for (int g = 0; g < 4 && rc == QZ_OK; g++)
+        if (scales[g]) fold_scales(a, L, &groups[g], scales[g]);
+    for (int g = 0; g < 4; g++) free(scales[g]);
+    /* 3. clip, 4. quantize */
+    for (int id = 0; id < QZ_LIN_COUNT && rc == QZ_OK; id++) rc = finish_linear(a, L, (qz_linear_id)id, err);
+    return rc;
+}
+
+static int awq_layer_end(void *ctx, const qz_model *m, const qz_layer *L, qz_error *err)
+{
+    (void)m;
+    qz_awq *a = ctx;
+    const qz_quant_result *res[QZ_LIN_COUNT];
+    for (int id = 0; id < QZ_LIN_COUNT; id++) res[id] = a->rep[id].quantized ? &a->res[id] : NULL;
+    int rc = a->sink.write_layer(a->sink.ctx, L, res, a->rep, err);
+    for (int id = 0; id < QZ_LIN_COUNT; id++) qz_quant_result_free(&a->res[id]);
+    return rc;
+}
+
+int qz_awq_new(qz_awq **out, const qz_model *m, const qz_awq_opts *o, int64_t nsamples, int64_t seqlen,
+               const qz_quant_sink *sink, qz_error *err)
+{
+    *out = NULL;
+    if (o->bits < 2 || o->bits > 8 || o->n_grid < 2 || o->group_size == 0 || o->group_size < -1)
+        return qz_fail(err, QZ_EINPUT, "awq: bits %d, n_grid %d, group_size %lld: need bits 2..8, n_grid >= 2, group size -1 or > 0",
+                       o->bits, o->n_grid, (long long)o->group_size);
+    qz_awq *a = calloc(1, sizeof *a);
+    if (!a) return qz_fail(err, QZ_EINTERNAL, "out of memory");
+    a->o = *o, a->m = m, a->sink = *sink, a->nsamples = nsamples, a->seqlen = seqlen, a->n_tok = nsamples * seqlen;
+    int ok = 1;
+    for (int id = 0; id < QZ_LIN_COUNT; id++) a->site_dim[qz_linear_site((qz_linear_id)id)] = qz_linear_in(&m->cfg, (qz_linear_id)id);
+    for (int s = 0; s < QZ_SITE_COUNT && ok; s++)
+        ok = (a->cache[s] = qz_malloc_array((size_t)(a->n_tok * a->site_dim[s]), sizeof(float))) != NULL;
+    int rc = ok ? qz_scratch_new(&a->scratch, &m->cfg, seqlen, err)
+                : qz_fail(err, QZ_EINTERNAL, "out of memory caching %lld calibration tokens per input site", (long long)a->n_tok);
+    if (rc) {
+        qz_awq_free(a);
+        return rc;
+    }
+    a->method = (qz_method){.ctx = a, .feed_fp_outputs = !o->sequential, .layer_begin = awq_layer_begin,
+                            .observe = awq_observe, .transform = awq_transform, .layer_end = awq_layer_end};
+    *out = a;
+    return QZ_OK;
+}
+
+const qz_method *qz_awq_method(qz_awq *a)
+{
+    return &a->method;
+}
+
+void qz_awq_free(qz_awq *a)
+{
+    if (!a) return;
+    for (int s = 0; s < QZ_SITE_COUNT; s++) free(a->cache[s]);
+    for (int id = 0; id < QZ_LIN_COUNT; id++) qz_quant_result_free(&a->res[id]);
+    qz_scratch_free(a->scratch);
+    free(a);
+}

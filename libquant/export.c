@@ -65,7 +65,7 @@ static int log_module(qz_export *ex, const qz_module_report *r, int bits, int64_
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "layer", (double)r->layer);
     cJSON_AddStringToObject(j, "module", qz_linear_name(r->id));
-    cJSON_AddBoolToObject(j, "quantized", r->quantized);
+    cJSON_AddBoolToObject(j, "quantized", r->quantized && bits < 16);
     cJSON_AddNumberToObject(j, "bits", r->quantized ? bits : 16);
     cJSON_AddNumberToObject(j, "group_size", (double)gs);
     cJSON_AddStringToObject(j, "method", qz_quant_method_name(r->method));
@@ -86,29 +86,39 @@ static int log_module(qz_export *ex, const qz_module_report *r, int bits, int64_
     return rc;
 }
 
-static int gptq_write_layer(void *ctx, const qz_layer *L, const qz_quant_result *const q[QZ_LIN_COUNT],
+static int write_quantized(qz_export *ex, const qz_layer *L, qz_linear_id id, const qz_quant_result *q, qz_error *err)
+{
+    const qz_linear *l = &L->lin[id];
+    char prefix[256];
+    linear_prefix(prefix, sizeof prefix, L, id);
+    if (ex->format == QZ_EXPORT_AWQ)
+        return qz_awq_write_linear(ex->st, prefix, q->codes, q->scales, q->zeros, l->out, l->in, l->bias, ex->fp_dtype, &ex->awq,
+                                   err);
+    return qz_gptq_write_linear(ex->st, prefix, q->codes, q->scales, q->zeros, q->g_idx, q->n_groups, l->out, l->in, l->bias,
+                                ex->fp_dtype, &ex->gptq, err);
+}
+
+static int sink_write_layer(void *ctx, const qz_layer *L, const qz_quant_result *const q[QZ_LIN_COUNT],
                             const qz_module_report rep[QZ_LIN_COUNT], qz_error *err)
 {
     qz_export *ex = ctx;
+    int bits = ex->format == QZ_EXPORT_AWQ ? ex->awq.bits : ex->gptq.bits;
+    int64_t gs = ex->format == QZ_EXPORT_AWQ ? ex->awq.group_size : ex->gptq.group_size;
     int rc = write_norms(ex, L, err);
     for (int id = 0; id < QZ_LIN_COUNT && rc == QZ_OK; id++) {
-        const qz_linear *l = &L->lin[id];
-        char prefix[256];
-        linear_prefix(prefix, sizeof prefix, L, (qz_linear_id)id);
-        if (q[id])
-            rc = qz_gptq_write_linear(ex->st, prefix, q[id]->codes, q[id]->scales, q[id]->zeros, q[id]->g_idx,
-                                      q[id]->n_groups, l->out, l->in, l->bias, ex->fp_dtype, &ex->gptq, err);
-        else
-            rc = write_linear_fp(ex, L, (qz_linear_id)id, err);
-        if (rc == QZ_OK) rc = log_module(ex, &rep[id], ex->gptq.bits, ex->gptq.group_size, err);
+        if (q[id] && ex->format != QZ_EXPORT_FP) rc = write_quantized(ex, L, (qz_linear_id)id, q[id], err);
+        else rc = write_linear_fp(ex, L, (qz_linear_id)id, err);
+        if (rc == QZ_OK) rc = log_module(ex, &rep[id], ex->format == QZ_EXPORT_FP ? 16 : bits, gs, err);
     }
     return rc;
 }
 
-qz_quant_sink qz_export_gptq_sink(qz_export *ex, const qz_gptq_config *cfg)
+qz_quant_sink qz_export_sink(qz_export *ex, qz_export_format format, const qz_gptq_config *gptq, const qz_awq_config *awq)
 {
-    ex->gptq = *cfg;
-    return (qz_quant_sink){.ctx = ex, .write_layer = gptq_write_layer};
+    ex->format = format;
+    if (gptq) ex->gptq = *gptq;
+    if (awq) ex->awq = *awq;
+    return (qz_quant_sink){.ctx = ex, .write_layer = sink_write_layer};
 }
 
 /* Every tensor outside model.layers.* goes over unchanged. */

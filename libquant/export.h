@@ -11,22 +11,34 @@
 #define QZ_EXPORT_H
 
 #include "artifact.h"
+#include "awq_pack.h"
 #include "quantize.h"
+
+/* How quantized linears are stored. */
+typedef enum qz_export_format {
+    QZ_EXPORT_FP = 0,      /* floating point only (codes ignored): smoothed, scaled, pruned models */
+    QZ_EXPORT_GPTQ = 1,    /* qweight/qzeros/scales/g_idx, FORMAT.md */
+    QZ_EXPORT_AWQ = 2,     /* AutoAWQ GEMM */
+    QZ_EXPORT_FORMAT_COUNT
+} qz_export_format;
 
 typedef struct qz_export {
     const qz_model *m;
     qz_artifact *art;
     qz_st_writer *st;
     qz_dtype fp_dtype;
-    qz_gptq_config gptq;   /* for the GPTQ sink */
+    qz_export_format format; /* for the sink */
+    qz_gptq_config gptq;
+    qz_awq_config awq;
 } qz_export;
 
 int qz_export_open(qz_export **out, const qz_model *m, const char *out_dir, int force, qz_error *err);
 /* Norms of L and every linear as floating point (no quantization). */
 int qz_export_layer_fp(qz_export *ex, const qz_layer *L, qz_error *err);
-/* A sink for quantize.h that writes GPTQ tensors with cfg (and logs every
- * module to qz-log.jsonl). */
-qz_quant_sink qz_export_gptq_sink(qz_export *ex, const qz_gptq_config *cfg);
+/* A sink for quantize.h / awq.h writing each layer in format (gptq / awq:
+ * the matching config; the other may be NULL) and logging every module to
+ * qz-log.jsonl. */
+qz_quant_sink qz_export_sink(qz_export *ex, qz_export_format format, const qz_gptq_config *gptq, const qz_awq_config *awq);
 /* Copies the untouched tensors and the tokenizer files, writes config.json
  * (with quant_config as "quantization_config" when not NULL, and as
  * quantize_config.json) and commits. quant_config is not consumed. */

@@ -115,10 +115,11 @@ static int load_linear(qz_model *m, const char *prefix, qz_linear_id id, int has
     snprintf(lin, sizeof lin, "%s.%s", prefix, qz_linear_name(id));
     snprintf(name, sizeof name, "%s.qweight", lin);
     int rc;
-    if (m->gptq && qz_hf_model_find(m->hf, name)) {
+    if ((m->gptq || m->awq) && qz_hf_model_find(m->hf, name)) {
         l->w = qz_malloc_array((size_t)(l->out * l->in), sizeof(float));
-        rc = l->w ? qz_gptq_read_linear(find_tensor, m->hf, lin, &m->gptq_cfg, l->out, l->in, l->w, err)
-                  : qz_fail(err, QZ_EINTERNAL, "out of memory loading %s", lin);
+        if (!l->w) rc = qz_fail(err, QZ_EINTERNAL, "out of memory loading %s", lin);
+        else if (m->gptq) rc = qz_gptq_read_linear(find_tensor, m->hf, lin, &m->gptq_cfg, l->out, l->in, l->w, err);
+        else rc = qz_awq_read_linear(find_tensor, m->hf, lin, &m->awq_cfg, l->out, l->in, l->w, err);
     } else {
         snprintf(name, sizeof name, "%s.weight", lin);
         rc = load_f32(m->hf, name, 2, wshape, &l->w, err);
@@ -218,7 +219,7 @@ int qz_model_reserve(qz_model *m, int64_t T, qz_error *err)
     return QZ_OK;
 }
 
-/* quantization_config: GPTQ is read; any other method is refused by name. */
+/* quantization_config: GPTQ and AWQ are read; any other method is refused by name. */
 static int read_quant_config(qz_model *m, qz_error *err)
 {
     const cJSON *qc = cJSON_GetObjectItemCaseSensitive(m->hf->config_json, "quantization_config");
@@ -230,7 +231,11 @@ static int read_quant_config(qz_model *m, qz_error *err)
         m->gptq = 1;
         return qz_gptq_config_parse(qc, where, &m->gptq_cfg, err);
     }
-    return qz_fail(err, QZ_EINPUT, "%s: quantization_config.quant_method '%s' is not supported (supported: gptq)", where,
+    if (cJSON_IsString(meth) && !strcmp(meth->valuestring, "awq")) {
+        m->awq = 1;
+        return qz_awq_config_parse(qc, where, &m->awq_cfg, err);
+    }
+    return qz_fail(err, QZ_EINPUT, "%s: quantization_config.quant_method '%s' is not supported (supported: gptq, awq)", where,
                    cJSON_IsString(meth) ? meth->valuestring : "?");
 }
 

@@ -13,6 +13,7 @@
 #ifndef QZ_MODEL_H
 #define QZ_MODEL_H
 
+#include "awq_pack.h"
 #include "gptq_ckpt.h"
 #include "hf_model.h"
 
@@ -61,6 +62,8 @@ typedef struct qz_model {
     qz_model_config cfg;
     int gptq;          /* config.json quantization_config.quant_method == "gptq" */
     qz_gptq_config gptq_cfg;
+    int awq;           /* ... == "awq" (GEMM layout) */
+    qz_awq_config awq_cfg;
     float *embed;      /* (vocab, hidden) */
     float *final_norm; /* (hidden) */
     float *lm_head;    /* (vocab, hidden); == embed when tied */
@@ -77,8 +80,9 @@ void qz_model_free(qz_model *m);
 int qz_model_reserve(qz_model *m, int64_t T, qz_error *err);
 
 /* Loads decoder layer i as FP32: from F32/F16/BF16, or dequantized from a
- * GPTQ checkpoint's qweight/qzeros/scales/g_idx (linears left in floating
- * point in such a checkpoint are read as they are). Errors name the tensor. */
+ * GPTQ checkpoint's qweight/qzeros/scales/g_idx or an AWQ GEMM checkpoint's
+ * qweight/qzeros/scales (linears left in floating point in such a checkpoint
+ * are read as they are). Errors name the tensor. */
 int qz_layer_load(qz_model *m, int64_t i, qz_layer *L, qz_error *err);
 void qz_layer_free(qz_layer *L);
 /* Checks every weight is finite: QZ_EINPUT naming layer and module. */

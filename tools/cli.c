@@ -169,6 +169,54 @@ int qz_cli_tokenize_calib(const char *model_dir, const char *const *paths, int n
     return rc;
 }
 
+int qz_cli_calib_windows(const char *model_dir, const char *const *paths, int n_paths, int64_t nsamples, int64_t seqlen,
+                         uint64_t seed, int32_t **win, qz_error *err)
+{
+    int32_t *ids = NULL;
+    int64_t n = 0;
+    *win = NULL;
+    int rc = qz_cli_tokenize_calib(model_dir, paths, n_paths, &ids, &n, err);
+    if (rc == QZ_OK && !(*win = qz_malloc_array((size_t)(nsamples * seqlen), sizeof **win)))
+        rc = qz_fail(err, QZ_EINTERNAL, "out of memory for calibration windows");
+    if (rc == QZ_OK) rc = qz_calib_sample(ids, n, nsamples, seqlen, seed, *win, err);
+    free(ids);
+    if (rc) {
+        free(*win);
+        *win = NULL;
+    }
+    return rc;
+}
+
+int qz_cli_mark_unpackable(const qz_cli *c, const qz_model_config *cfg, qz_cli_pack_check check, const void *ctx,
+                           uint8_t skip[QZ_LIN_COUNT], const char **fp, const char **quant, int *n_quant)
+{
+    int n_fp = 0;
+    *n_quant = 0;
+    for (int id = 0; id < QZ_LIN_COUNT; id++) {
+        qz_error e = {0};
+        int64_t out = qz_linear_out(cfg, (qz_linear_id)id), in = qz_linear_in(cfg, (qz_linear_id)id);
+        const char *name = qz_linear_name((qz_linear_id)id);
+        if (check(out, in, ctx, &e) == QZ_OK) {
+            quant[(*n_quant)++] = name;
+            continue;
+        }
+        skip[id] = 1;
+        fp[n_fp++] = name;
+        qz_cli_warn(c, "%s [%lld x %lld] stays in floating point: %s", name, (long long)out, (long long)in, e.msg);
+    }
+    return n_fp;
+}
+
+void qz_cli_json_names(FILE *f, const char *name, const char *const *s, int n)
+{
+    fprintf(f, "\"%s\":[", name);
+    for (int i = 0; i < n; i++) {
+        if (i) fputc(',', f);
+        qz_cli_json_string(f, s[i]);
+    }
+    fputc(']', f);
+}
+
 double qz_cli_peak_rss_mib(void)
 {
     struct rusage ru;

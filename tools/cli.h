@@ -55,6 +55,21 @@ int qz_cli_tokenize_file(const char *model_dir, const char *path, int32_t **ids,
 int qz_cli_tokenize_calib(const char *model_dir, const char *const *paths, int n_paths, int32_t **ids, int64_t *n,
                           qz_error *err);
 
+/* nsamples calibration windows of seqlen tokens (calib.h) from the files,
+ * tokenized with model_dir's tokenizer; *win malloc'd (nsamples*seqlen). */
+int qz_cli_calib_windows(const char *model_dir, const char *const *paths, int n_paths, int64_t nsamples, int64_t seqlen,
+                         uint64_t seed, int32_t **win, qz_error *err);
+
+/* Marks the linears a packed format cannot hold: check(out, in, ctx, err)
+ * fails for them. skip[id] = 1, their names go to fp[] (returned count) with
+ * a warning each, the others to quant[] (*n_quant). */
+typedef int (*qz_cli_pack_check)(int64_t out, int64_t in, const void *ctx, qz_error *err);
+int qz_cli_mark_unpackable(const qz_cli *c, const qz_model_config *cfg, qz_cli_pack_check check, const void *ctx,
+                           uint8_t skip[QZ_LIN_COUNT], const char **fp, const char **quant, int *n_quant);
+
+/* Prints `"name":[...]` of strings (no leading comma). */
+void qz_cli_json_names(FILE *f, const char *name, const char *const *s, int n);
+
 /* Peak resident set size of this process so far, MiB. */
 double qz_cli_peak_rss_mib(void);
 

@@ -122,23 +122,9 @@ static int parse_args(qz_cli *c, int argc, char **argv, gptq_args *a)
 }
 
 /* Linears the GPTQ layout cannot hold stay in floating point, loudly. */
-static int mark_unpackable(qz_cli *c, const qz_model_config *cfg, gptq_args *a, const char **fp, const char **quant, int *n_q)
+static int gptq_packable(int64_t out, int64_t in, const void *bits, qz_error *err)
 {
-    int n_fp = 0;
-    *n_q = 0;
-    for (int id = 0; id < QZ_LIN_COUNT; id++) {
-        qz_error e = {0};
-        int64_t out = qz_linear_out(cfg, (qz_linear_id)id), in = qz_linear_in(cfg, (qz_linear_id)id);
-        if (qz_gptq_pack_check(out, in, a->q.gptq.bits, &e) == QZ_OK) {
-            quant[(*n_q)++] = qz_linear_name((qz_linear_id)id);
-            continue;
-        }
-        a->q.skip[id] = 1;
-        fp[n_fp++] = qz_linear_name((qz_linear_id)id);
-        qz_cli_warn(c, "%s [%lld x %lld] stays in floating point: %s", qz_linear_name((qz_linear_id)id), (long long)out,
-                    (long long)in, e.msg + strlen("gptq pack: "));
-    }
-    return n_fp;
+    return qz_gptq_pack_check(out, in, *(const int *)bits, err);
 }
 
 static void print_config(const qz_cli *c, const gptq_args *a, int64_t seqlen)
@@ -162,38 +148,19 @@ static void print_json(const gptq_args *a, const qz_gptq_config *gc, int64_t seq
     qz_cli_json_string(stdout, a->out);
     printf(",\"method\":\"%s\",\"bits\":%d,\"group_size\":%lld,\"sym\":%s,\"act_order\":%s,\"static_groups\":%s,"
            "\"true_sequential\":%s,\"mse\":%s,\"damp\":%g,\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,"
-           "\"checkpoint_format\":\"%s\",\"modules_not_quantized\":[",
+           "\"checkpoint_format\":\"%s\",",
            qz_quant_method_name(a->q.method), g->bits, (long long)g->group_size, g->sym ? "true" : "false",
            g->act_order ? "true" : "false", g->static_groups ? "true" : "false", a->q.true_sequential ? "true" : "false",
            g->mse ? "true" : "false", g->damp, a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->nsamples,
            (long long)seqlen, (long long)a->seed, qz_gptq_zero_fmt_name(gc->fmt));
-    for (int i = 0; i < n_fp; i++) {
-        if (i) putchar(',');
-        qz_cli_json_string(stdout, fp[i]);
-    }
-    printf("],\"seconds\":%.3f,\"peak_rss_mib\":%.1f}\n", secs, qz_cli_peak_rss_mib());
-}
-
-static int calib_windows(const gptq_args *a, int64_t seqlen, int32_t **win, int64_t *nsamples, qz_error *err)
-{
-    *win = NULL;
-    *nsamples = 0;
-    if (a->q.method == QZ_QUANT_RTN) return QZ_OK;
-    int32_t *ids = NULL;
-    int64_t n = 0;
-    int rc = qz_cli_tokenize_calib(a->in, a->calib, a->n_calib, &ids, &n, err);
-    if (rc == QZ_OK && !(*win = qz_malloc_array((size_t)(a->nsamples * seqlen), sizeof **win)))
-        rc = qz_fail(err, QZ_EINTERNAL, "out of memory for calibration windows");
-    if (rc == QZ_OK) rc = qz_calib_sample(ids, n, a->nsamples, seqlen, (uint64_t)a->seed, *win, err);
-    free(ids);
-    if (rc == QZ_OK) *nsamples = a->nsamples;
-    return rc;
+    qz_cli_json_names(stdout, "modules_not_quantized", fp, n_fp);
+    printf(",\"seconds\":%.3f,\"peak_rss_mib\":%.1f}\n", secs, qz_cli_peak_rss_mib());
 }
 
 static int run(qz_cli *c, gptq_args *a, qz_model *m, qz_error *err)
 {
     const char *fp[QZ_LIN_COUNT], *quant[QZ_LIN_COUNT];
-    int n_q, n_fp = mark_unpackable(c, &m->cfg, a, fp, quant, &n_q);
+    int n_q, n_fp = qz_cli_mark_unpackable(c, &m->cfg, gptq_packable, &a->q.gptq.bits, a->q.skip, fp, quant, &n_q);
     int64_t maxpos = m->cfg.max_position, seqlen = a->seqlen ? a->seqlen : (maxpos < 2048 ? maxpos : 2048), ns;
     print_config(c, a, seqlen);
     qz_gptq_config gc = {a->q.gptq.bits, a->q.gptq.group_size, a->q.gptq.sym, a->q.gptq.act_order, a->q.gptq.static_groups,
@@ -202,9 +169,11 @@ static int run(qz_cli *c, gptq_args *a, qz_model *m, qz_error *err)
     int32_t *win = NULL;
     qz_export *ex = NULL;
     qz_quantizer *qz = NULL;
-    int rc = calib_windows(a, seqlen, &win, &ns, err);
+    int rtn = a->q.method == QZ_QUANT_RTN, rc = QZ_OK;
+    ns = rtn ? 0 : a->nsamples; /* RTN needs no calibration */
+    if (!rtn) rc = qz_cli_calib_windows(a->in, a->calib, a->n_calib, ns, seqlen, (uint64_t)a->seed, &win, err);
     if (rc == QZ_OK) rc = qz_export_open(&ex, m, a->out, a->force, err);
-    qz_quant_sink sink = ex ? qz_export_gptq_sink(ex, &gc) : (qz_quant_sink){0};
+    qz_quant_sink sink = ex ? qz_export_sink(ex, QZ_EXPORT_GPTQ, &gc, NULL) : (qz_quant_sink){0};
     if (rc == QZ_OK) rc = qz_quantizer_new(&qz, &m->cfg, &a->q, &sink, err);
     if (rc == QZ_OK) rc = qz_pipeline_run(m, win, ns, seqlen, qz_quantizer_method(qz), qz_cli_progress, c, NULL, err);
     qz_cli_progress_done(c);
@@ -228,7 +197,7 @@ int main(int argc, char **argv)
     qz_error err = {0};
     qz_model *m = NULL;
     rc = qz_model_open(&m, a.in, &err);
-    if (rc == QZ_OK && m->gptq) rc = qz_fail(&err, QZ_EINPUT, "%s: already a GPTQ checkpoint", a.in);
+    if (rc == QZ_OK && (m->gptq || m->awq)) rc = qz_fail(&err, QZ_EINPUT, "%s: already a quantized checkpoint", a.in);
     if (rc == QZ_OK) rc = run(&c, &a, m, &err);
     qz_model_free(m);
     return rc ? qz_cli_fail(&c, &err) : 0;

@@ -53,7 +53,7 @@ expect_exit gptq_refuses_existing 2 "use --force" "$BIN"/qz-gptq "$M" "$TMP/g4" 
 "$BIN"/qz-gptq "$M" "$TMP/g4" --method rtn --force --quiet >/dev/null && grep -q '"group_size":[[:space:]]*128' "$TMP/g4/config.json" &&
   pass gptq_force || fail gptq_force "--force did not replace"
 expect_exit gptq_output_is_input 2 "output directory is the input" "$BIN"/qz-gptq "$M" "$M" --method rtn --force
-expect_exit gptq_requantize 2 "already a GPTQ checkpoint" "$BIN"/qz-gptq "$TMP/g4" "$TMP/x" --method rtn
+expect_exit gptq_requantize 2 "already a quantized checkpoint" "$BIN"/qz-gptq "$TMP/g4" "$TMP/x" --method rtn
 printf 'tiny' >"$TMP/tiny.txt"
 expect_exit gptq_short_calib 2 "need at least" "$BIN"/qz-gptq "$M" "$TMP/x" --calib "$TMP/tiny.txt" --seqlen 256
 [ ! -e "$TMP/x" ] && [ -z "$(ls -d "$TMP"/x.qz-tmp-* 2>/dev/null)" ] && pass gptq_nothing_written || fail gptq_nothing_written "partial output left"

@@ -1,0 +1,219 @@
+/* qz-awq - activation-aware weight quantization of a Hugging Face
+ * checkpoint into an AutoAWQ GEMM (or GPTQ) directory, or a scaled FP one. */
+#include "awq.h"
+#include "cli.h"
+#include "export.h"
+
+#include <getopt.h>
+#include <string.h>
+
+#define MAX_CALIB 16
+
+static void usage(void)
+{
+    printf("usage: qz-awq IN_DIR OUT_DIR --calib FILE [options]\n"
+           "\n"
+           "AWQ (AutoAWQ's algorithm): per decoder layer, search per-channel scales that protect the\n"
+           "weights seeing large activations, fold them exactly into the preceding norm or linear,\n"
+           "search per-group clipping, and quantize with AWQ's min/max grid. Writes the AutoAWQ GEMM\n"
+           "layout (transformers, vLLM), the GPTQ layout, or (--scale-only) the scaled and clipped\n"
+           "model in floating point for another quantizer, e.g. qz-gptq.\n"
+           "\n"
+           "options:\n"
+           "  --calib FILE          calibration text or JSON Lines with \"text\" (repeatable, required)\n"
+           "  --bits B              2..8 (default 4; the AWQ GEMM layout holds 4 only)\n"
+           "  --group-size G        columns per group, or -1 for per channel (default 128)\n"
+           "  --zero-point          asymmetric min/max grid (default)\n"
+           "  --no-zero-point       symmetric grid, zero at 2^(B-1)\n"
+           "  --n-grid N            scale ratios 0, 1/N, ..., (N-1)/N; clip tries N/2 maxima (default 20)\n"
+           "  --duo-scaling         s = x_mean^r / w_mean^(1-r) (default)\n"
+           "  --no-duo-scaling      s = x_mean^r\n"
+           "  --no-clip             skip the clip search\n"
+           "  --sequential          feed each layer the quantized previous layer's outputs\n"
+           "                        (default: the FP outputs, as the reference)\n"
+           "  --format F            awq (GEMM, default) or gptq (gptq_v2 when zero point)\n"
+           "  --scale-only          write the scaled + clipped model in floating point (no quantization)\n"
+           "  --nsamples N          calibration windows (default 128)\n"
+           "  --seqlen N            tokens per window (default 512)\n"
+           "  --seed S              window sampling seed (default 0)\n"
+           "  --force               replace OUT_DIR if it exists\n"
+           "  --json                print a JSON summary on stdout (schema in README.md)\n"
+           "  --progress            progress on stderr even when it is not a terminal\n"
+           "  --quiet               no progress, no warnings\n"
+           "  -h, --help            this help\n"
+           "  --version             version and compiled-in features\n"
+           "\n"
+           "exit codes: 0 success, 2 bad usage or input, 3 internal or resource error\n");
+}
+
+typedef struct {
+    const char *in, *out;
+    const char *calib[MAX_CALIB];
+    int n_calib;
+    qz_awq_opts o;
+    qz_export_format format;
+    int64_t nsamples, seqlen, seed;
+    int force;
+} awq_args;
+
+static int parse_format(qz_cli *c, const char *s, qz_export_format *f)
+{
+    if (!strcmp(s, "awq")) *f = QZ_EXPORT_AWQ;
+    else if (!strcmp(s, "gptq")) *f = QZ_EXPORT_GPTQ;
+    else return qz_cli_usage_error(c, "--format '%s': expected awq or gptq", s);
+    return 0;
+}
+
+static int check_args(qz_cli *c, const awq_args *a)
+{
+    if (a->n_calib == 0) return qz_cli_usage_error(c, "--calib FILE is required");
+    if (a->format == QZ_EXPORT_AWQ && a->o.quantize && a->o.bits != 4)
+        return qz_cli_usage_error(c, "--bits %d: the AWQ GEMM layout holds 4-bit weights; use --format gptq", a->o.bits);
+    if (a->format == QZ_EXPORT_GPTQ && qz_gptq_pack_align(a->o.bits) == 0)
+        return qz_cli_usage_error(c, "--bits %d: the GPTQ layout holds 2, 3, 4 or 8 bits", a->o.bits);
+    if (a->o.group_size == 0 || a->o.group_size < -1) return qz_cli_usage_error(c, "--group-size: expected -1 or a positive integer");
+    return 0;
+}
+
+static int parse_args(qz_cli *c, int argc, char **argv, awq_args *a)
+{
+    enum { O_CALIB = 256, O_BITS, O_GS, O_ZP, O_NOZP, O_NGRID, O_DUO, O_NODUO, O_NOCLIP, O_SEQUENTIAL, O_FORMAT, O_SCALE,
+           O_NS, O_SEQ, O_SEED, O_FORCE };
+    static const struct option opts[] = {
+        {"calib", 1, 0, O_CALIB}, {"bits", 1, 0, O_BITS}, {"group-size", 1, 0, O_GS}, {"zero-point", 0, 0, O_ZP},
+        {"no-zero-point", 0, 0, O_NOZP}, {"n-grid", 1, 0, O_NGRID}, {"duo-scaling", 0, 0, O_DUO},
+        {"no-duo-scaling", 0, 0, O_NODUO}, {"no-clip", 0, 0, O_NOCLIP}, {"sequential", 0, 0, O_SEQUENTIAL},
+        {"format", 1, 0, O_FORMAT}, {"scale-only", 0, 0, O_SCALE}, {"nsamples", 1, 0, O_NS}, {"seqlen", 1, 0, O_SEQ},
+        {"seed", 1, 0, O_SEED}, {"force", 0, 0, O_FORCE}, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
+    memset(a, 0, sizeof *a);
+    a->o = qz_awq_opts_default();
+    a->format = QZ_EXPORT_AWQ;
+    a->nsamples = 128;
+    a->seqlen = 512;
+    opterr = 0;
+    int ch, rc = 0;
+    int64_t v;
+    while (rc == 0 && (ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case O_CALIB:
+            if (a->n_calib == MAX_CALIB) return qz_cli_usage_error(c, "at most %d --calib files", MAX_CALIB);
+            a->calib[a->n_calib++] = optarg;
+            break;
+        case O_BITS: rc = qz_cli_int(c, "--bits", optarg, 2, 8, &v); a->o.bits = (int)v; break;
+        case O_GS: rc = qz_cli_int(c, "--group-size", optarg, -1, INT32_MAX, &a->o.group_size); break;
+        case O_ZP: a->o.zero_point = 1; break;
+        case O_NOZP: a->o.zero_point = 0; break;
+        case O_NGRID: rc = qz_cli_int(c, "--n-grid", optarg, 2, 1000, &v); a->o.n_grid = (int)v; break;
+        case O_DUO: a->o.duo_scaling = 1; break;
+        case O_NODUO: a->o.duo_scaling = 0; break;
+        case O_NOCLIP: a->o.clip = 0; break;
+        case O_SEQUENTIAL: a->o.sequential = 1; break;
+        case O_FORMAT: rc = parse_format(c, optarg, &a->format); break;
+        case O_SCALE: a->o.quantize = 0; break;
+        case O_NS: rc = qz_cli_int(c, "--nsamples", optarg, 1, 1 << 20, &a->nsamples); break;
+        case O_SEQ: rc = qz_cli_int(c, "--seqlen", optarg, 2, 1 << 20, &a->seqlen); break;
+        case O_SEED: rc = qz_cli_int(c, "--seed", optarg, 0, INT64_MAX, &a->seed); break;
+        case O_FORCE: a->force = 1; break;
+        default: rc = qz_cli_common_option(c, ch, argv, usage);
+        }
+    }
+    if (rc) return rc;
+    if (optind != argc - 2) return qz_cli_usage_error(c, "expected IN_DIR and OUT_DIR");
+    a->in = argv[optind];
+    a->out = argv[optind + 1];
+    if (!a->o.quantize) a->format = QZ_EXPORT_FP;
+    return check_args(c, a);
+}
+
+static int packable(int64_t out, int64_t in, const void *ctx, qz_error *err)
+{
+    const awq_args *a = ctx;
+    if (a->format == QZ_EXPORT_AWQ) return qz_awq_pack_check(out, in, a->o.group_size, err);
+    if (a->format == QZ_EXPORT_GPTQ) return qz_gptq_pack_check(out, in, a->o.bits, err);
+    return QZ_OK;
+}
+
+static const char *format_name(qz_export_format f)
+{
+    return f == QZ_EXPORT_AWQ ? "awq" : f == QZ_EXPORT_GPTQ ? "gptq" : "fp";
+}
+
+static void print_config(const qz_cli *c, const awq_args *a)
+{
+    if (c->quiet) return;
+    fprintf(stderr, "%s: %s -> %s: %d bits, group %lld, %s, n-grid %d, duo-scaling %s, clip %s, %s outputs to the next layer, "
+                    "format %s, nsamples %lld x seqlen %lld, seed %lld\n",
+            c->tool, a->in, a->out, a->o.bits, (long long)a->o.group_size, a->o.zero_point ? "zero point" : "no zero point",
+            a->o.n_grid, a->o.duo_scaling ? "on" : "off", a->o.clip ? "on" : "off", a->o.sequential ? "quantized" : "FP",
+            a->o.quantize ? format_name(a->format) : "fp (scale only)", (long long)a->nsamples, (long long)a->seqlen,
+            (long long)a->seed);
+}
+
+static void print_json(const awq_args *a, const char **fp, int n_fp, double secs)
+{
+    printf("{\"input\":");
+    qz_cli_json_string(stdout, a->in);
+    printf(",\"output\":");
+    qz_cli_json_string(stdout, a->out);
+    printf(",\"method\":\"awq\",\"bits\":%d,\"group_size\":%lld,\"zero_point\":%s,\"n_grid\":%d,\"duo_scaling\":%s,"
+           "\"clip\":%s,\"sequential\":%s,\"format\":\"%s\",\"scale_only\":%s,\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,",
+           a->o.bits, (long long)a->o.group_size, a->o.zero_point ? "true" : "false", a->o.n_grid,
+           a->o.duo_scaling ? "true" : "false", a->o.clip ? "true" : "false", a->o.sequential ? "true" : "false",
+           format_name(a->format), a->o.quantize ? "false" : "true", (long long)a->nsamples, (long long)a->seqlen,
+           (long long)a->seed);
+    qz_cli_json_names(stdout, "modules_not_quantized", fp, n_fp);
+    printf(",\"seconds\":%.3f,\"peak_rss_mib\":%.1f}\n", secs, qz_cli_peak_rss_mib());
+}
+
+/* The quantization_config of the chosen format (NULL for floating point). */
+static cJSON *quant_config(const awq_args *a, const qz_gptq_config *gc, const qz_awq_config *ac, const char **quant, int n_q,
+                           const char **fp, int n_fp)
+{
+    if (a->format == QZ_EXPORT_AWQ) return qz_awq_config_json(ac, fp, n_fp);
+    if (a->format == QZ_EXPORT_GPTQ) return qz_gptq_config_json(gc, quant, n_q, fp, n_fp);
+    return NULL;
+}
+
+static int run(qz_cli *c, awq_args *a, qz_model *m, qz_error *err)
+{
+    const char *fp[QZ_LIN_COUNT], *quant[QZ_LIN_COUNT];
+    int n_q, n_fp = qz_cli_mark_unpackable(c, &m->cfg, packable, a, a->o.skip, fp, quant, &n_q);
+    print_config(c, a);
+    qz_gptq_config gc = {a->o.bits, a->o.group_size, !a->o.zero_point, 0, 0, 0, 0.0,
+                         a->o.zero_point ? QZ_GPTQ_ZERO_V2 : QZ_GPTQ_ZERO_V1};
+    qz_awq_config ac = {a->o.bits, a->o.group_size, a->o.zero_point};
+    double t0 = qz_now();
+    int32_t *win = NULL;
+    qz_export *ex = NULL;
+    qz_awq *awq = NULL;
+    int rc = qz_cli_calib_windows(a->in, a->calib, a->n_calib, a->nsamples, a->seqlen, (uint64_t)a->seed, &win, err);
+    if (rc == QZ_OK) rc = qz_export_open(&ex, m, a->out, a->force, err);
+    qz_quant_sink sink = ex ? qz_export_sink(ex, a->format, &gc, &ac) : (qz_quant_sink){0};
+    if (rc == QZ_OK) rc = qz_awq_new(&awq, m, &a->o, a->nsamples, a->seqlen, &sink, err);
+    if (rc == QZ_OK) rc = qz_pipeline_run(m, win, a->nsamples, a->seqlen, qz_awq_method(awq), qz_cli_progress, c, NULL, err);
+    qz_cli_progress_done(c);
+    cJSON *qc = quant_config(a, &gc, &ac, quant, n_q, fp, n_fp);
+    if (rc == QZ_OK) rc = qz_export_finish(ex, qc, err);
+    cJSON_Delete(qc);
+    qz_awq_free(awq);
+    qz_export_free(ex);
+    free(win);
+    if (rc == QZ_OK && c->json) print_json(a, fp, n_fp, qz_now() - t0);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    qz_cli c;
+    qz_cli_init(&c, "qz-awq");
+    awq_args a;
+    int rc = parse_args(&c, argc, argv, &a);
+    if (rc) return rc;
+    qz_error err = {0};
+    qz_model *m = NULL;
+    rc = qz_model_open(&m, a.in, &err);
+    if (rc == QZ_OK && (m->gptq || m->awq)) rc = qz_fail(&err, QZ_EINPUT, "%s: already a quantized checkpoint", a.in);
+    if (rc == QZ_OK) rc = run(&c, &a, m, &err);
+    qz_model_free(m);
+    return rc ? qz_cli_fail(&c, &err) : 0;
+}
