@@ -57,17 +57,8 @@ int qz_awq_fake_quant(float *W, int64_t rows, int64_t cols, int64_t group_size, 
     if (bits < 2 || bits > 8) return qz_fail(err, QZ_EINPUT, "awq: bits %d outside [2, 8]", bits);
     int64_t gs = group_cols(group_size, cols), ng = (cols + gs - 1) / gs;
     if (res) {
-        memset(res, 0, sizeof *res);
-        res->codes = qz_malloc_array((size_t)(rows * cols), 1);
-        res->scales = qz_malloc_array((size_t)(ng * rows), sizeof(float));
-        res->zeros = qz_malloc_array((size_t)(ng * rows), sizeof(int32_t));
-        res->g_idx = qz_malloc_array((size_t)cols, sizeof(int32_t));
-        if (!res->codes || !res->scales || !res->zeros || !res->g_idx) {
-            qz_quant_result_free(res);
-            return qz_fail(err, QZ_EINTERNAL, "awq: out of memory");
-        }
-        res->rows = rows, res->cols = cols, res->n_groups = ng;
-        for (int64_t j = 0; j < cols; j++) res->g_idx[j] = (int32_t)(j / gs);
+        int rc = qz_quant_result_alloc(res, rows, cols, gs, err);
+        if (rc) return rc;
     }
     for (int64_t r = 0; r < rows; r++)
         for (int64_t g = 0; g < ng; g++) {

@@ -91,6 +91,23 @@ void qz_grid_find_params(const qz_grid_cfg *g, const float *W, int64_t ld, int64
 /* ------------------------------------------------------------------------- */
 /* Result and RTN                                                             */
 
+int qz_quant_result_alloc(qz_quant_result *r, int64_t rows, int64_t cols, int64_t group_size, qz_error *err)
+{
+    int64_t gs = group_size < 0 || group_size > cols ? cols : group_size, ng = (cols + gs - 1) / gs;
+    memset(r, 0, sizeof *r);
+    r->codes = qz_malloc_array((size_t)(rows * cols), 1);
+    r->scales = qz_malloc_array((size_t)(ng * rows), sizeof(float));
+    r->zeros = qz_malloc_array((size_t)(ng * rows), sizeof(int32_t));
+    r->g_idx = qz_malloc_array((size_t)cols, sizeof(int32_t));
+    if (!r->codes || !r->scales || !r->zeros || !r->g_idx) {
+        qz_quant_result_free(r);
+        return qz_fail(err, QZ_EINTERNAL, "out of memory for a quantized (%lld, %lld) weight", (long long)rows, (long long)cols);
+    }
+    r->rows = rows, r->cols = cols, r->n_groups = ng;
+    for (int64_t j = 0; j < cols; j++) r->g_idx[j] = (int32_t)(j / gs);
+    return QZ_OK;
+}
+
 void qz_quant_result_free(qz_quant_result *r)
 {
     if (!r) return;
@@ -148,19 +165,9 @@ int qz_rtn_quantize(float *W, int64_t rows, int64_t cols, const qz_grid_cfg *g,
                        (long long)rows, (long long)cols, (long long)(bad / cols),
                        (long long)(bad % cols));
     int64_t gs = group_size < 0 || group_size > cols ? cols : group_size;
-    int64_t ng = (cols + gs - 1) / gs;
-    res->codes = qz_malloc_array((size_t)(rows * cols), 1);
-    res->scales = qz_malloc_array((size_t)(ng * rows), sizeof(float));
-    res->zeros = qz_malloc_array((size_t)(ng * rows), sizeof(int32_t));
-    res->g_idx = qz_malloc_array((size_t)cols, sizeof(int32_t));
-    if (!res->codes || !res->scales || !res->zeros || !res->g_idx) {
-        qz_quant_result_free(res);
-        return qz_fail(err, QZ_EINTERNAL, "rtn: out of memory for a (%lld, %lld) result",
-                       (long long)rows, (long long)cols);
-    }
-    res->rows = rows;
-    res->cols = cols;
-    res->n_groups = ng;
+    rc = qz_quant_result_alloc(res, rows, cols, gs, err);
+    if (rc) return rc;
+    int64_t ng = res->n_groups;
     const float maxq = (float)qz_grid_maxq(g->bits);
     for (int64_t k = 0; k < ng; k++) {
         int64_t c0 = k * gs, c1 = c0 + gs < cols ? c0 + gs : cols;
@@ -168,7 +175,6 @@ int qz_rtn_quantize(float *W, int64_t rows, int64_t cols, const qz_grid_cfg *g,
                             res->zeros + k * rows);
         res->loss += rtn_group(W, res->codes, rows, cols, c0, c1, res->scales + k * rows,
                                res->zeros + k * rows, maxq);
-        for (int64_t j = c0; j < c1; j++) res->g_idx[j] = (int32_t)k;
     }
     return QZ_OK;
 }

@@ -91,6 +91,11 @@ typedef struct qz_quant_result {
     double damp_used; /* GPTQ: relative damping actually used (opts.damp * 10^retries) */
 } qz_quant_result;
 
+/* Allocates r's arrays for a (rows, cols) matrix in groups of group_size
+ * columns (-1 or > cols: one group) and sets g_idx[j] = j / group_size.
+ * QZ_EINTERNAL (r zeroed) when memory runs out. */
+int qz_quant_result_alloc(qz_quant_result *r, int64_t rows, int64_t cols, int64_t group_size, qz_error *err);
+
 /* Frees the arrays and zeroes *r; r == NULL is a no-op. */
 void qz_quant_result_free(qz_quant_result *r);
 
