@@ -169,16 +169,30 @@ int qz_cli_tokenize_calib(const char *model_dir, const char *const *paths, int n
     return rc;
 }
 
-int qz_cli_calib_windows(const char *model_dir, const char *const *paths, int n_paths, int64_t nsamples, int64_t seqlen,
-                         uint64_t seed, int32_t **win, qz_error *err)
+int qz_cli_calib_option(const qz_cli *c, int ch, const char *arg, qz_cli_calib *cal, int *rc)
+{
+    *rc = 0;
+    switch (ch) {
+    case QZ_CLI_O_CALIB:
+        if (cal->n_paths == QZ_CLI_MAX_CALIB) *rc = qz_cli_usage_error(c, "at most %d --calib files", QZ_CLI_MAX_CALIB);
+        else cal->paths[cal->n_paths++] = arg;
+        return 1;
+    case QZ_CLI_O_NSAMPLES: *rc = qz_cli_int(c, "--nsamples", arg, 1, 1 << 20, &cal->nsamples); return 1;
+    case QZ_CLI_O_SEQLEN: *rc = qz_cli_int(c, "--seqlen", arg, 2, 1 << 20, &cal->seqlen); return 1;
+    case QZ_CLI_O_SEED: *rc = qz_cli_int(c, "--seed", arg, 0, INT64_MAX, &cal->seed); return 1;
+    default: return 0;
+    }
+}
+
+int qz_cli_calib_windows(const char *model_dir, const qz_cli_calib *cal, int64_t seqlen, int32_t **win, qz_error *err)
 {
     int32_t *ids = NULL;
     int64_t n = 0;
     *win = NULL;
-    int rc = qz_cli_tokenize_calib(model_dir, paths, n_paths, &ids, &n, err);
-    if (rc == QZ_OK && !(*win = qz_malloc_array((size_t)(nsamples * seqlen), sizeof **win)))
+    int rc = qz_cli_tokenize_calib(model_dir, cal->paths, cal->n_paths, &ids, &n, err);
+    if (rc == QZ_OK && !(*win = qz_malloc_array((size_t)(cal->nsamples * seqlen), sizeof **win)))
         rc = qz_fail(err, QZ_EINTERNAL, "out of memory for calibration windows");
-    if (rc == QZ_OK) rc = qz_calib_sample(ids, n, nsamples, seqlen, seed, *win, err);
+    if (rc == QZ_OK) rc = qz_calib_sample(ids, n, cal->nsamples, seqlen, (uint64_t)cal->seed, *win, err);
     free(ids);
     if (rc) {
         free(*win);

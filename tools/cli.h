@@ -23,6 +23,34 @@ enum { QZ_CLI_O_JSON = 0x1000, QZ_CLI_O_PROGRESS, QZ_CLI_O_QUIET, QZ_CLI_O_VERSI
     {"json", no_argument, 0, QZ_CLI_O_JSON}, {"progress", no_argument, 0, QZ_CLI_O_PROGRESS},      \
         {"quiet", no_argument, 0, QZ_CLI_O_QUIET}, {"help", no_argument, 0, 'h'},                  \
         {"version", no_argument, 0, QZ_CLI_O_VERSION}
+#define QZ_CLI_COMMON_HELP                                                                         \
+    "  --json                print a JSON summary on stdout (schema in README.md)\n"                 \
+    "  --progress            progress on stderr even when it is not a terminal\n"                    \
+    "  --quiet               no progress, no warnings\n"                                              \
+    "  -h, --help            this help\n"                                                             \
+    "  --version             version and compiled-in features\n"                                      \
+    "\n"                                                                                              \
+    "exit codes: 0 success, 2 bad usage or input, 3 internal or resource error\n"
+
+/* Calibration flags of the calibrated tools: --calib FILE (repeatable),
+ * --nsamples, --seqlen, --seed. */
+#define QZ_CLI_MAX_CALIB 16
+typedef struct qz_cli_calib {
+    const char *paths[QZ_CLI_MAX_CALIB];
+    int n_paths;
+    int64_t nsamples, seqlen, seed; /* seqlen 0: the tool's default */
+} qz_cli_calib;
+enum { QZ_CLI_O_CALIB = 0x1100, QZ_CLI_O_NSAMPLES, QZ_CLI_O_SEQLEN, QZ_CLI_O_SEED };
+#define QZ_CLI_CALIB_OPTIONS                                                                        \
+    {"calib", required_argument, 0, QZ_CLI_O_CALIB}, {"nsamples", required_argument, 0, QZ_CLI_O_NSAMPLES}, \
+        {"seqlen", required_argument, 0, QZ_CLI_O_SEQLEN}, {"seed", required_argument, 0, QZ_CLI_O_SEED}
+#define QZ_CLI_CALIB_HELP                                                                           \
+    "  --calib FILE          calibration text, or JSON Lines with \"text\" (repeatable)\n"           \
+    "  --nsamples N          calibration windows (default 128)\n"                                     \
+    "  --seed S              window sampling seed (default 0)\n"
+/* 1 when ch is a calibration flag (*rc: 0 or the usage error), else 0. */
+int qz_cli_calib_option(const qz_cli *c, int ch, const char *arg, qz_cli_calib *cal, int *rc);
+
 /* Handles getopt_long's ch for a common flag (-h prints usage and exits 0,
  * --version likewise); anything else is an unknown option: usage error.
  * Returns 0 or QZ_EXIT_INPUT. */
@@ -55,10 +83,9 @@ int qz_cli_tokenize_file(const char *model_dir, const char *path, int32_t **ids,
 int qz_cli_tokenize_calib(const char *model_dir, const char *const *paths, int n_paths, int32_t **ids, int64_t *n,
                           qz_error *err);
 
-/* nsamples calibration windows of seqlen tokens (calib.h) from the files,
+/* cal->nsamples windows of seqlen tokens (calib.h) from cal's files,
  * tokenized with model_dir's tokenizer; *win malloc'd (nsamples*seqlen). */
-int qz_cli_calib_windows(const char *model_dir, const char *const *paths, int n_paths, int64_t nsamples, int64_t seqlen,
-                         uint64_t seed, int32_t **win, qz_error *err);
+int qz_cli_calib_windows(const char *model_dir, const qz_cli_calib *cal, int64_t seqlen, int32_t **win, qz_error *err);
 
 /* Marks the linears a packed format cannot hold: check(out, in, ctx, err)
  * fails for them. skip[id] = 1, their names go to fp[] (returned count) with

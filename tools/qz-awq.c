@@ -7,8 +7,6 @@
 #include <getopt.h>
 #include <string.h>
 
-#define MAX_CALIB 16
-
 static void usage(void)
 {
     printf("usage: qz-awq IN_DIR OUT_DIR --calib FILE [options]\n"
@@ -20,7 +18,6 @@ static void usage(void)
            "model in floating point for another quantizer, e.g. qz-gptq.\n"
            "\n"
            "options:\n"
-           "  --calib FILE          calibration text or JSON Lines with \"text\" (repeatable, required)\n"
            "  --bits B              2..8 (default 4; the AWQ GEMM layout holds 4 only)\n"
            "  --group-size G        columns per group, or -1 for per channel (default 128)\n"
            "  --zero-point          asymmetric min/max grid (default)\n"
@@ -33,26 +30,17 @@ static void usage(void)
            "                        (default: the FP outputs, as the reference)\n"
            "  --format F            awq (GEMM, default) or gptq (gptq_v2 when zero point)\n"
            "  --scale-only          write the scaled + clipped model in floating point (no quantization)\n"
-           "  --nsamples N          calibration windows (default 128)\n"
+           QZ_CLI_CALIB_HELP
            "  --seqlen N            tokens per window (default 512)\n"
-           "  --seed S              window sampling seed (default 0)\n"
            "  --force               replace OUT_DIR if it exists\n"
-           "  --json                print a JSON summary on stdout (schema in README.md)\n"
-           "  --progress            progress on stderr even when it is not a terminal\n"
-           "  --quiet               no progress, no warnings\n"
-           "  -h, --help            this help\n"
-           "  --version             version and compiled-in features\n"
-           "\n"
-           "exit codes: 0 success, 2 bad usage or input, 3 internal or resource error\n");
+           QZ_CLI_COMMON_HELP);
 }
 
 typedef struct {
     const char *in, *out;
-    const char *calib[MAX_CALIB];
-    int n_calib;
+    qz_cli_calib cal;
     qz_awq_opts o;
     qz_export_format format;
-    int64_t nsamples, seqlen, seed;
     int force;
 } awq_args;
 
@@ -66,7 +54,7 @@ static int parse_format(qz_cli *c, const char *s, qz_export_format *f)
 
 static int check_args(qz_cli *c, const awq_args *a)
 {
-    if (a->n_calib == 0) return qz_cli_usage_error(c, "--calib FILE is required");
+    if (a->cal.n_paths == 0) return qz_cli_usage_error(c, "--calib FILE is required");
     if (a->format == QZ_EXPORT_AWQ && a->o.quantize && a->o.bits != 4)
         return qz_cli_usage_error(c, "--bits %d: the AWQ GEMM layout holds 4-bit weights; use --format gptq", a->o.bits);
     if (a->format == QZ_EXPORT_GPTQ && qz_gptq_pack_align(a->o.bits) == 0)
@@ -77,28 +65,23 @@ static int check_args(qz_cli *c, const awq_args *a)
 
 static int parse_args(qz_cli *c, int argc, char **argv, awq_args *a)
 {
-    enum { O_CALIB = 256, O_BITS, O_GS, O_ZP, O_NOZP, O_NGRID, O_DUO, O_NODUO, O_NOCLIP, O_SEQUENTIAL, O_FORMAT, O_SCALE,
-           O_NS, O_SEQ, O_SEED, O_FORCE };
+    enum { O_BITS = 256, O_GS, O_ZP, O_NOZP, O_NGRID, O_DUO, O_NODUO, O_NOCLIP, O_SEQUENTIAL, O_FORMAT, O_SCALE, O_FORCE };
     static const struct option opts[] = {
-        {"calib", 1, 0, O_CALIB}, {"bits", 1, 0, O_BITS}, {"group-size", 1, 0, O_GS}, {"zero-point", 0, 0, O_ZP},
+        {"bits", 1, 0, O_BITS}, {"group-size", 1, 0, O_GS}, {"zero-point", 0, 0, O_ZP},
         {"no-zero-point", 0, 0, O_NOZP}, {"n-grid", 1, 0, O_NGRID}, {"duo-scaling", 0, 0, O_DUO},
         {"no-duo-scaling", 0, 0, O_NODUO}, {"no-clip", 0, 0, O_NOCLIP}, {"sequential", 0, 0, O_SEQUENTIAL},
-        {"format", 1, 0, O_FORMAT}, {"scale-only", 0, 0, O_SCALE}, {"nsamples", 1, 0, O_NS}, {"seqlen", 1, 0, O_SEQ},
-        {"seed", 1, 0, O_SEED}, {"force", 0, 0, O_FORCE}, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
+        {"format", 1, 0, O_FORMAT}, {"scale-only", 0, 0, O_SCALE}, {"force", 0, 0, O_FORCE}, QZ_CLI_CALIB_OPTIONS,
+        QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->o = qz_awq_opts_default();
     a->format = QZ_EXPORT_AWQ;
-    a->nsamples = 128;
-    a->seqlen = 512;
+    a->cal.nsamples = 128;
+    a->cal.seqlen = 512;
     opterr = 0;
     int ch, rc = 0;
     int64_t v;
     while (rc == 0 && (ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
-        case O_CALIB:
-            if (a->n_calib == MAX_CALIB) return qz_cli_usage_error(c, "at most %d --calib files", MAX_CALIB);
-            a->calib[a->n_calib++] = optarg;
-            break;
         case O_BITS: rc = qz_cli_int(c, "--bits", optarg, 2, 8, &v); a->o.bits = (int)v; break;
         case O_GS: rc = qz_cli_int(c, "--group-size", optarg, -1, INT32_MAX, &a->o.group_size); break;
         case O_ZP: a->o.zero_point = 1; break;
@@ -110,11 +93,9 @@ static int parse_args(qz_cli *c, int argc, char **argv, awq_args *a)
         case O_SEQUENTIAL: a->o.sequential = 1; break;
         case O_FORMAT: rc = parse_format(c, optarg, &a->format); break;
         case O_SCALE: a->o.quantize = 0; break;
-        case O_NS: rc = qz_cli_int(c, "--nsamples", optarg, 1, 1 << 20, &a->nsamples); break;
-        case O_SEQ: rc = qz_cli_int(c, "--seqlen", optarg, 2, 1 << 20, &a->seqlen); break;
-        case O_SEED: rc = qz_cli_int(c, "--seed", optarg, 0, INT64_MAX, &a->seed); break;
         case O_FORCE: a->force = 1; break;
-        default: rc = qz_cli_common_option(c, ch, argv, usage);
+        default:
+            if (!qz_cli_calib_option(c, ch, optarg, &a->cal, &rc)) rc = qz_cli_common_option(c, ch, argv, usage);
         }
     }
     if (rc) return rc;
@@ -145,8 +126,8 @@ static void print_config(const qz_cli *c, const awq_args *a)
                     "format %s, nsamples %lld x seqlen %lld, seed %lld\n",
             c->tool, a->in, a->out, a->o.bits, (long long)a->o.group_size, a->o.zero_point ? "zero point" : "no zero point",
             a->o.n_grid, a->o.duo_scaling ? "on" : "off", a->o.clip ? "on" : "off", a->o.sequential ? "quantized" : "FP",
-            a->o.quantize ? format_name(a->format) : "fp (scale only)", (long long)a->nsamples, (long long)a->seqlen,
-            (long long)a->seed);
+            a->o.quantize ? format_name(a->format) : "fp (scale only)", (long long)a->cal.nsamples, (long long)a->cal.seqlen,
+            (long long)a->cal.seed);
 }
 
 static void print_json(const awq_args *a, const char **fp, int n_fp, double secs)
@@ -159,8 +140,8 @@ static void print_json(const awq_args *a, const char **fp, int n_fp, double secs
            "\"clip\":%s,\"sequential\":%s,\"format\":\"%s\",\"scale_only\":%s,\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,",
            a->o.bits, (long long)a->o.group_size, a->o.zero_point ? "true" : "false", a->o.n_grid,
            a->o.duo_scaling ? "true" : "false", a->o.clip ? "true" : "false", a->o.sequential ? "true" : "false",
-           format_name(a->format), a->o.quantize ? "false" : "true", (long long)a->nsamples, (long long)a->seqlen,
-           (long long)a->seed);
+           format_name(a->format), a->o.quantize ? "false" : "true", (long long)a->cal.nsamples, (long long)a->cal.seqlen,
+           (long long)a->cal.seed);
     qz_cli_json_names(stdout, "modules_not_quantized", fp, n_fp);
     printf(",\"seconds\":%.3f,\"peak_rss_mib\":%.1f}\n", secs, qz_cli_peak_rss_mib());
 }
@@ -186,11 +167,11 @@ static int run(qz_cli *c, awq_args *a, qz_model *m, qz_error *err)
     int32_t *win = NULL;
     qz_export *ex = NULL;
     qz_awq *awq = NULL;
-    int rc = qz_cli_calib_windows(a->in, a->calib, a->n_calib, a->nsamples, a->seqlen, (uint64_t)a->seed, &win, err);
+    int rc = qz_cli_calib_windows(a->in, &a->cal, a->cal.seqlen, &win, err);
     if (rc == QZ_OK) rc = qz_export_open(&ex, m, a->out, a->force, err);
     qz_quant_sink sink = ex ? qz_export_sink(ex, a->format, &gc, &ac) : (qz_quant_sink){0};
-    if (rc == QZ_OK) rc = qz_awq_new(&awq, m, &a->o, a->nsamples, a->seqlen, &sink, err);
-    if (rc == QZ_OK) rc = qz_pipeline_run(m, win, a->nsamples, a->seqlen, qz_awq_method(awq), qz_cli_progress, c, NULL, err);
+    if (rc == QZ_OK) rc = qz_awq_new(&awq, m, &a->o, a->cal.nsamples, a->cal.seqlen, &sink, err);
+    if (rc == QZ_OK) rc = qz_pipeline_run(m, win, a->cal.nsamples, a->cal.seqlen, qz_awq_method(awq), qz_cli_progress, c, NULL, err);
     qz_cli_progress_done(c);
     cJSON *qc = quant_config(a, &gc, &ac, quant, n_q, fp, n_fp);
     if (rc == QZ_OK) rc = qz_export_finish(ex, qc, err);

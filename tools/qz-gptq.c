@@ -7,8 +7,6 @@
 #include <getopt.h>
 #include <string.h>
 
-#define MAX_CALIB 16
-
 static void usage(void)
 {
     printf("usage: qz-gptq IN_DIR OUT_DIR --calib FILE [options]\n"
@@ -19,36 +17,26 @@ static void usage(void)
            "lm_head are copied unchanged; a linear the format cannot pack stays in floating point.\n"
            "\n"
            "options:\n"
-           "  --calib FILE        calibration text or JSON Lines with \"text\" (repeatable; required for gptq)\n"
-           "  --method M          gptq | rtn (default gptq; rtn needs no --calib)\n"
-           "  --bits B            2, 3, 4 or 8 (default 4)\n"
-           "  --group-size G      columns per group, or -1 for per channel (default 128)\n"
-           "  --sym | --asym      symmetric grid (default) or asymmetric (written as gptq_v2)\n"
-           "  --act-order         quantize columns by descending Hessian diagonal (desc_act)\n"
-           "  --static-groups     group parameters from the original weights, up front\n"
-           "  --true-sequential   [q,k,v] -> [o] -> [gate,up] -> [down] inside each layer\n"
-           "  --mse               MSE grid search for the group ranges (grid 100, shrink 0.8, norm 2.4)\n"
-           "  --damp D            relative damping of the Hessian diagonal (default 0.01)\n"
-           "  --keep-sparsity     weights that are exactly zero stay zero (prune -> quantize)\n"
-           "  --nsamples N        calibration windows (default 128)\n"
-           "  --seqlen N          tokens per window (default min(2048, max_position_embeddings))\n"
-           "  --seed S            window sampling seed (default 0)\n"
-           "  --force             replace OUT_DIR if it exists\n"
-           "  --json              print a JSON summary on stdout (schema in README.md)\n"
-           "  --progress          progress on stderr even when it is not a terminal\n"
-           "  --quiet             no progress, no warnings\n"
-           "  -h, --help          this help\n"
-           "  --version           version and compiled-in features\n"
-           "\n"
-           "exit codes: 0 success, 2 bad usage or input, 3 internal or resource error\n");
+           "  --method M            gptq | rtn (default gptq; rtn needs no --calib)\n"
+           "  --bits B              2, 3, 4 or 8 (default 4)\n"
+           "  --group-size G        columns per group, or -1 for per channel (default 128)\n"
+           "  --sym | --asym        symmetric grid (default) or asymmetric (written as gptq_v2)\n"
+           "  --act-order           quantize columns by descending Hessian diagonal (desc_act)\n"
+           "  --static-groups       group parameters from the original weights, up front\n"
+           "  --true-sequential     [q,k,v] -> [o] -> [gate,up] -> [down] inside each layer\n"
+           "  --mse                 MSE grid search for the group ranges (grid 100, shrink 0.8, norm 2.4)\n"
+           "  --damp D              relative damping of the Hessian diagonal (default 0.01)\n"
+           "  --keep-sparsity       weights that are exactly zero stay zero (prune -> quantize)\n"
+           QZ_CLI_CALIB_HELP
+           "  --seqlen N            tokens per window (default min(2048, max_position_embeddings))\n"
+           "  --force               replace OUT_DIR if it exists\n"
+           QZ_CLI_COMMON_HELP);
 }
 
 typedef struct {
     const char *in, *out;
-    const char *calib[MAX_CALIB];
-    int n_calib;
+    qz_cli_calib cal;
     qz_quant_opts q;
-    int64_t nsamples, seqlen, seed;
     int force;
 } gptq_args;
 
@@ -67,35 +55,29 @@ static int check_args(qz_cli *c, gptq_args *a)
         return qz_cli_usage_error(c, "--bits %d: expected 2, 3, 4 or 8", g->bits);
     if (g->group_size == 0 || g->group_size < -1) return qz_cli_usage_error(c, "--group-size: expected -1 or a positive integer");
     if (g->static_groups && g->group_size < 0) return qz_cli_usage_error(c, "--static-groups needs a --group-size");
-    if (a->q.method == QZ_QUANT_GPTQ && a->n_calib == 0) return qz_cli_usage_error(c, "--calib FILE is required for --method gptq");
+    if (a->q.method == QZ_QUANT_GPTQ && a->cal.n_paths == 0) return qz_cli_usage_error(c, "--calib FILE is required for --method gptq");
     return 0;
 }
 
 static int parse_args(qz_cli *c, int argc, char **argv, gptq_args *a)
 {
-    enum { O_CALIB = 256, O_METHOD, O_BITS, O_GS, O_SYM, O_ASYM, O_ACT, O_STATIC, O_TRUESEQ, O_MSE, O_DAMP, O_KEEP,
-           O_NS, O_SEQ, O_SEED, O_FORCE };
+    enum { O_METHOD = 256, O_BITS, O_GS, O_SYM, O_ASYM, O_ACT, O_STATIC, O_TRUESEQ, O_MSE, O_DAMP, O_KEEP, O_FORCE };
     static const struct option opts[] = {
-        {"calib", 1, 0, O_CALIB}, {"method", 1, 0, O_METHOD}, {"bits", 1, 0, O_BITS}, {"group-size", 1, 0, O_GS},
+        {"method", 1, 0, O_METHOD}, {"bits", 1, 0, O_BITS}, {"group-size", 1, 0, O_GS},
         {"sym", 0, 0, O_SYM}, {"asym", 0, 0, O_ASYM}, {"act-order", 0, 0, O_ACT}, {"static-groups", 0, 0, O_STATIC},
         {"true-sequential", 0, 0, O_TRUESEQ}, {"mse", 0, 0, O_MSE}, {"damp", 1, 0, O_DAMP},
-        {"keep-sparsity", 0, 0, O_KEEP}, {"nsamples", 1, 0, O_NS}, {"seqlen", 1, 0, O_SEQ}, {"seed", 1, 0, O_SEED},
-        {"force", 0, 0, O_FORCE}, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
+        {"keep-sparsity", 0, 0, O_KEEP}, {"force", 0, 0, O_FORCE}, QZ_CLI_CALIB_OPTIONS, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->q.gptq = qz_gptq_opts_default();
     a->q.gptq.group_size = 128;
     a->q.gptq.sym = 1;
-    a->nsamples = 128;
+    a->cal.nsamples = 128;
     opterr = 0;
     int ch, rc = 0;
     int64_t v;
     double d;
     while (rc == 0 && (ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
-        case O_CALIB:
-            if (a->n_calib == MAX_CALIB) return qz_cli_usage_error(c, "at most %d --calib files", MAX_CALIB);
-            a->calib[a->n_calib++] = optarg;
-            break;
         case O_METHOD: rc = parse_method(c, optarg, &a->q.method); break;
         case O_BITS: rc = qz_cli_int(c, "--bits", optarg, 2, 8, &v); a->q.gptq.bits = (int)v; break;
         case O_GS: rc = qz_cli_int(c, "--group-size", optarg, -1, INT32_MAX, &a->q.gptq.group_size); break;
@@ -107,11 +89,9 @@ static int parse_args(qz_cli *c, int argc, char **argv, gptq_args *a)
         case O_MSE: a->q.gptq.mse = 1; break;
         case O_DAMP: rc = qz_cli_real(c, "--damp", optarg, 1e-9, 1e3, &d); a->q.gptq.damp = d; break;
         case O_KEEP: a->q.keep_sparsity = 1; break;
-        case O_NS: rc = qz_cli_int(c, "--nsamples", optarg, 1, 1 << 20, &a->nsamples); break;
-        case O_SEQ: rc = qz_cli_int(c, "--seqlen", optarg, 2, 1 << 20, &a->seqlen); break;
-        case O_SEED: rc = qz_cli_int(c, "--seed", optarg, 0, INT64_MAX, &a->seed); break;
         case O_FORCE: a->force = 1; break;
-        default: rc = qz_cli_common_option(c, ch, argv, usage);
+        default:
+            if (!qz_cli_calib_option(c, ch, optarg, &a->cal, &rc)) rc = qz_cli_common_option(c, ch, argv, usage);
         }
     }
     if (rc) return rc;
@@ -136,7 +116,7 @@ static void print_config(const qz_cli *c, const gptq_args *a, int64_t seqlen)
             c->tool, a->in, a->out, qz_quant_method_name(a->q.method), g->bits, (long long)g->group_size,
             g->sym ? "sym" : "asym", g->act_order ? "on" : "off", g->static_groups ? "on" : "off",
             a->q.true_sequential ? "on" : "off", g->mse ? "on" : "off", g->damp,
-            a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->nsamples, (long long)seqlen, (long long)a->seed);
+            a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->cal.nsamples, (long long)seqlen, (long long)a->cal.seed);
 }
 
 static void print_json(const gptq_args *a, const qz_gptq_config *gc, int64_t seqlen, const char **fp, int n_fp, double secs)
@@ -151,8 +131,8 @@ static void print_json(const gptq_args *a, const qz_gptq_config *gc, int64_t seq
            "\"checkpoint_format\":\"%s\",",
            qz_quant_method_name(a->q.method), g->bits, (long long)g->group_size, g->sym ? "true" : "false",
            g->act_order ? "true" : "false", g->static_groups ? "true" : "false", a->q.true_sequential ? "true" : "false",
-           g->mse ? "true" : "false", g->damp, a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->nsamples,
-           (long long)seqlen, (long long)a->seed, qz_gptq_zero_fmt_name(gc->fmt));
+           g->mse ? "true" : "false", g->damp, a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->cal.nsamples,
+           (long long)seqlen, (long long)a->cal.seed, qz_gptq_zero_fmt_name(gc->fmt));
     qz_cli_json_names(stdout, "modules_not_quantized", fp, n_fp);
     printf(",\"seconds\":%.3f,\"peak_rss_mib\":%.1f}\n", secs, qz_cli_peak_rss_mib());
 }
@@ -161,7 +141,7 @@ static int run(qz_cli *c, gptq_args *a, qz_model *m, qz_error *err)
 {
     const char *fp[QZ_LIN_COUNT], *quant[QZ_LIN_COUNT];
     int n_q, n_fp = qz_cli_mark_unpackable(c, &m->cfg, gptq_packable, &a->q.gptq.bits, a->q.skip, fp, quant, &n_q);
-    int64_t maxpos = m->cfg.max_position, seqlen = a->seqlen ? a->seqlen : (maxpos < 2048 ? maxpos : 2048), ns;
+    int64_t maxpos = m->cfg.max_position, seqlen = a->cal.seqlen ? a->cal.seqlen : (maxpos < 2048 ? maxpos : 2048), ns;
     print_config(c, a, seqlen);
     qz_gptq_config gc = {a->q.gptq.bits, a->q.gptq.group_size, a->q.gptq.sym, a->q.gptq.act_order, a->q.gptq.static_groups,
                          a->q.true_sequential, a->q.gptq.damp, a->q.gptq.sym ? QZ_GPTQ_ZERO_V1 : QZ_GPTQ_ZERO_V2};
@@ -170,8 +150,8 @@ static int run(qz_cli *c, gptq_args *a, qz_model *m, qz_error *err)
     qz_export *ex = NULL;
     qz_quantizer *qz = NULL;
     int rtn = a->q.method == QZ_QUANT_RTN, rc = QZ_OK;
-    ns = rtn ? 0 : a->nsamples; /* RTN needs no calibration */
-    if (!rtn) rc = qz_cli_calib_windows(a->in, a->calib, a->n_calib, ns, seqlen, (uint64_t)a->seed, &win, err);
+    ns = rtn ? 0 : a->cal.nsamples; /* RTN needs no calibration */
+    if (!rtn) rc = qz_cli_calib_windows(a->in, &a->cal, seqlen, &win, err);
     if (rc == QZ_OK) rc = qz_export_open(&ex, m, a->out, a->force, err);
     qz_quant_sink sink = ex ? qz_export_sink(ex, QZ_EXPORT_GPTQ, &gc, NULL) : (qz_quant_sink){0};
     if (rc == QZ_OK) rc = qz_quantizer_new(&qz, &m->cfg, &a->q, &sink, err);
