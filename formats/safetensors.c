@@ -42,6 +42,14 @@ int qz_dtype_from_name(const char *s)
     return -1;
 }
 
+void qz_dtype_round_f32(float *x, int64_t n, qz_dtype dt)
+{
+    if (dt == QZ_DTYPE_F16)
+        for (int64_t i = 0; i < n; i++) x[i] = qz_fp16_to_fp32(qz_fp32_to_fp16(x[i]));
+    else if (dt == QZ_DTYPE_BF16)
+        for (int64_t i = 0; i < n; i++) x[i] = qz_bf16_to_fp32(qz_fp32_to_bf16(x[i]));
+}
+
 /* ------------------------------------------------------------------ reader */
 
 static int cmp_tensor_name(const void *a, const void *b)

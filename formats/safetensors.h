@@ -37,6 +37,10 @@ const char *qz_dtype_name(qz_dtype t);  /* the safetensors spelling: "F32", ... 
 size_t qz_dtype_size(qz_dtype t);       /* bytes per element */
 int qz_dtype_from_name(const char *s);  /* -1 when unknown */
 
+/* x[i] <- x[i] rounded to dt and back (F16, BF16; F32 leaves x unchanged):
+ * what storing and reloading as dt does. */
+void qz_dtype_round_f32(float *x, int64_t n, qz_dtype dt);
+
 #define QZ_ST_MAX_DIMS 8
 #define QZ_ST_MAX_HEADER (100u << 20)   /* larger headers are rejected */
 

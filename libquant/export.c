@@ -67,9 +67,17 @@ static int log_module(qz_export *ex, const qz_module_report *r, int bits, int64_
     cJSON_AddStringToObject(j, "module", qz_linear_name(r->id));
     cJSON_AddBoolToObject(j, "quantized", r->quantized && bits < 16);
     cJSON_AddNumberToObject(j, "bits", r->quantized ? bits : 16);
-    cJSON_AddNumberToObject(j, "group_size", (double)gs);
+    if (r->quantized && bits < 16) cJSON_AddNumberToObject(j, "group_size", (double)gs);
     cJSON_AddStringToObject(j, "method", qz_quant_method_name(r->method));
-    if (r->method == QZ_QUANT_AWQ) {
+    if (r->method == QZ_QUANT_SMOOTH) {
+        if (r->sq_alpha >= 0) {
+            cJSON_AddNumberToObject(j, "alpha", r->sq_alpha);
+            cJSON_AddNumberToObject(j, "act_max_before", r->sq_act_max[0]);
+            cJSON_AddNumberToObject(j, "act_max_after", r->sq_act_max[1]);
+            cJSON_AddNumberToObject(j, "weight_max_before", r->sq_w_max[0]);
+            cJSON_AddNumberToObject(j, "weight_max_after", r->sq_w_max[1]);
+        }
+    } else if (r->method == QZ_QUANT_AWQ) {
         if (r->awq_ratio >= 0) {
             cJSON_AddNumberToObject(j, "scale_ratio", r->awq_ratio);
             cJSON_AddNumberToObject(j, "loss_before", r->awq_loss_before);
@@ -86,11 +94,23 @@ static int log_module(qz_export *ex, const qz_module_report *r, int bits, int64_
     return rc;
 }
 
+/* int8 = code - 128 (the sink's convention for symmetric 8-bit). */
+static int write_ct(qz_export *ex, const char *prefix, const qz_linear *l, const qz_quant_result *q, qz_error *err)
+{
+    int8_t *w = qz_malloc_array((size_t)(l->out * l->in), 1);
+    if (!w) return qz_fail(err, QZ_EINTERNAL, "out of memory writing %s", prefix);
+    for (int64_t i = 0; i < l->out * l->in; i++) w[i] = (int8_t)(q->codes[i] - 128);
+    int rc = qz_ct_write_linear(ex->st, prefix, w, q->scales, l->out, l->in, l->bias, QZ_DTYPE_F32, &ex->ct, err);
+    free(w);
+    return rc;
+}
+
 static int write_quantized(qz_export *ex, const qz_layer *L, qz_linear_id id, const qz_quant_result *q, qz_error *err)
 {
     const qz_linear *l = &L->lin[id];
     char prefix[256];
     linear_prefix(prefix, sizeof prefix, L, id);
+    if (ex->format == QZ_EXPORT_CT) return write_ct(ex, prefix, l, q, err);
     if (ex->format == QZ_EXPORT_AWQ)
         return qz_awq_write_linear(ex->st, prefix, q->codes, q->scales, q->zeros, l->out, l->in, l->bias, ex->fp_dtype, &ex->awq,
                                    err);
@@ -102,8 +122,8 @@ static int sink_write_layer(void *ctx, const qz_layer *L, const qz_quant_result 
                             const qz_module_report rep[QZ_LIN_COUNT], qz_error *err)
 {
     qz_export *ex = ctx;
-    int bits = ex->format == QZ_EXPORT_AWQ ? ex->awq.bits : ex->gptq.bits;
-    int64_t gs = ex->format == QZ_EXPORT_AWQ ? ex->awq.group_size : ex->gptq.group_size;
+    int bits = ex->format == QZ_EXPORT_AWQ ? ex->awq.bits : ex->format == QZ_EXPORT_CT ? ex->ct.weight_bits : ex->gptq.bits;
+    int64_t gs = ex->format == QZ_EXPORT_AWQ ? ex->awq.group_size : ex->format == QZ_EXPORT_CT ? -1 : ex->gptq.group_size;
     int rc = write_norms(ex, L, err);
     for (int id = 0; id < QZ_LIN_COUNT && rc == QZ_OK; id++) {
         if (q[id] && ex->format != QZ_EXPORT_FP) rc = write_quantized(ex, L, (qz_linear_id)id, q[id], err);
@@ -113,11 +133,13 @@ static int sink_write_layer(void *ctx, const qz_layer *L, const qz_quant_result 
     return rc;
 }
 
-qz_quant_sink qz_export_sink(qz_export *ex, qz_export_format format, const qz_gptq_config *gptq, const qz_awq_config *awq)
+qz_quant_sink qz_export_sink(qz_export *ex, qz_export_format format, const qz_gptq_config *gptq, const qz_awq_config *awq,
+                             const qz_ct_config *ct)
 {
     ex->format = format;
     if (gptq) ex->gptq = *gptq;
     if (awq) ex->awq = *awq;
+    if (ct) ex->ct = *ct;
     return (qz_quant_sink){.ctx = ex, .write_layer = sink_write_layer};
 }
 

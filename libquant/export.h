@@ -12,6 +12,7 @@
 
 #include "artifact.h"
 #include "awq_pack.h"
+#include "ct_ckpt.h"
 #include "quantize.h"
 
 /* How quantized linears are stored. */
@@ -19,6 +20,7 @@ typedef enum qz_export_format {
     QZ_EXPORT_FP = 0,      /* floating point only (codes ignored): smoothed, scaled, pruned models */
     QZ_EXPORT_GPTQ = 1,    /* qweight/qzeros/scales/g_idx, FORMAT.md */
     QZ_EXPORT_AWQ = 2,     /* AutoAWQ GEMM */
+    QZ_EXPORT_CT = 3,      /* compressed-tensors int-quantized: int8 weight = code - 128, F32 per-row scales */
     QZ_EXPORT_FORMAT_COUNT
 } qz_export_format;
 
@@ -30,6 +32,7 @@ typedef struct qz_export {
     qz_export_format format; /* for the sink */
     qz_gptq_config gptq;
     qz_awq_config awq;
+    qz_ct_config ct;
 } qz_export;
 
 int qz_export_open(qz_export **out, const qz_model *m, const char *out_dir, int force, qz_error *err);
@@ -38,7 +41,8 @@ int qz_export_layer_fp(qz_export *ex, const qz_layer *L, qz_error *err);
 /* A sink for quantize.h / awq.h writing each layer in format (gptq / awq:
  * the matching config; the other may be NULL) and logging every module to
  * qz-log.jsonl. */
-qz_quant_sink qz_export_sink(qz_export *ex, qz_export_format format, const qz_gptq_config *gptq, const qz_awq_config *awq);
+qz_quant_sink qz_export_sink(qz_export *ex, qz_export_format format, const qz_gptq_config *gptq, const qz_awq_config *awq,
+                             const qz_ct_config *ct);
 /* Copies the untouched tensors and the tokenizer files, writes config.json
  * (with quant_config as "quantization_config" when not NULL, and as
  * quantize_config.json) and commits. quant_config is not consumed. */

@@ -120,6 +120,10 @@ static int load_linear(qz_model *m, const char *prefix, qz_linear_id id, int has
         if (!l->w) rc = qz_fail(err, QZ_EINTERNAL, "out of memory loading %s", lin);
         else if (m->gptq) rc = qz_gptq_read_linear(find_tensor, m->hf, lin, &m->gptq_cfg, l->out, l->in, l->w, err);
         else rc = qz_awq_read_linear(find_tensor, m->hf, lin, &m->awq_cfg, l->out, l->in, l->w, err);
+    } else if (m->ct && (snprintf(name, sizeof name, "%s.weight_scale", lin), qz_hf_model_find(m->hf, name))) {
+        l->w = qz_malloc_array((size_t)(l->out * l->in), sizeof(float));
+        rc = l->w ? qz_ct_read_linear(find_tensor, m->hf, lin, &m->ct_cfg, l->out, l->in, l->w, err)
+                  : qz_fail(err, QZ_EINTERNAL, "out of memory loading %s", lin);
     } else {
         snprintf(name, sizeof name, "%s.weight", lin);
         rc = load_f32(m->hf, name, 2, wshape, &l->w, err);
@@ -145,6 +149,8 @@ int qz_layer_load(qz_model *m, int64_t i, qz_layer *L, qz_error *err)
     for (int id = 0; id < QZ_LIN_COUNT && rc == QZ_OK; id++) {
         int bias = id <= QZ_LIN_V ? c->qkv_bias : (id >= QZ_LIN_GATE && c->mlp_bias);
         rc = load_linear(m, prefix, (qz_linear_id)id, bias, &L->lin[id], err);
+        if (rc == QZ_OK && m->sim.weight_bits)
+            qz_fake_quant_sym(L->lin[id].w, L->lin[id].out, L->lin[id].in, m->sim.weight_bits, m->sim.weight_gran, NULL, NULL);
     }
     if (rc) qz_layer_free(L);
     return rc;
@@ -219,7 +225,8 @@ int qz_model_reserve(qz_model *m, int64_t T, qz_error *err)
     return QZ_OK;
 }
 
-/* quantization_config: GPTQ and AWQ are read; any other method is refused by name. */
+/* quantization_config: GPTQ, AWQ and compressed-tensors int-quantized are
+ * read; any other method is refused by name. */
 static int read_quant_config(qz_model *m, qz_error *err)
 {
     const cJSON *qc = cJSON_GetObjectItemCaseSensitive(m->hf->config_json, "quantization_config");
@@ -235,7 +242,15 @@ static int read_quant_config(qz_model *m, qz_error *err)
         m->awq = 1;
         return qz_awq_config_parse(qc, where, &m->awq_cfg, err);
     }
-    return qz_fail(err, QZ_EINPUT, "%s: quantization_config.quant_method '%s' is not supported (supported: gptq, awq)", where,
+    if (cJSON_IsString(meth) && !strcmp(meth->valuestring, "compressed-tensors")) {
+        m->ct = 1;
+        int rc = qz_ct_config_parse(qc, where, &m->ct_cfg, err);
+        m->sim.act_bits = m->ct_cfg.act_bits; /* the activation scheme the checkpoint declares */
+        m->sim.act_gran = m->ct_cfg.act_per_token ? QZ_GRAN_TOKEN : QZ_GRAN_TENSOR;
+        return rc;
+    }
+    return qz_fail(err, QZ_EINPUT,
+                   "%s: quantization_config.quant_method '%s' is not supported (supported: gptq, awq, compressed-tensors)", where,
                    cJSON_IsString(meth) ? meth->valuestring : "?");
 }
 
@@ -291,12 +306,16 @@ struct qz_scratch {
     float *gate;   /* (T, intermediate) */
     float *up;     /* (T, intermediate) */
     float *out;    /* (T, hidden) block output before the residual add */
+    float *xq;     /* (T, max input width) fake-quantized linear input */
 };
 
 int qz_scratch_new(qz_scratch **out, const qz_model_config *c, int64_t T, qz_error *err)
 {
     int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-    int64_t sizes[] = {T * c->hidden, T * qd, T * kvd, T * kvd, T * qd, T * T, T * c->intermediate, T * c->intermediate, T * c->hidden};
+    int64_t widest = c->intermediate > qd ? c->intermediate : qd;
+    widest = widest > c->hidden ? widest : c->hidden;
+    int64_t sizes[] = {T * c->hidden, T * qd, T * kvd, T * kvd, T * qd, T * T, T * c->intermediate, T * c->intermediate, T * c->hidden,
+                       T * widest};
     int64_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) total += sizes[i];
     qz_scratch *s = calloc(1, sizeof *s);
@@ -306,7 +325,7 @@ int qz_scratch_new(qz_scratch **out, const qz_model_config *c, int64_t T, qz_err
         free(mem);
         return qz_fail(err, QZ_EINTERNAL, "out of memory for activations of %lld tokens", (long long)T);
     }
-    float **ptrs[] = {&s->xn, &s->q, &s->k, &s->v, &s->att, &s->scores, &s->gate, &s->up, &s->out};
+    float **ptrs[] = {&s->xn, &s->q, &s->k, &s->v, &s->att, &s->scores, &s->gate, &s->up, &s->out, &s->xq};
     for (size_t i = 0; i < sizeof ptrs / sizeof *ptrs; i++) {
         *ptrs[i] = mem;
         mem += sizes[i];
@@ -435,19 +454,30 @@ static void add_into(float *x, const float *y, int64_t n)
     for (int64_t i = 0; i < n; i++) x[i] += y[i];
 }
 
+/* x (T, dim) as the linears see it: itself, or its fake-quantized copy in
+ * s->xq when the model simulates activation quantization. */
+static const float *linear_input(const qz_model *m, qz_scratch *s, const float *x, int64_t T, int64_t dim)
+{
+    if (!m->sim.act_bits) return x;
+    memcpy(s->xq, x, (size_t)(T * dim) * sizeof(float));
+    qz_fake_quant_sym(s->xq, T, dim, m->sim.act_bits, m->sim.act_gran, NULL, NULL);
+    return s->xq;
+}
+
 void qz_attention_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t T, qz_scratch *s, float *out,
                         const qz_observer *obs)
 {
     const qz_model_config *c = &m->cfg;
     QZ_ASSERT(T <= s->max_T && T <= m->rope_len);
-    qz_linear_apply(&L->lin[QZ_LIN_Q], xn, T, s->q);
-    qz_linear_apply(&L->lin[QZ_LIN_K], xn, T, s->k);
-    qz_linear_apply(&L->lin[QZ_LIN_V], xn, T, s->v);
+    const float *xin = linear_input(m, s, xn, T, c->hidden);
+    qz_linear_apply(&L->lin[QZ_LIN_Q], xin, T, s->q);
+    qz_linear_apply(&L->lin[QZ_LIN_K], xin, T, s->k);
+    qz_linear_apply(&L->lin[QZ_LIN_V], xin, T, s->v);
     rope_apply(m, s->q, T, c->n_heads);
     rope_apply(m, s->k, T, c->n_kv_heads);
     attention(m, T, s);
     observe(obs, L, QZ_SITE_O_IN, s->att, T);
-    qz_linear_apply(&L->lin[QZ_LIN_O], s->att, T, out);
+    qz_linear_apply(&L->lin[QZ_LIN_O], linear_input(m, s, s->att, T, c->n_heads * c->head_dim), T, out);
 }
 
 void qz_mlp_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t T, qz_scratch *s, float *out,
@@ -455,14 +485,15 @@ void qz_mlp_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t
 {
     int64_t ff = m->cfg.intermediate;
     QZ_ASSERT(T <= s->max_T);
-    qz_linear_apply(&L->lin[QZ_LIN_GATE], xn, T, s->gate);
-    qz_linear_apply(&L->lin[QZ_LIN_UP], xn, T, s->up);
+    const float *xin = linear_input(m, s, xn, T, m->cfg.hidden);
+    qz_linear_apply(&L->lin[QZ_LIN_GATE], xin, T, s->gate);
+    qz_linear_apply(&L->lin[QZ_LIN_UP], xin, T, s->up);
     for (int64_t i = 0; i < T * ff; i++) {
         float g = s->gate[i];
         s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
     }
     observe(obs, L, QZ_SITE_DOWN_IN, s->gate, T);
-    qz_linear_apply(&L->lin[QZ_LIN_DOWN], s->gate, T, out);
+    qz_linear_apply(&L->lin[QZ_LIN_DOWN], linear_input(m, s, s->gate, T, ff), T, out);
 }
 
 void qz_layer_forward(const qz_model *m, const qz_layer *L, float *x, int64_t T, qz_scratch *s, const qz_observer *obs)

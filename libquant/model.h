@@ -14,8 +14,10 @@
 #define QZ_MODEL_H
 
 #include "awq_pack.h"
+#include "ct_ckpt.h"
 #include "gptq_ckpt.h"
 #include "hf_model.h"
+#include "w8a8.h"
 
 typedef enum qz_linear_id {
     QZ_LIN_Q = 0,
@@ -57,13 +59,27 @@ typedef struct qz_layer {
     qz_linear lin[QZ_LIN_COUNT];
 } qz_layer;
 
+/* Simulated integer quantization applied while the model runs (qz-eval
+ * --act-bits / --weight-bits, or a compressed-tensors W8A8 checkpoint's
+ * declared activation scheme): every decoder linear's input is
+ * fake-quantized dynamically (w8a8.h), and weights once at load. */
+typedef struct qz_quant_sim {
+    int act_bits;              /* 0 = off */
+    qz_granularity act_gran;   /* TOKEN or TENSOR */
+    int weight_bits;           /* 0 = off */
+    qz_granularity weight_gran; /* CHANNEL or TENSOR */
+} qz_quant_sim;
+
 typedef struct qz_model {
     qz_hf_model *hf;   /* owned */
+    qz_quant_sim sim;
     qz_model_config cfg;
     int gptq;          /* config.json quantization_config.quant_method == "gptq" */
     qz_gptq_config gptq_cfg;
     int awq;           /* ... == "awq" (GEMM layout) */
     qz_awq_config awq_cfg;
+    int ct;            /* ... == "compressed-tensors" (int-quantized) */
+    qz_ct_config ct_cfg;
     float *embed;      /* (vocab, hidden) */
     float *final_norm; /* (hidden) */
     float *lm_head;    /* (vocab, hidden); == embed when tied */
@@ -81,8 +97,9 @@ int qz_model_reserve(qz_model *m, int64_t T, qz_error *err);
 
 /* Loads decoder layer i as FP32: from F32/F16/BF16, or dequantized from a
  * GPTQ checkpoint's qweight/qzeros/scales/g_idx or an AWQ GEMM checkpoint's
- * qweight/qzeros/scales (linears left in floating point in such a checkpoint
- * are read as they are). Errors name the tensor. */
+ * qweight/qzeros/scales or a compressed-tensors checkpoint's int8 weight and
+ * weight_scale (linears left in floating point in such a checkpoint are read
+ * as they are); then m->sim's weight quantization. Errors name the tensor. */
 int qz_layer_load(qz_model *m, int64_t i, qz_layer *L, qz_error *err);
 void qz_layer_free(qz_layer *L);
 /* Checks every weight is finite: QZ_EINPUT naming layer and module. */

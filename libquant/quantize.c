@@ -7,7 +7,7 @@
 
 const char *qz_quant_method_name(qz_quant_method m)
 {
-    static const char *names[QZ_QUANT_METHOD_COUNT] = {"gptq", "rtn", "awq"};
+    static const char *names[QZ_QUANT_METHOD_COUNT] = {"gptq", "rtn", "awq", "smoothquant"};
     return (unsigned)m < QZ_QUANT_METHOD_COUNT ? names[m] : "?";
 }
 

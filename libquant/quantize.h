@@ -17,10 +17,11 @@ typedef enum qz_quant_method {
     QZ_QUANT_GPTQ = 0,
     QZ_QUANT_RTN = 1,
     QZ_QUANT_AWQ = 2,
+    QZ_QUANT_SMOOTH = 3,
     QZ_QUANT_METHOD_COUNT
 } qz_quant_method;
 
-const char *qz_quant_method_name(qz_quant_method m); /* "gptq", "rtn", "awq" */
+const char *qz_quant_method_name(qz_quant_method m); /* "gptq", "rtn", "awq", "smoothquant" */
 
 typedef struct qz_quant_opts {
     qz_quant_method method;
@@ -41,6 +42,9 @@ typedef struct qz_module_report {
     double awq_ratio;     /* AWQ: chosen grid ratio r (s = x^r / w^(1-r)); -1 when not scaled */
     double awq_loss_before; /* AWQ: the same MSE without scaling (s = 1) */
     double awq_clip;      /* AWQ: mean chosen clip max / original max over rows and groups (1 = no clip) */
+    double sq_alpha;      /* SmoothQuant: migration strength used; -1 when not smoothed */
+    double sq_act_max[2]; /* SmoothQuant: max |x| of the smoothed input before, after */
+    double sq_w_max[2];   /* SmoothQuant: max |w| of the linear before, after */
     double seconds;
 } qz_module_report;
 

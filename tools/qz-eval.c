@@ -16,6 +16,11 @@ static void usage(void)
            "  --text FILE           evaluation text (UTF-8), required\n"
            "  --seqlen N            window length (default: min(2048, max_position_embeddings))\n"
            "  --max-windows K       evaluate only the first K windows (default: all)\n"
+           "  --act-bits B          fake-quantize every decoder linear's input to B bits, dynamic symmetric\n"
+           "                        (SmoothQuant's fake_quant; default: off, or the checkpoint's declared scheme)\n"
+           "  --act-granularity G   token (default) or tensor\n"
+           "  --weight-bits B       fake-quantize every decoder linear's weight to B bits, symmetric\n"
+           "  --weight-granularity G  channel (default) or tensor\n"
            "  --json                print one JSON object on stdout (schema in README.md)\n"
            "  --progress            progress on stderr even when it is not a terminal\n"
            "  --quiet               no progress, no warnings\n"
@@ -28,14 +33,31 @@ static void usage(void)
 typedef struct {
     const char *model, *text;
     int64_t seqlen, max_windows;
+    qz_quant_sim sim;
+    int sim_act_set;
 } eval_args;
+
+/* per: the per-row granularity this flag allows (token or channel), or tensor. */
+static int parse_gran(qz_cli *c, const char *flag, const char *s, qz_granularity per, qz_granularity *g)
+{
+    if (!strcmp(s, qz_granularity_name(per))) *g = per;
+    else if (!strcmp(s, "tensor")) *g = QZ_GRAN_TENSOR;
+    else return qz_cli_usage_error(c, "%s '%s': expected %s or tensor", flag, s, qz_granularity_name(per));
+    return 0;
+}
 
 static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
 {
-    enum { O_TEXT = 256, O_SEQLEN, O_MAXW };
+    enum { O_TEXT = 256, O_SEQLEN, O_MAXW, O_ABITS, O_AGRAN, O_WBITS, O_WGRAN };
     static const struct option opts[] = {{"text", required_argument, 0, O_TEXT}, {"seqlen", required_argument, 0, O_SEQLEN},
-                                         {"max-windows", required_argument, 0, O_MAXW}, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
+                                         {"max-windows", required_argument, 0, O_MAXW}, {"act-bits", required_argument, 0, O_ABITS},
+                                         {"act-granularity", required_argument, 0, O_AGRAN},
+                                         {"weight-bits", required_argument, 0, O_WBITS},
+                                         {"weight-granularity", required_argument, 0, O_WGRAN}, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
+    int64_t v;
     memset(a, 0, sizeof *a);
+    a->sim.act_gran = QZ_GRAN_TOKEN;
+    a->sim.weight_gran = QZ_GRAN_CHANNEL;
     opterr = 0;
     int ch, rc = 0;
     while (rc == 0 && (ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -43,6 +65,10 @@ static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
         case O_TEXT: a->text = optarg; break;
         case O_SEQLEN: rc = qz_cli_int(c, "--seqlen", optarg, 2, 1 << 20, &a->seqlen); break;
         case O_MAXW: rc = qz_cli_int(c, "--max-windows", optarg, 1, INT64_MAX, &a->max_windows); break;
+        case O_ABITS: rc = qz_cli_int(c, "--act-bits", optarg, 2, 16, &v); a->sim.act_bits = (int)v; a->sim_act_set = 1; break;
+        case O_WBITS: rc = qz_cli_int(c, "--weight-bits", optarg, 2, 16, &v); a->sim.weight_bits = (int)v; break;
+        case O_AGRAN: rc = parse_gran(c, "--act-granularity", optarg, QZ_GRAN_TOKEN, &a->sim.act_gran); break;
+        case O_WGRAN: rc = parse_gran(c, "--weight-granularity", optarg, QZ_GRAN_CHANNEL, &a->sim.weight_gran); break;
         default: rc = qz_cli_common_option(c, ch, argv, usage);
         }
     }
@@ -85,6 +111,10 @@ int main(int argc, char **argv)
     int64_t n = 0;
     qz_ppl_result r;
     rc = qz_model_open(&m, a.model, &err);
+    if (rc == QZ_OK) { /* flags override the scheme a checkpoint declares */
+        if (a.sim_act_set) m->sim.act_bits = a.sim.act_bits, m->sim.act_gran = a.sim.act_gran;
+        m->sim.weight_bits = a.sim.weight_bits, m->sim.weight_gran = a.sim.weight_gran;
+    }
     if (rc == QZ_OK) rc = qz_cli_tokenize_file(a.model, a.text, &ids, &n, &err);
     if (rc == QZ_OK) {
         int64_t maxpos = m->cfg.max_position;

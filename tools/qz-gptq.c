@@ -153,7 +153,7 @@ static int run(qz_cli *c, gptq_args *a, qz_model *m, qz_error *err)
     ns = rtn ? 0 : a->cal.nsamples; /* RTN needs no calibration */
     if (!rtn) rc = qz_cli_calib_windows(a->in, &a->cal, seqlen, &win, err);
     if (rc == QZ_OK) rc = qz_export_open(&ex, m, a->out, a->force, err);
-    qz_quant_sink sink = ex ? qz_export_sink(ex, QZ_EXPORT_GPTQ, &gc, NULL) : (qz_quant_sink){0};
+    qz_quant_sink sink = ex ? qz_export_sink(ex, QZ_EXPORT_GPTQ, &gc, NULL, NULL) : (qz_quant_sink){0};
     if (rc == QZ_OK) rc = qz_quantizer_new(&qz, &m->cfg, &a->q, &sink, err);
     if (rc == QZ_OK) rc = qz_pipeline_run(m, win, ns, seqlen, qz_quantizer_method(qz), qz_cli_progress, c, NULL, err);
     qz_cli_progress_done(c);
@@ -177,7 +177,7 @@ int main(int argc, char **argv)
     qz_error err = {0};
     qz_model *m = NULL;
     rc = qz_model_open(&m, a.in, &err);
-    if (rc == QZ_OK && (m->gptq || m->awq)) rc = qz_fail(&err, QZ_EINPUT, "%s: already a quantized checkpoint", a.in);
+    if (rc == QZ_OK && (m->gptq || m->awq || m->ct)) rc = qz_fail(&err, QZ_EINPUT, "%s: already a quantized checkpoint", a.in);
     if (rc == QZ_OK) rc = run(&c, &a, m, &err);
     qz_model_free(m);
     return rc ? qz_cli_fail(&c, &err) : 0;
