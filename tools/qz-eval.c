@@ -79,7 +79,7 @@ static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
     return 0;
 }
 
-static void print_result(const qz_cli *c, const eval_args *a, const qz_ppl_result *r, int64_t seqlen)
+static void print_result(const qz_cli *c, const eval_args *a, const qz_ppl_result *r, int64_t seqlen, const qz_quant_sim *sim)
 {
     if (!c->json) {
         printf("model %s\ntext %s\ntokens %lld, windows %lld x %lld, scored %lld\nmean NLL %.6f\nperplexity %.5f\n"
@@ -93,9 +93,11 @@ static void print_result(const qz_cli *c, const eval_args *a, const qz_ppl_resul
     printf(",\"text\":");
     qz_cli_json_string(stdout, a->text);
     printf(",\"tokens\":%lld,\"seqlen\":%lld,\"windows\":%lld,\"scored_tokens\":%lld,\"mean_nll\":%.9g,\"ppl\":%.9g,"
-           "\"seconds\":%.3f,\"tokens_per_second\":%.1f}\n",
+           "\"seconds\":%.3f,\"tokens_per_second\":%.1f,\"act_bits\":%d,\"act_granularity\":\"%s\",\"weight_bits\":%d,"
+           "\"weight_granularity\":\"%s\"}\n",
            (long long)r->tokens, (long long)seqlen, (long long)r->windows, (long long)r->scored, r->mean_nll, r->ppl,
-           r->seconds, r->tokens_per_second);
+           r->seconds, r->tokens_per_second, sim->act_bits, qz_granularity_name(sim->act_bits ? sim->act_gran : QZ_GRAN_NONE),
+           sim->weight_bits, qz_granularity_name(sim->weight_bits ? sim->weight_gran : QZ_GRAN_NONE));
 }
 
 int main(int argc, char **argv)
@@ -122,7 +124,7 @@ int main(int argc, char **argv)
         if (o.seqlen > maxpos) qz_cli_warn(&c, "--seqlen %lld exceeds max_position_embeddings %lld", (long long)o.seqlen, (long long)maxpos);
         rc = qz_eval_ppl(m, ids, n, &o, &r, &err);
         qz_cli_progress_done(&c);
-        if (rc == QZ_OK) print_result(&c, &a, &r, o.seqlen);
+        if (rc == QZ_OK) print_result(&c, &a, &r, o.seqlen, &m->sim);
     }
     free(ids);
     qz_model_free(m);
