@@ -72,23 +72,25 @@ int qz_awq_fake_quant(float *W, int64_t rows, int64_t cols, int64_t group_size, 
 /* ------------------------------------------------------------ statistics */
 
 /* x_mean[c] = mean over n rows of |X[:, c]|. */
-static void abs_mean(const float *X, int64_t n, int64_t in, float *x_mean)
+static int abs_mean(const float *X, int64_t n, int64_t in, float *x_mean, qz_error *err)
 {
-    double *acc = calloc((size_t)in, sizeof *acc);
-    QZ_ASSERT(acc);
+    double *acc = qz_calloc_array((size_t)in, sizeof *acc);
+    if (!acc) return qz_fail(err, QZ_EINTERNAL, "awq: out of memory");
     for (int64_t t = 0; t < n; t++)
         for (int64_t c = 0; c < in; c++) acc[c] += fabsf(X[t * in + c]);
     for (int64_t c = 0; c < in; c++) x_mean[c] = (float)(acc[c] / (double)n);
     free(acc);
+    return QZ_OK;
 }
 
 /* w_mean[c]: mean over the rows of all n_lin linears of |w| / (max |w| of
  * its group of gs columns + 1e-6) (AutoAWQ's duo-scaling weight statistic). */
-static void weight_mean(float *const *W, const int64_t *rows, int n_lin, int64_t in, int64_t group_size, float *w_mean)
+static int weight_mean(float *const *W, const int64_t *rows, int n_lin, int64_t in, int64_t group_size, float *w_mean,
+                       qz_error *err)
 {
     int64_t gs = group_cols(group_size, in), total = 0;
-    double *acc = calloc((size_t)in, sizeof *acc);
-    QZ_ASSERT(acc);
+    double *acc = qz_calloc_array((size_t)in, sizeof *acc);
+    if (!acc) return qz_fail(err, QZ_EINTERNAL, "awq: out of memory");
     for (int l = 0; l < n_lin; l++)
         for (int64_t r = 0; r < rows[l]; r++, total++) {
             const float *w = W[l] + r * in;
@@ -101,6 +103,7 @@ static void weight_mean(float *const *W, const int64_t *rows, int n_lin, int64_t
         }
     for (int64_t c = 0; c < in; c++) w_mean[c] = (float)(acc[c] / (double)total);
     free(acc);
+    return QZ_OK;
 }
 
 /* Candidate scales for ratio r, normalised by sqrt(max * min). */
@@ -180,7 +183,12 @@ static int run_search(search *sc, const qz_awq_opts *o, float *best, double *rat
         free(s);
         return qz_fail(err, QZ_EINTERNAL, "awq: out of memory");
     }
-    weight_mean(sc->W, sc->rows, sc->n_lin, in, o->group_size, w_mean);
+    int rc = weight_mean(sc->W, sc->rows, sc->n_lin, in, o->group_size, w_mean, err);
+    if (rc) {
+        free(w_mean);
+        free(s);
+        return rc;
+    }
     sc->inspect(sc->ctx, sc->Y_fp);
     for (int64_t c = 0; c < in; c++) s[c] = 1.0f;
     *loss_before = try_scales(sc, s, o);
@@ -259,10 +267,11 @@ int qz_awq_search_linear(const float *X, int64_t n, float *const *W, const int64
     for (int l = 0; l < n_lin; l++) total += rows[l], quant[l] = 1;
     float *x_mean = qz_malloc_array((size_t)in, sizeof(float));
     if (!x_mean) return qz_fail(err, QZ_EINTERNAL, "awq: out of memory");
-    abs_mean(X, n, in, x_mean);
+    int rc = abs_mean(X, n, in, x_mean, err);
     linear_ctx lc = {X, n, W, rows, n_lin, in};
     search sc;
-    int rc = alloc_search(&sc, W, rows, n_lin, in, n * total, err);
+    if (rc == QZ_OK) rc = alloc_search(&sc, W, rows, n_lin, in, n * total, err);
+    else memset(&sc, 0, sizeof sc);
     if (rc == QZ_OK) {
         sc.quant = quant, sc.x_mean = x_mean, sc.inspect = inspect_linears, sc.ctx = &lc;
         rc = run_search(&sc, o, s, ratio, loss_before, loss_after, err);
@@ -277,7 +286,7 @@ int qz_awq_search_linear(const float *X, int64_t n, float *const *W, const int64
 /* Best clip max of every row for one group of w columns starting at c0:
  * Wg (rows, w) is the group's weights, Xs (ns, cols) the sampled inputs. */
 static void clip_group(const float *Wg, int64_t rows, int64_t w, const float *Xs, int64_t ns, int64_t cols, int64_t c0,
-                       const qz_awq_opts *o, float *Qg, float *out0, float *out, float *best, float *amax)
+                       const qz_awq_opts *o, float *Qg, float *out0, float *out, float *best, float *amax, double *best_err)
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ns, (int)rows, (int)w, 1.0f, Xs + c0, (int)cols, Wg, (int)w,
                 0.0f, out0, (int)rows);
@@ -286,8 +295,6 @@ static void clip_group(const float *Wg, int64_t rows, int64_t w, const float *Xs
         for (int64_t c = 0; c < w; c++) m = fabsf(Wg[r * w + c]) > m ? fabsf(Wg[r * w + c]) : m;
         amax[r] = best[r] = m;
     }
-    double *best_err = qz_malloc_array((size_t)rows, sizeof(double));
-    QZ_ASSERT(best_err);
     for (int64_t r = 0; r < rows; r++) best_err[r] = INFINITY;
     for (int i = 0; i < o->n_grid / 2; i++) {
         float shrink = 1.0f - (float)i / (float)o->n_grid;
@@ -313,7 +320,6 @@ static void clip_group(const float *Wg, int64_t rows, int64_t w, const float *Xs
             }
         }
     }
-    free(best_err);
 }
 
 int qz_awq_clip_linear(float *W, int64_t rows, int64_t cols, const float *X, int64_t n, const qz_awq_opts *o,
@@ -325,8 +331,9 @@ int qz_awq_clip_linear(float *W, int64_t rows, int64_t cols, const float *X, int
     float *Wg = qz_malloc_array((size_t)(rows * gs), sizeof(float)), *Qg = qz_malloc_array((size_t)(rows * gs), sizeof(float));
     float *out0 = qz_malloc_array((size_t)(ns * rows), sizeof(float)), *out = qz_malloc_array((size_t)(ns * rows), sizeof(float));
     float *amax = qz_malloc_array((size_t)rows, sizeof(float)), *best = qz_malloc_array((size_t)rows, sizeof(float));
-    if (!Xs || !Wg || !Qg || !out0 || !out || !amax || !best) {
-        free(Xs), free(Wg), free(Qg), free(out0), free(out), free(amax), free(best);
+    double *best_err = qz_malloc_array((size_t)rows, sizeof(double));
+    if (!Xs || !Wg || !Qg || !out0 || !out || !amax || !best || !best_err) {
+        free(Xs), free(Wg), free(Qg), free(out0), free(out), free(amax), free(best), free(best_err);
         return qz_fail(err, QZ_EINTERNAL, "awq: out of memory for the clip search");
     }
     for (int64_t t = 0; t < ns; t++) memcpy(Xs + t * cols, X + t * step * cols, (size_t)cols * sizeof(float));
@@ -334,7 +341,7 @@ int qz_awq_clip_linear(float *W, int64_t rows, int64_t cols, const float *X, int
     for (int64_t g = 0; g < ng; g++) {
         int64_t c0 = g * gs, w = c0 + gs <= cols ? gs : cols - c0;
         for (int64_t r = 0; r < rows; r++) memcpy(Wg + r * w, W + r * cols + c0, (size_t)w * sizeof(float));
-        clip_group(Wg, rows, w, Xs, ns, cols, c0, o, Qg, out0, out, best, amax);
+        clip_group(Wg, rows, w, Xs, ns, cols, c0, o, Qg, out0, out, best, amax, best_err);
         for (int64_t r = 0; r < rows; r++) {
             float mv = best[r];
             for (int64_t c = c0; c < c0 + w; c++) {
@@ -345,7 +352,7 @@ int qz_awq_clip_linear(float *W, int64_t rows, int64_t cols, const float *X, int
         }
     }
     *mean_clip = clip_sum / (double)(rows * ng);
-    free(Xs), free(Wg), free(Qg), free(out0), free(out), free(amax), free(best);
+    free(Xs), free(Wg), free(Qg), free(out0), free(out), free(amax), free(best), free(best_err);
     return QZ_OK;
 }
 
@@ -476,11 +483,12 @@ static int search_group(qz_awq *a, qz_layer *L, const scale_group *g, float *s, 
     }
     float *x_mean = qz_malloc_array((size_t)in, sizeof(float));
     if (!x_mean) return qz_fail(err, QZ_EINTERNAL, "awq: out of memory");
-    abs_mean(a->cache[g->site], a->n_tok, in, x_mean);
+    int rc = abs_mean(a->cache[g->site], a->n_tok, in, x_mean, err);
     block_ctx bc = {a, L, g};
     search sc;
     double t0 = qz_now(), ratio = -1, before = 0, after = 0;
-    int rc = alloc_search(&sc, W, rows, g->n, in, a->n_tok * a->m->cfg.hidden, err);
+    if (rc == QZ_OK) rc = alloc_search(&sc, W, rows, g->n, in, a->n_tok * a->m->cfg.hidden, err);
+    else memset(&sc, 0, sizeof sc);
     if (rc == QZ_OK) {
         sc.quant = quant, sc.x_mean = x_mean, sc.inspect = inspect_block, sc.ctx = &bc;
         rc = run_search(&sc, &a->o, s, &ratio, &before, &after, err);
