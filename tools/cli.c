@@ -231,6 +231,33 @@ void qz_cli_json_names(FILE *f, const char *name, const char *const *s, int n)
     fputc(']', f);
 }
 
+int qz_cli_run_job(qz_cli *c, qz_model *m, const qz_cli_job *job, qz_error *err)
+{
+    int32_t *win = NULL;
+    qz_export *ex = NULL;
+    const qz_method *meth = NULL;
+    int64_t ns = job->cal ? job->cal->nsamples : 0;
+    int rc = job->cal ? qz_cli_calib_windows(job->in, job->cal, job->seqlen, &win, err) : QZ_OK;
+    if (rc == QZ_OK) rc = qz_export_open(&ex, m, job->out, job->force, err);
+    qz_quant_sink sink = ex ? qz_export_sink(ex, job->format, job->gptq, job->awq, job->ct) : (qz_quant_sink){0};
+    if (rc == QZ_OK) rc = job->make(job->ctx, m, ns, job->seqlen, &sink, &meth, err);
+    if (rc == QZ_OK) rc = qz_pipeline_run(m, win, ns, job->seqlen, meth, qz_cli_progress, c, NULL, err);
+    qz_cli_progress_done(c);
+    if (rc == QZ_OK) rc = qz_export_finish(ex, job->quant_config, err);
+    job->destroy(job->ctx);
+    qz_export_free(ex);
+    free(win);
+    return rc;
+}
+
+int qz_cli_open_fp_model(qz_model **m, const char *dir, qz_error *err)
+{
+    int rc = qz_model_open(m, dir, err);
+    if (rc == QZ_OK && ((*m)->gptq || (*m)->awq || (*m)->ct))
+        rc = qz_fail(err, QZ_EINPUT, "%s: already a quantized checkpoint (give the floating-point model)", dir);
+    return rc;
+}
+
 double qz_cli_peak_rss_mib(void)
 {
     struct rusage ru;

@@ -5,6 +5,7 @@
 #define QZ_CLI_H
 
 #include "eval.h"
+#include "export.h"
 
 typedef struct qz_cli {
     const char *tool;   /* "qz-eval" */
@@ -93,6 +94,30 @@ int qz_cli_calib_windows(const char *model_dir, const qz_cli_calib *cal, int64_t
 typedef int (*qz_cli_pack_check)(int64_t out, int64_t in, const void *ctx, qz_error *err);
 int qz_cli_mark_unpackable(const qz_cli *c, const qz_model_config *cfg, qz_cli_pack_check check, const void *ctx,
                            uint8_t skip[QZ_LIN_COUNT], const char **fp, const char **quant, int *n_quant);
+
+/* What a compressing tool runs: calibration windows, a method built by make
+ * writing into an export sink, the pipeline, the finished artifact. */
+typedef struct qz_cli_job {
+    const char *in, *out;
+    int force;
+    const qz_cli_calib *cal;      /* NULL: no calibration (nsamples 0) */
+    int64_t seqlen;
+    qz_export_format format;
+    const qz_gptq_config *gptq;   /* the format's config; the others NULL */
+    const qz_awq_config *awq;
+    const qz_ct_config *ct;
+    const cJSON *quant_config;    /* config.json's quantization_config, or NULL */
+    /* Builds the method (its object freed by destroy, even after a failure). */
+    int (*make)(void *ctx, const qz_model *m, int64_t nsamples, int64_t seqlen, const qz_quant_sink *sink,
+                const qz_method **meth, qz_error *err);
+    void (*destroy)(void *ctx);
+    void *ctx;
+} qz_cli_job;
+
+int qz_cli_run_job(qz_cli *c, qz_model *m, const qz_cli_job *job, qz_error *err);
+
+/* Opens a floating-point IN_DIR; an already quantized one is an input error. */
+int qz_cli_open_fp_model(qz_model **m, const char *dir, qz_error *err);
 
 /* Prints `"name":[...]` of strings (no leading comma). */
 void qz_cli_json_names(FILE *f, const char *name, const char *const *s, int n);

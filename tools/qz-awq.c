@@ -42,6 +42,7 @@ typedef struct {
     qz_awq_opts o;
     qz_export_format format;
     int force;
+    qz_awq *awq; /* while running */
 } awq_args;
 
 static int parse_format(qz_cli *c, const char *s, qz_export_format *f)
@@ -155,6 +156,22 @@ static cJSON *quant_config(const awq_args *a, const qz_gptq_config *gc, const qz
     return NULL;
 }
 
+static int make_awq(void *ctx, const qz_model *m, int64_t ns, int64_t seqlen, const qz_quant_sink *sink, const qz_method **meth,
+                    qz_error *err)
+{
+    awq_args *a = ctx;
+    int rc = qz_awq_new(&a->awq, m, &a->o, ns, seqlen, sink, err);
+    if (rc == QZ_OK) *meth = qz_awq_method(a->awq);
+    return rc;
+}
+
+static void free_awq(void *ctx)
+{
+    awq_args *a = ctx;
+    qz_awq_free(a->awq);
+    a->awq = NULL;
+}
+
 static int run(qz_cli *c, awq_args *a, qz_model *m, qz_error *err)
 {
     const char *fp[QZ_LIN_COUNT], *quant[QZ_LIN_COUNT];
@@ -163,22 +180,11 @@ static int run(qz_cli *c, awq_args *a, qz_model *m, qz_error *err)
     qz_gptq_config gc = {a->o.bits, a->o.group_size, !a->o.zero_point, 0, 0, 0, 0.0,
                          a->o.zero_point ? QZ_GPTQ_ZERO_V2 : QZ_GPTQ_ZERO_V1};
     qz_awq_config ac = {a->o.bits, a->o.group_size, a->o.zero_point};
-    double t0 = qz_now();
-    int32_t *win = NULL;
-    qz_export *ex = NULL;
-    qz_awq *awq = NULL;
-    int rc = qz_cli_calib_windows(a->in, &a->cal, a->cal.seqlen, &win, err);
-    if (rc == QZ_OK) rc = qz_export_open(&ex, m, a->out, a->force, err);
-    qz_quant_sink sink = ex ? qz_export_sink(ex, a->format, &gc, &ac, NULL) : (qz_quant_sink){0};
-    if (rc == QZ_OK) rc = qz_awq_new(&awq, m, &a->o, a->cal.nsamples, a->cal.seqlen, &sink, err);
-    if (rc == QZ_OK) rc = qz_pipeline_run(m, win, a->cal.nsamples, a->cal.seqlen, qz_awq_method(awq), qz_cli_progress, c, NULL, err);
-    qz_cli_progress_done(c);
     cJSON *qc = quant_config(a, &gc, &ac, quant, n_q, fp, n_fp);
-    if (rc == QZ_OK) rc = qz_export_finish(ex, qc, err);
+    qz_cli_job job = {a->in, a->out, a->force, &a->cal, a->cal.seqlen, a->format, &gc, &ac, NULL, qc, make_awq, free_awq, a};
+    double t0 = qz_now();
+    int rc = qz_cli_run_job(c, m, &job, err);
     cJSON_Delete(qc);
-    qz_awq_free(awq);
-    qz_export_free(ex);
-    free(win);
     if (rc == QZ_OK && c->json) print_json(a, fp, n_fp, qz_now() - t0);
     return rc;
 }
@@ -192,8 +198,7 @@ int main(int argc, char **argv)
     if (rc) return rc;
     qz_error err = {0};
     qz_model *m = NULL;
-    rc = qz_model_open(&m, a.in, &err);
-    if (rc == QZ_OK && (m->gptq || m->awq || m->ct)) rc = qz_fail(&err, QZ_EINPUT, "%s: already a quantized checkpoint", a.in);
+    rc = qz_cli_open_fp_model(&m, a.in, &err);
     if (rc == QZ_OK) rc = run(&c, &a, m, &err);
     qz_model_free(m);
     return rc ? qz_cli_fail(&c, &err) : 0;

@@ -38,6 +38,7 @@ typedef struct {
     qz_cli_calib cal;
     qz_quant_opts q;
     int force;
+    qz_quantizer *quantizer; /* while running */
 } gptq_args;
 
 static int parse_method(qz_cli *c, const char *s, qz_quant_method *m)
@@ -137,32 +138,37 @@ static void print_json(const gptq_args *a, const qz_gptq_config *gc, int64_t seq
     printf(",\"seconds\":%.3f,\"peak_rss_mib\":%.1f}\n", secs, qz_cli_peak_rss_mib());
 }
 
+static int make_quantizer(void *ctx, const qz_model *m, int64_t ns, int64_t seqlen, const qz_quant_sink *sink,
+                          const qz_method **meth, qz_error *err)
+{
+    (void)ns, (void)seqlen;
+    gptq_args *a = ctx;
+    int rc = qz_quantizer_new(&a->quantizer, &m->cfg, &a->q, sink, err);
+    if (rc == QZ_OK) *meth = qz_quantizer_method(a->quantizer);
+    return rc;
+}
+
+static void free_quantizer(void *ctx)
+{
+    gptq_args *a = ctx;
+    qz_quantizer_free(a->quantizer);
+    a->quantizer = NULL;
+}
+
 static int run(qz_cli *c, gptq_args *a, qz_model *m, qz_error *err)
 {
     const char *fp[QZ_LIN_COUNT], *quant[QZ_LIN_COUNT];
     int n_q, n_fp = qz_cli_mark_unpackable(c, &m->cfg, gptq_packable, &a->q.gptq.bits, a->q.skip, fp, quant, &n_q);
-    int64_t maxpos = m->cfg.max_position, seqlen = a->cal.seqlen ? a->cal.seqlen : (maxpos < 2048 ? maxpos : 2048), ns;
+    int64_t maxpos = m->cfg.max_position, seqlen = a->cal.seqlen ? a->cal.seqlen : (maxpos < 2048 ? maxpos : 2048);
     print_config(c, a, seqlen);
     qz_gptq_config gc = {a->q.gptq.bits, a->q.gptq.group_size, a->q.gptq.sym, a->q.gptq.act_order, a->q.gptq.static_groups,
                          a->q.true_sequential, a->q.gptq.damp, a->q.gptq.sym ? QZ_GPTQ_ZERO_V1 : QZ_GPTQ_ZERO_V2};
-    double t0 = qz_now();
-    int32_t *win = NULL;
-    qz_export *ex = NULL;
-    qz_quantizer *qz = NULL;
-    int rtn = a->q.method == QZ_QUANT_RTN, rc = QZ_OK;
-    ns = rtn ? 0 : a->cal.nsamples; /* RTN needs no calibration */
-    if (!rtn) rc = qz_cli_calib_windows(a->in, &a->cal, seqlen, &win, err);
-    if (rc == QZ_OK) rc = qz_export_open(&ex, m, a->out, a->force, err);
-    qz_quant_sink sink = ex ? qz_export_sink(ex, QZ_EXPORT_GPTQ, &gc, NULL, NULL) : (qz_quant_sink){0};
-    if (rc == QZ_OK) rc = qz_quantizer_new(&qz, &m->cfg, &a->q, &sink, err);
-    if (rc == QZ_OK) rc = qz_pipeline_run(m, win, ns, seqlen, qz_quantizer_method(qz), qz_cli_progress, c, NULL, err);
-    qz_cli_progress_done(c);
     cJSON *qc = qz_gptq_config_json(&gc, quant, n_q, fp, n_fp);
-    if (rc == QZ_OK) rc = qz_export_finish(ex, qc, err);
+    qz_cli_job job = {a->in, a->out, a->force, a->q.method == QZ_QUANT_RTN ? NULL : &a->cal, seqlen, QZ_EXPORT_GPTQ, &gc, NULL, NULL,
+                      qc, make_quantizer, free_quantizer, a}; /* RTN needs no calibration */
+    double t0 = qz_now();
+    int rc = qz_cli_run_job(c, m, &job, err);
     cJSON_Delete(qc);
-    qz_quantizer_free(qz);
-    qz_export_free(ex);
-    free(win);
     if (rc == QZ_OK && c->json) print_json(a, &gc, seqlen, fp, n_fp, qz_now() - t0);
     return rc;
 }
@@ -176,8 +182,7 @@ int main(int argc, char **argv)
     if (rc) return rc;
     qz_error err = {0};
     qz_model *m = NULL;
-    rc = qz_model_open(&m, a.in, &err);
-    if (rc == QZ_OK && (m->gptq || m->awq || m->ct)) rc = qz_fail(&err, QZ_EINPUT, "%s: already a quantized checkpoint", a.in);
+    rc = qz_cli_open_fp_model(&m, a.in, &err);
     if (rc == QZ_OK) rc = run(&c, &a, m, &err);
     qz_model_free(m);
     return rc ? qz_cli_fail(&c, &err) : 0;

@@ -34,6 +34,7 @@ typedef struct {
     qz_cli_calib cal;
     qz_smooth_opts o;
     int force;
+    qz_smoother *sm; /* while running */
 } smooth_args;
 
 static int parse_alpha(qz_cli *c, const char *s, qz_smooth_opts *o)
@@ -87,6 +88,22 @@ static void print_json(const smooth_args *a, double secs)
            (long long)a->cal.seqlen, (long long)a->cal.seed, secs, qz_cli_peak_rss_mib());
 }
 
+static int make_smoother(void *ctx, const qz_model *m, int64_t ns, int64_t seqlen, const qz_quant_sink *sink,
+                         const qz_method **meth, qz_error *err)
+{
+    smooth_args *a = ctx;
+    int rc = qz_smoother_new(&a->sm, m, &a->o, ns, seqlen, sink, err);
+    if (rc == QZ_OK) *meth = qz_smoother_method(a->sm);
+    return rc;
+}
+
+static void free_smoother(void *ctx)
+{
+    smooth_args *a = ctx;
+    qz_smoother_free(a->sm);
+    a->sm = NULL;
+}
+
 static int run(qz_cli *c, smooth_args *a, qz_model *m, qz_error *err)
 {
     if (!c->quiet) {
@@ -97,22 +114,12 @@ static int run(qz_cli *c, smooth_args *a, qz_model *m, qz_error *err)
                 (long long)a->cal.seed);
     }
     qz_ct_config cc = {8, 1, 8, 1};
-    double t0 = qz_now();
-    int32_t *win = NULL;
-    qz_export *ex = NULL;
-    qz_smoother *sm = NULL;
-    int rc = qz_cli_calib_windows(a->in, &a->cal, a->cal.seqlen, &win, err);
-    if (rc == QZ_OK) rc = qz_export_open(&ex, m, a->out, a->force, err);
-    qz_quant_sink sink = ex ? qz_export_sink(ex, a->o.w8a8 ? QZ_EXPORT_CT : QZ_EXPORT_FP, NULL, NULL, &cc) : (qz_quant_sink){0};
-    if (rc == QZ_OK) rc = qz_smoother_new(&sm, m, &a->o, a->cal.nsamples, a->cal.seqlen, &sink, err);
-    if (rc == QZ_OK) rc = qz_pipeline_run(m, win, a->cal.nsamples, a->cal.seqlen, qz_smoother_method(sm), qz_cli_progress, c, NULL, err);
-    qz_cli_progress_done(c);
     cJSON *qc = a->o.w8a8 ? qz_ct_config_json(&cc, NULL, 0) : NULL;
-    if (rc == QZ_OK) rc = qz_export_finish(ex, qc, err);
+    qz_cli_job job = {a->in, a->out, a->force, &a->cal, a->cal.seqlen, a->o.w8a8 ? QZ_EXPORT_CT : QZ_EXPORT_FP, NULL, NULL, &cc,
+                      qc, make_smoother, free_smoother, a};
+    double t0 = qz_now();
+    int rc = qz_cli_run_job(c, m, &job, err);
     cJSON_Delete(qc);
-    qz_smoother_free(sm);
-    qz_export_free(ex);
-    free(win);
     if (rc == QZ_OK && c->json) print_json(a, qz_now() - t0);
     return rc;
 }
@@ -126,8 +133,7 @@ int main(int argc, char **argv)
     if (rc) return rc;
     qz_error err = {0};
     qz_model *m = NULL;
-    rc = qz_model_open(&m, a.in, &err);
-    if (rc == QZ_OK && (m->gptq || m->awq || m->ct)) rc = qz_fail(&err, QZ_EINPUT, "%s: already a quantized checkpoint", a.in);
+    rc = qz_cli_open_fp_model(&m, a.in, &err);
     if (rc == QZ_OK) rc = run(&c, &a, m, &err);
     qz_model_free(m);
     return rc ? qz_cli_fail(&c, &err) : 0;
