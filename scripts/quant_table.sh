@@ -10,6 +10,8 @@
 # AWQ: 128 samples x 512 tokens, seed 0, zero point, duo scaling, clip;
 # 3-bit AWQ is written in the GPTQ layout (the AWQ GEMM layout is 4-bit).
 # AWQ+GPTQ: qz-awq --scale-only, then qz-gptq on the scaled model.
+# AWQ --sequential (4 bits): each layer calibrated on the quantized previous
+# layer's outputs instead of the FP ones.
 # Group 64 equals per-channel here (in_features 64 for every quantized
 # linear), so it is not repeated.
 #
@@ -43,6 +45,10 @@ for bits in 8 4 3; do
     q awqscale-$tag "$BUILD"/bin/qz-awq "$M" "$W/awqscale-$tag" --bits "$bits" --group-size "$gs" --scale-only "${CAL[@]}"
     q awqgptq-$tag "$BUILD"/bin/qz-gptq "$W/awqscale-$tag" "$W/awqgptq-$tag" --bits "$bits" --group-size "$gs" "${CAL[@]}"
     models+=("rtnasym-$tag" "awq-$tag" "awqgptq-$tag")
+    if [ "$bits" = 4 ]; then # AWQ feeding each layer the quantized previous layer's outputs
+      q awqseq-$tag "$BUILD"/bin/qz-awq "$M" "$W/awqseq-$tag" --bits "$bits" --group-size "$gs" --sequential "${CAL[@]}"
+      models+=("awqseq-$tag")
+    fi
   done
 done
 
@@ -56,7 +62,7 @@ ppl() { sed -n 's/.*"ppl":\([0-9.e+-]*\).*/\1/p' "$W/$1.$2.json"; }
 label() {
   case $1 in
     fp16) echo "FP16 | 16 | -" ; return ;;
-    rtn-*) m="RTN (sym)" ;; rtnasym-*) m="RTN (asym)" ;; gptq-*) m="GPTQ" ;; awq-*) m="AWQ" ;; awqgptq-*) m="AWQ scales + GPTQ" ;;
+    rtn-*) m="RTN (sym)" ;; rtnasym-*) m="RTN (asym)" ;; gptq-*) m="GPTQ" ;; awq-*) m="AWQ" ;; awqseq-*) m="AWQ --sequential" ;; awqgptq-*) m="AWQ scales + GPTQ" ;;
   esac
   local rest=${1#*-w} bits gs
   bits=${rest%%-g*}; gs=${rest#*-g}

@@ -47,7 +47,7 @@ for r in "${rows[@]}"; do
   IFS='|' read -r _ model flags <<<"$r"
   for t in heldout wikitext; do
     f=$W/heldout.txt; [ $t = heldout ] || f=$SHARED/data/wikitext2-test.txt
-    echo "$i $t $model $f $flags"
+    echo "$i $t $model $f${flags:+ $flags}" # no trailing blank: xargs -L would join the next line
   done
   i=$((i + 1))
 done | OPENBLAS_NUM_THREADS=1 xargs -P 2 -L 1 sh -c \
