@@ -4,8 +4,8 @@
  *
  * AWQ's cost is the scale search: every candidate ratio (20) re-runs the
  * inspected module (attention block, MLP, o_proj, down_proj) over all
- * calibration tokens. The default here is 2 samples x 512 tokens;
- * QZ_BENCH_AWQ_SAMPLES overrides it (the reference's 128 take ~64x longer).
+ * calibration tokens. The default here is 4 samples x 512 tokens;
+ * QZ_BENCH_AWQ_SAMPLES overrides it (the reference's 128 take ~32x longer).
  */
 #include "awq.h"
 #include "bench_util.h"
@@ -27,7 +27,7 @@ int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "/tmp/qz-bench-awq";
     const char *env = getenv("QZ_BENCH_AWQ_SAMPLES");
-    int64_t ns = env ? atoll(env) : 2, T = 512;
+    int64_t ns = env ? atoll(env) : 4, T = 512;
     if (ns < 1) ns = 1;
     mkdir(dir, 0755);
     qz_model_config c = {.arch = QZ_ARCH_LLAMA, .hidden = 4096, .intermediate = 11008, .n_layers = 1, .n_heads = 32,
