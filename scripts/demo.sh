@@ -5,6 +5,7 @@
 # and quantized models on the second half. (AWQ uses 32 calibration windows
 # here instead of its default 128 to keep the demo short.)
 set -euo pipefail
+. "$(dirname "$0")/split.sh"
 BUILD=${BUILD:-build}
 SHARED=${SHARED:-../shared}
 M=$SHARED/models/stories260K-f16
@@ -15,10 +16,7 @@ if [ ! -d "$M" ]; then
 fi
 W=$(mktemp -d /tmp/qz-demo.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-half=$(( $(wc -l <"$D") / 2 ))
-cut=$(awk -v m="$half" 'NF == 0 && NR >= m { print NR; exit }' "$D")
-head -n "$cut" "$D" >"$W/calib.txt"
-tail -n +"$((cut + 1))" "$D" >"$W/eval.txt"
+split_half "$D" "$W/calib.txt" "$W/eval.txt"
 
 echo "== qz-gptq: 4-bit, group 32, 128 x 512-token calibration windows"
 "$BUILD"/bin/qz-gptq "$M" "$W/gptq-w4g32" --calib "$W/calib.txt" --bits 4 --group-size 32 --seqlen 512 --json

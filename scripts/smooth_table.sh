@@ -11,16 +11,14 @@
 #
 # usage: scripts/smooth_table.sh [WORKDIR]   (prints a Markdown table on stdout)
 set -euo pipefail
+. "$(dirname "$0")/split.sh"
 BUILD=${BUILD:-build}
 SHARED=${SHARED:-../shared}
 W=${1:-/tmp/qz-smooth-table}
 M=$SHARED/models/stories260K-f16
 D=$SHARED/data/tinystories-valid.txt
 rm -rf "$W"; mkdir -p "$W"
-mid=$(( $(wc -l <"$D") / 2 ))
-cut=$(awk -v m="$mid" 'NF == 0 && NR >= m { print NR; exit }' "$D")
-head -n "$cut" "$D" >"$W/calib.txt"
-tail -n +"$((cut + 1))" "$D" >"$W/heldout.txt"
+split_half "$D" "$W/calib.txt" "$W/heldout.txt"
 CAL=(--calib "$W/calib.txt" --nsamples 384 --seqlen 512 --seed 0 --quiet)
 ln -s "$(cd "$M" && pwd)" "$W/fp16"
 for a in 0.5 auto; do

@@ -250,12 +250,16 @@ int qz_cli_run_job(qz_cli *c, qz_model *m, const qz_cli_job *job, qz_error *err)
     return rc;
 }
 
-int qz_cli_open_fp_model(qz_model **m, const char *dir, qz_error *err)
+int qz_cli_compress_main(qz_cli *c, const char *in_dir, void *args, qz_cli_run_fn run)
 {
-    int rc = qz_model_open(m, dir, err);
-    if (rc == QZ_OK && ((*m)->gptq || (*m)->awq || (*m)->ct))
-        rc = qz_fail(err, QZ_EINPUT, "%s: already a quantized checkpoint (give the floating-point model)", dir);
-    return rc;
+    qz_error err = {0};
+    qz_model *m = NULL;
+    int rc = qz_model_open(&m, in_dir, &err);
+    if (rc == QZ_OK && (m->gptq || m->awq || m->ct))
+        rc = qz_fail(&err, QZ_EINPUT, "%s: already a quantized checkpoint (give the floating-point model)", in_dir);
+    if (rc == QZ_OK) rc = run(c, args, m, &err);
+    qz_model_free(m);
+    return rc ? qz_cli_fail(c, &err) : 0;
 }
 
 double qz_cli_peak_rss_mib(void)

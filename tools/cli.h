@@ -116,8 +116,11 @@ typedef struct qz_cli_job {
 
 int qz_cli_run_job(qz_cli *c, qz_model *m, const qz_cli_job *job, qz_error *err);
 
-/* Opens a floating-point IN_DIR; an already quantized one is an input error. */
-int qz_cli_open_fp_model(qz_model **m, const char *dir, qz_error *err);
+/* The rest of a compressing tool's main() once its flags are parsed: opens
+ * the floating-point IN_DIR (an already quantized one is an input error),
+ * calls run(c, args, model, err), and returns the exit code. */
+typedef int (*qz_cli_run_fn)(qz_cli *c, void *args, qz_model *m, qz_error *err);
+int qz_cli_compress_main(qz_cli *c, const char *in_dir, void *args, qz_cli_run_fn run);
 
 /* Prints `"name":[...]` of strings (no leading comma). */
 void qz_cli_json_names(FILE *f, const char *name, const char *const *s, int n);

@@ -172,8 +172,9 @@ static void free_awq(void *ctx)
     a->awq = NULL;
 }
 
-static int run(qz_cli *c, awq_args *a, qz_model *m, qz_error *err)
+static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
 {
+    awq_args *a = args;
     const char *fp[QZ_LIN_COUNT], *quant[QZ_LIN_COUNT];
     int n_q, n_fp = qz_cli_mark_unpackable(c, &m->cfg, packable, a, a->o.skip, fp, quant, &n_q);
     print_config(c, a);
@@ -195,11 +196,5 @@ int main(int argc, char **argv)
     qz_cli_init(&c, "qz-awq");
     awq_args a;
     int rc = parse_args(&c, argc, argv, &a);
-    if (rc) return rc;
-    qz_error err = {0};
-    qz_model *m = NULL;
-    rc = qz_cli_open_fp_model(&m, a.in, &err);
-    if (rc == QZ_OK) rc = run(&c, &a, m, &err);
-    qz_model_free(m);
-    return rc ? qz_cli_fail(&c, &err) : 0;
+    return rc ? rc : qz_cli_compress_main(&c, a.in, &a, run);
 }

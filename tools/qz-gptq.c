@@ -155,8 +155,9 @@ static void free_quantizer(void *ctx)
     a->quantizer = NULL;
 }
 
-static int run(qz_cli *c, gptq_args *a, qz_model *m, qz_error *err)
+static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
 {
+    gptq_args *a = args;
     const char *fp[QZ_LIN_COUNT], *quant[QZ_LIN_COUNT];
     int n_q, n_fp = qz_cli_mark_unpackable(c, &m->cfg, gptq_packable, &a->q.gptq.bits, a->q.skip, fp, quant, &n_q);
     int64_t maxpos = m->cfg.max_position, seqlen = a->cal.seqlen ? a->cal.seqlen : (maxpos < 2048 ? maxpos : 2048);
@@ -179,11 +180,5 @@ int main(int argc, char **argv)
     qz_cli_init(&c, "qz-gptq");
     gptq_args a;
     int rc = parse_args(&c, argc, argv, &a);
-    if (rc) return rc;
-    qz_error err = {0};
-    qz_model *m = NULL;
-    rc = qz_cli_open_fp_model(&m, a.in, &err);
-    if (rc == QZ_OK) rc = run(&c, &a, m, &err);
-    qz_model_free(m);
-    return rc ? qz_cli_fail(&c, &err) : 0;
+    return rc ? rc : qz_cli_compress_main(&c, a.in, &a, run);
 }

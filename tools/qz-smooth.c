@@ -104,8 +104,9 @@ static void free_smoother(void *ctx)
     a->sm = NULL;
 }
 
-static int run(qz_cli *c, smooth_args *a, qz_model *m, qz_error *err)
+static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
 {
+    smooth_args *a = args;
     if (!c->quiet) {
         char alpha[32];
         snprintf(alpha, sizeof alpha, a->o.auto_alpha ? "auto" : "%g", a->o.alpha);
@@ -130,11 +131,5 @@ int main(int argc, char **argv)
     qz_cli_init(&c, "qz-smooth");
     smooth_args a;
     int rc = parse_args(&c, argc, argv, &a);
-    if (rc) return rc;
-    qz_error err = {0};
-    qz_model *m = NULL;
-    rc = qz_cli_open_fp_model(&m, a.in, &err);
-    if (rc == QZ_OK) rc = run(&c, &a, m, &err);
-    qz_model_free(m);
-    return rc ? qz_cli_fail(&c, &err) : 0;
+    return rc ? rc : qz_cli_compress_main(&c, a.in, &a, run);
 }

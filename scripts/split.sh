@@ -1,0 +1,11 @@
+# Sourced by the table and demo scripts: split_half SRC CALIB HELDOUT writes
+# the lines of SRC up to the first blank line at or after the middle to
+# CALIB, the rest to HELDOUT (the calibration / evaluation split of the
+# README's tables).
+split_half() {
+  local mid cut
+  mid=$(( $(wc -l <"$1") / 2 ))
+  cut=$(awk -v m="$mid" 'NF == 0 && NR >= m { print NR; exit }' "$1")
+  head -n "$cut" "$1" >"$2"
+  tail -n +"$((cut + 1))" "$1" >"$3"
+}
