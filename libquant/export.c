@@ -53,13 +53,6 @@ static int write_linear_fp(qz_export *ex, const qz_layer *L, qz_linear_id id, qz
     return rc;
 }
 
-int qz_export_layer_fp(qz_export *ex, const qz_layer *L, qz_error *err)
-{
-    int rc = write_norms(ex, L, err);
-    for (int id = 0; id < QZ_LIN_COUNT && rc == QZ_OK; id++) rc = write_linear_fp(ex, L, (qz_linear_id)id, err);
-    return rc;
-}
-
 static int log_module(qz_export *ex, const qz_module_report *r, int bits, int64_t gs, qz_error *err)
 {
     cJSON *j = cJSON_CreateObject();

@@ -36,8 +36,6 @@ typedef struct qz_export {
 } qz_export;
 
 int qz_export_open(qz_export **out, const qz_model *m, const char *out_dir, int force, qz_error *err);
-/* Norms of L and every linear as floating point (no quantization). */
-int qz_export_layer_fp(qz_export *ex, const qz_layer *L, qz_error *err);
 /* A sink for quantize.h / awq.h writing each layer in format (gptq / awq:
  * the matching config; the other may be NULL) and logging every module to
  * qz-log.jsonl. */

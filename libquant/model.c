@@ -57,7 +57,8 @@ int64_t qz_linear_out(const qz_model_config *c, qz_linear_id id)
 
 /* ---------------------------------------------------------------- loading */
 
-int qz_tensor_to_f32(const qz_st_tensor *t, float *dst, int ndim, const int64_t *want, qz_error *err)
+/* t as FP32 into dst, checking dtype and shape (ndim entries of want). */
+static int tensor_to_f32(const qz_st_tensor *t, float *dst, int ndim, const int64_t *want, qz_error *err)
 {
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == want[i];
@@ -93,7 +94,7 @@ static int load_f32(qz_hf_model *hf, const char *name, int ndim, const int64_t *
     for (int i = 0; i < ndim; i++) n *= want[i];
     *out = qz_malloc_array((size_t)n, sizeof(float));
     if (!*out) return qz_fail(err, QZ_EINTERNAL, "out of memory loading '%s'", name);
-    rc = qz_tensor_to_f32(t, *out, ndim, want, err);
+    rc = tensor_to_f32(t, *out, ndim, want, err);
     if (rc) {
         free(*out);
         *out = NULL;

@@ -144,8 +144,5 @@ void qz_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t dim
 /* y (T, out) = x (T, in) W^T + bias. */
 void qz_linear_apply(const qz_linear *l, const float *x, int64_t T, float *y);
 
-/* Loads a tensor as FP32 into dst (numel elements), checking dtype and shape
- * (ndim entries of want_shape). */
-int qz_tensor_to_f32(const qz_st_tensor *t, float *dst, int ndim, const int64_t *want_shape, qz_error *err);
 
 #endif

@@ -71,4 +71,21 @@ static inline const char *qzt_shared(void)
     return s && *s ? s : "../shared";
 }
 
+/* A fresh directory /tmp/qz_test_<tag>_<pid> in dir (cap bytes), and its
+ * removal at the end of a test program. */
+#include <sys/stat.h>
+#include <unistd.h>
+static inline void qzt_tmpdir(char *dir, size_t cap, const char *tag)
+{
+    snprintf(dir, cap, "/tmp/qz_test_%s_%d", tag, (int)getpid());
+    mkdir(dir, 0700);
+}
+
+static inline int qzt_rmdir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
 #endif

@@ -121,7 +121,7 @@ static void test_folding_is_exact(void)
 {
     char src[512], dir[256];
     snprintf(src, sizeof src, "%s/models/stories260K", qzt_shared());
-    snprintf(dir, sizeof dir, "/tmp/qz_test_awqfold_%d", (int)getpid());
+    qzt_tmpdir(dir, sizeof dir, "awqfold");
     qz_model *m = NULL, *m2 = NULL;
     qz_error err = {0};
     if (qz_model_open(&m, src, &err) != 0) SKIP("%s (../shared absent?)", err.msg);
@@ -155,9 +155,7 @@ static void test_folding_is_exact(void)
     }
     qz_model_free(m2);
     qz_model_free(m);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0, "cleanup");
+    CHECK(qzt_rmdir(dir) == 0, "cleanup");
 }
 
 int main(void)

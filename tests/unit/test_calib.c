@@ -73,14 +73,11 @@ static void test_sample_too_short(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/qz_test_calib_%d", (int)getpid());
-    mkdir(dir, 0700);
+    qzt_tmpdir(dir, sizeof dir, "calib");
     QZ_RUN(test_read_plain_and_jsonl);
     QZ_RUN(test_read_errors);
     QZ_RUN(test_sample_windows);
     QZ_RUN(test_sample_too_short);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    if (qzt_rmdir(dir) != 0) fprintf(stderr, "could not remove %s\n", dir);
     QZ_TEST_EXIT();
 }

@@ -137,8 +137,7 @@ static void test_sharded_checkpoint(void)
     qz_st_file *in = NULL;
     qz_error err = {0};
     if (qz_st_open(&in, src, &err) != 0) SKIP("%s (../shared absent?)", err.msg);
-    snprintf(dir, sizeof dir, "/tmp/qz_test_shard_%d", (int)getpid());
-    mkdir(dir, 0700);
+    qzt_tmpdir(dir, sizeof dir, "shard");
     qz_st_writer *w[2];
     cJSON *index = cJSON_CreateObject(), *map = cJSON_AddObjectToObject(index, "weight_map");
     for (int k = 0; k < 2; k++) {
@@ -181,8 +180,7 @@ static void test_sharded_checkpoint(void)
         CHECK_CLOSE(r.mean_nll, want, 0, 2e-6);
         qz_model_free(m);
     }
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0, "cleanup");
+    CHECK(qzt_rmdir(dir) == 0, "cleanup");
 }
 
 int main(void)

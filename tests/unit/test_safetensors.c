@@ -174,16 +174,13 @@ static void test_rejects_truncated(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/qz_test_st_%d", (int)getpid());
-    mkdir(dir, 0700);
+    qzt_tmpdir(dir, sizeof dir, "st");
     QZ_RUN(test_roundtrip);
     QZ_RUN(test_crc_detects_corruption);
     QZ_RUN(test_crc_value);
     QZ_RUN(test_writer_abort_leaves_nothing);
     QZ_RUN(test_rejects);
     QZ_RUN(test_rejects_truncated);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    if (qzt_rmdir(dir) != 0) fprintf(stderr, "could not remove %s\n", dir);
     QZ_TEST_EXIT();
 }

@@ -88,7 +88,7 @@ static void test_smoothed_model_equivalent(void)
 {
     char src[512], dir[256];
     snprintf(src, sizeof src, "%s/models/stories260K", qzt_shared());
-    snprintf(dir, sizeof dir, "/tmp/qz_test_smooth_%d", (int)getpid());
+    qzt_tmpdir(dir, sizeof dir, "smooth");
     qz_model *m = NULL, *m2 = NULL;
     qz_error err = {0};
     if (qz_model_open(&m, src, &err) != 0) SKIP("%s (../shared absent?)", err.msg);
@@ -114,9 +114,7 @@ static void test_smoothed_model_equivalent(void)
     }
     qz_model_free(m2);
     qz_model_free(m);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0, "cleanup");
+    CHECK(qzt_rmdir(dir) == 0, "cleanup");
 }
 
 int main(void)
