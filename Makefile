@@ -15,12 +15,13 @@ QZ_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -ffp-contract=off $(WARN) -pthread 
            -I. -Ilibquant -Iformats -Icalib -Itests -Itests/bench -I$(BLAS_INC) -I/usr/include/cjson
 LDLIBS  := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lpcre2-8 -lz -lm -pthread
 
+# BUILD=DIR puts objects elsewhere (parallel work trees sharing one checkout).
 ifeq ($(SAN),1)
-BUILD   := build-san
+BUILD   ?= build-san
 QZ_CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 else
-BUILD   := build
+BUILD   ?= build
 endif
 
 LIB_SRC   := $(wildcard libquant/*.c formats/*.c calib/*.c)

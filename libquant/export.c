@@ -53,7 +53,7 @@ static int write_linear_fp(qz_export *ex, const qz_layer *L, qz_linear_id id, qz
     return rc;
 }
 
-static int log_module(qz_export *ex, const qz_module_report *r, int bits, int64_t gs, qz_error *err)
+static int log_module(qz_export *ex, const qz_module_report *r, const qz_linear *l, int bits, int64_t gs, qz_error *err)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "layer", (double)r->layer);
@@ -77,9 +77,13 @@ static int log_module(qz_export *ex, const qz_module_report *r, int bits, int64_
             cJSON_AddNumberToObject(j, "loss_after", r->loss);
         }
         cJSON_AddNumberToObject(j, "clip_ratio", r->awq_clip);
-    } else if (r->quantized) {
+    } else if (r->quantized || r->method == QZ_QUANT_SPARSEGPT) {
         cJSON_AddNumberToObject(j, "damp", r->damp_used);
         cJSON_AddNumberToObject(j, "loss", r->loss);
+    }
+    if (r->pruned) {
+        cJSON_AddNumberToObject(j, r->method == QZ_QUANT_STRUCTURED ? "removed" : "sparsity", r->sparsity);
+        cJSON_AddItemToObject(j, "shape", cJSON_CreateIntArray((const int[]){(int)l->out, (int)l->in}, 2));
     }
     cJSON_AddNumberToObject(j, "seconds", r->seconds);
     int rc = qz_artifact_log(ex->art, j, err);
@@ -121,7 +125,7 @@ static int sink_write_layer(void *ctx, const qz_layer *L, const qz_quant_result 
     for (int id = 0; id < QZ_LIN_COUNT && rc == QZ_OK; id++) {
         if (q[id] && ex->format != QZ_EXPORT_FP) rc = write_quantized(ex, L, (qz_linear_id)id, q[id], err);
         else rc = write_linear_fp(ex, L, (qz_linear_id)id, err);
-        if (rc == QZ_OK) rc = log_module(ex, &rep[id], ex->format == QZ_EXPORT_FP ? 16 : bits, gs, err);
+        if (rc == QZ_OK) rc = log_module(ex, &rep[id], &L->lin[id], ex->format == QZ_EXPORT_FP ? 16 : bits, gs, err);
     }
     return rc;
 }
@@ -151,7 +155,19 @@ static int copy_untouched(qz_export *ex, qz_error *err)
     return rc;
 }
 
-int qz_export_finish(qz_export *ex, const cJSON *quant_config, qz_error *err)
+/* Replaces (or adds) every item of patch in cfg. */
+static int apply_patch(cJSON *cfg, const cJSON *patch, qz_error *err)
+{
+    for (const cJSON *it = patch ? patch->child : NULL; it; it = it->next) {
+        cJSON *dup = cJSON_Duplicate(it, 1);
+        if (!dup) return qz_fail(err, QZ_EINTERNAL, "out of memory");
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, it->string);
+        cJSON_AddItemToObject(cfg, it->string, dup);
+    }
+    return QZ_OK;
+}
+
+int qz_export_finish(qz_export *ex, const cJSON *quant_config, const cJSON *config_patch, qz_error *err)
 {
     static const char *tok_files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                       "generation_config.json", "tokenizer.model"};
@@ -159,6 +175,7 @@ int qz_export_finish(qz_export *ex, const cJSON *quant_config, qz_error *err)
     if (rc == QZ_OK) rc = qz_st_writer_finish(ex->st, err);
     cJSON *cfg = cJSON_Duplicate(ex->m->hf->config_json, 1);
     if (rc == QZ_OK && !cfg) rc = qz_fail(err, QZ_EINTERNAL, "out of memory");
+    if (rc == QZ_OK) rc = apply_patch(cfg, config_patch, err);
     if (rc == QZ_OK && quant_config) {
         cJSON_DeleteItemFromObjectCaseSensitive(cfg, "quantization_config");
         cJSON_AddItemToObject(cfg, "quantization_config", cJSON_Duplicate(quant_config, 1));

@@ -42,9 +42,11 @@ int qz_export_open(qz_export **out, const qz_model *m, const char *out_dir, int 
 qz_quant_sink qz_export_sink(qz_export *ex, qz_export_format format, const qz_gptq_config *gptq, const qz_awq_config *awq,
                              const qz_ct_config *ct);
 /* Copies the untouched tensors and the tokenizer files, writes config.json
- * (with quant_config as "quantization_config" when not NULL, and as
- * quantize_config.json) and commits. quant_config is not consumed. */
-int qz_export_finish(qz_export *ex, const cJSON *quant_config, qz_error *err);
+ * (the input's with every item of config_patch replacing its namesake, when
+ * not NULL - e.g. the smaller shapes of a structurally pruned model - and
+ * with quant_config as "quantization_config" when not NULL, also written as
+ * quantize_config.json) and commits. Neither JSON is consumed. */
+int qz_export_finish(qz_export *ex, const cJSON *quant_config, const cJSON *config_patch, qz_error *err);
 void qz_export_free(qz_export *ex); /* removes everything unless finished */
 
 #endif

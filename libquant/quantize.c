@@ -7,7 +7,8 @@
 
 const char *qz_quant_method_name(qz_quant_method m)
 {
-    static const char *names[QZ_QUANT_METHOD_COUNT] = {"gptq", "rtn", "awq", "smoothquant"};
+    static const char *names[QZ_QUANT_METHOD_COUNT] = {"gptq", "rtn", "awq", "smoothquant",
+                                                       "magnitude", "wanda", "sparsegpt", "structured"};
     return (unsigned)m < QZ_QUANT_METHOD_COUNT ? names[m] : "?";
 }
 
@@ -63,7 +64,7 @@ static int quantize_one(qz_quantizer *q, qz_layer *L, qz_linear_id id, qz_error 
     r->layer = L->index;
     r->id = id;
     r->method = q->o.method;
-    if (q->o.skip[id]) return QZ_OK;
+    if (q->o.skip[id] && q->o.method != QZ_QUANT_SPARSEGPT) return QZ_OK;
     double t0 = qz_now();
     const uint8_t *mask = NULL;
     if (q->o.keep_sparsity) {
@@ -71,7 +72,12 @@ static int quantize_one(qz_quantizer *q, qz_layer *L, qz_linear_id id, qz_error 
         mask = q->mask;
     }
     int rc;
-    if (q->o.method == QZ_QUANT_RTN) {
+    if (q->o.method == QZ_QUANT_SPARSEGPT) {
+        qz_sparsegpt_opts so = q->o.sparsegpt;
+        if (q->o.skip[id]) so.gptq.bits = 0; /* the format cannot pack it: prune only */
+        memcpy(q->Hwork, q->H[qz_linear_site(id)], (size_t)(l->in * l->in) * sizeof(float));
+        rc = qz_sparsegpt_prune(l->w, l->out, l->in, q->Hwork, &so, NULL, &q->res[id], err);
+    } else if (q->o.method == QZ_QUANT_RTN) {
         qz_grid_cfg g = {q->o.gptq.bits, q->o.gptq.sym, q->o.gptq.mse};
         rc = qz_rtn_quantize(l->w, l->out, l->in, &g, q->o.gptq.group_size, &q->res[id], err);
         for (int64_t i = 0; rc == QZ_OK && mask && i < l->out * l->in; i++)
@@ -86,7 +92,13 @@ static int quantize_one(qz_quantizer *q, qz_layer *L, qz_linear_id id, qz_error 
         snprintf(msg, sizeof msg, "%s", err->msg);
         return qz_fail(err, rc, "layer %lld %s: %s", (long long)L->index, qz_linear_name(id), msg);
     }
-    r->quantized = 1;
+    r->quantized = q->res[id].codes != NULL;
+    if (q->o.method == QZ_QUANT_SPARSEGPT) {
+        int64_t z = 0;
+        for (int64_t i = 0; i < l->out * l->in; i++) z += l->w[i] == 0.0f;
+        r->pruned = 1;
+        r->sparsity = (double)z / (double)(l->out * l->in);
+    }
     r->loss = q->res[id].loss;
     r->damp_used = q->res[id].damp_used;
     r->seconds = qz_now() - t0;
@@ -123,7 +135,7 @@ int qz_quantizer_new(qz_quantizer **out, const qz_model_config *cfg, const qz_qu
     if (!q) return qz_fail(err, QZ_EINTERNAL, "out of memory");
     q->o = *o;
     q->sink = *sink;
-    int gptq = o->method == QZ_QUANT_GPTQ;
+    int gptq = o->method == QZ_QUANT_GPTQ || o->method == QZ_QUANT_SPARSEGPT; /* Hessians */
     int64_t max_dim = 0, max_w = 0;
     for (int id = 0; id < QZ_LIN_COUNT; id++) {
         int64_t in = qz_linear_in(cfg, (qz_linear_id)id), outf = qz_linear_out(cfg, (qz_linear_id)id);

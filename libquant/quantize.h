@@ -1,7 +1,8 @@
 /* quantize.h - weight quantization of every decoder linear as a pipeline
  * method (pipeline.h): GPTQ (Hessians observed per input site, one
- * H = 2/N sum x x^T shared by the linears of a site) or round-to-nearest on
- * the same grid (no calibration needed).
+ * H = 2/N sum x x^T shared by the linears of a site), round-to-nearest on
+ * the same grid (no calibration needed), or SparseGPT (sparsegpt.h: the same
+ * Hessians and solver with a pruning mask, optionally quantizing jointly).
  *
  * The method never touches files: each finished layer goes to a sink with
  * the integer codes of every quantized linear (NULL for a linear left in FP)
@@ -12,23 +13,31 @@
 
 #include "gptq.h"
 #include "pipeline.h"
+#include "sparsegpt.h"
 
 typedef enum qz_quant_method {
     QZ_QUANT_GPTQ = 0,
     QZ_QUANT_RTN = 1,
     QZ_QUANT_AWQ = 2,
     QZ_QUANT_SMOOTH = 3,
+    QZ_QUANT_MAGNITUDE = 4,  /* pruning methods (prune.h; SparseGPT here) */
+    QZ_QUANT_WANDA = 5,
+    QZ_QUANT_SPARSEGPT = 6,
+    QZ_QUANT_STRUCTURED = 7,
     QZ_QUANT_METHOD_COUNT
 } qz_quant_method;
 
-const char *qz_quant_method_name(qz_quant_method m); /* "gptq", "rtn", "awq", "smoothquant" */
+/* "gptq", "rtn", "awq", "smoothquant", "magnitude", "wanda", "sparsegpt", "structured" */
+const char *qz_quant_method_name(qz_quant_method m);
 
 typedef struct qz_quant_opts {
-    qz_quant_method method;
+    qz_quant_method method; /* GPTQ, RTN or SPARSEGPT */
     qz_gptq_opts gptq;    /* bits, group_size, sym, act_order, static_groups, mse, damp, block_size */
+    qz_sparsegpt_opts sparsegpt; /* SPARSEGPT: sparsity or N:M, and its own gptq options (bits 0 = prune only) */
     int true_sequential;  /* GPTQ: [q,k,v] -> [o] -> [gate,up] -> [down] */
     int keep_sparsity;    /* weights that are exactly 0 stay exactly 0 */
-    uint8_t skip[QZ_LIN_COUNT]; /* 1: leave this linear in FP (e.g. the format cannot pack it) */
+    uint8_t skip[QZ_LIN_COUNT]; /* 1: leave this linear in FP (e.g. the format cannot pack it);
+                                   SparseGPT still prunes it, without quantizing */
 } qz_quant_opts;
 
 typedef struct qz_module_report {
@@ -45,6 +54,8 @@ typedef struct qz_module_report {
     double sq_alpha;      /* SmoothQuant: migration strength used; -1 when not smoothed */
     double sq_act_max[2]; /* SmoothQuant: max |x| of the smoothed input before, after */
     double sq_w_max[2];   /* SmoothQuant: max |w| of the linear before, after */
+    int pruned;           /* pruning methods: sparsity below is set */
+    double sparsity;      /* fraction of the written weights that are exactly 0 */
     double seconds;
 } qz_module_report;
 

@@ -231,6 +231,21 @@ void qz_cli_json_names(FILE *f, const char *name, const char *const *s, int n)
     fputc(']', f);
 }
 
+/* The export sink, then the job's on_layer. */
+typedef struct job_sink {
+    qz_quant_sink inner;
+    const qz_cli_job *job;
+} job_sink;
+
+static int job_write_layer(void *ctx, const qz_layer *L, const qz_quant_result *const q[QZ_LIN_COUNT],
+                           const qz_module_report rep[QZ_LIN_COUNT], qz_error *err)
+{
+    job_sink *js = ctx;
+    int rc = js->inner.write_layer(js->inner.ctx, L, q, rep, err);
+    if (rc == QZ_OK && js->job->on_layer) js->job->on_layer(js->job->ctx, L, rep);
+    return rc;
+}
+
 int qz_cli_run_job(qz_cli *c, qz_model *m, const qz_cli_job *job, qz_error *err)
 {
     int32_t *win = NULL;
@@ -239,11 +254,12 @@ int qz_cli_run_job(qz_cli *c, qz_model *m, const qz_cli_job *job, qz_error *err)
     int64_t ns = job->cal ? job->cal->nsamples : 0;
     int rc = job->cal ? qz_cli_calib_windows(job->in, job->cal, job->seqlen, &win, err) : QZ_OK;
     if (rc == QZ_OK) rc = qz_export_open(&ex, m, job->out, job->force, err);
-    qz_quant_sink sink = ex ? qz_export_sink(ex, job->format, job->gptq, job->awq, job->ct) : (qz_quant_sink){0};
+    job_sink js = {ex ? qz_export_sink(ex, job->format, job->gptq, job->awq, job->ct) : (qz_quant_sink){0}, job};
+    qz_quant_sink sink = {&js, job_write_layer};
     if (rc == QZ_OK) rc = job->make(job->ctx, m, ns, job->seqlen, &sink, &meth, err);
     if (rc == QZ_OK) rc = qz_pipeline_run(m, win, ns, job->seqlen, meth, qz_cli_progress, c, NULL, err);
     qz_cli_progress_done(c);
-    if (rc == QZ_OK) rc = qz_export_finish(ex, job->quant_config, err);
+    if (rc == QZ_OK) rc = qz_export_finish(ex, job->quant_config, job->config_patch, err);
     job->destroy(job->ctx);
     qz_export_free(ex);
     free(win);

@@ -107,10 +107,13 @@ typedef struct qz_cli_job {
     const qz_awq_config *awq;
     const qz_ct_config *ct;
     const cJSON *quant_config;    /* config.json's quantization_config, or NULL */
+    const cJSON *config_patch;    /* config.json items to replace, or NULL */
     /* Builds the method (its object freed by destroy, even after a failure). */
     int (*make)(void *ctx, const qz_model *m, int64_t nsamples, int64_t seqlen, const qz_quant_sink *sink,
                 const qz_method **meth, qz_error *err);
     void (*destroy)(void *ctx);
+    /* Optional: sees each finished layer's reports once the sink wrote it. */
+    void (*on_layer)(void *ctx, const qz_layer *L, const qz_module_report rep[QZ_LIN_COUNT]);
     void *ctx;
 } qz_cli_job;
 

@@ -182,7 +182,8 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
                          a->o.zero_point ? QZ_GPTQ_ZERO_V2 : QZ_GPTQ_ZERO_V1};
     qz_awq_config ac = {a->o.bits, a->o.group_size, a->o.zero_point};
     cJSON *qc = quant_config(a, &gc, &ac, quant, n_q, fp, n_fp);
-    qz_cli_job job = {a->in, a->out, a->force, &a->cal, a->cal.seqlen, a->format, &gc, &ac, NULL, qc, make_awq, free_awq, a};
+    qz_cli_job job = {.in = a->in, .out = a->out, .force = a->force, .cal = &a->cal, .seqlen = a->cal.seqlen, .format = a->format,
+                      .gptq = &gc, .awq = &ac, .quant_config = qc, .make = make_awq, .destroy = free_awq, .ctx = a};
     double t0 = qz_now();
     int rc = qz_cli_run_job(c, m, &job, err);
     cJSON_Delete(qc);

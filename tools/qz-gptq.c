@@ -165,8 +165,9 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
     qz_gptq_config gc = {a->q.gptq.bits, a->q.gptq.group_size, a->q.gptq.sym, a->q.gptq.act_order, a->q.gptq.static_groups,
                          a->q.true_sequential, a->q.gptq.damp, a->q.gptq.sym ? QZ_GPTQ_ZERO_V1 : QZ_GPTQ_ZERO_V2};
     cJSON *qc = qz_gptq_config_json(&gc, quant, n_q, fp, n_fp);
-    qz_cli_job job = {a->in, a->out, a->force, a->q.method == QZ_QUANT_RTN ? NULL : &a->cal, seqlen, QZ_EXPORT_GPTQ, &gc, NULL, NULL,
-                      qc, make_quantizer, free_quantizer, a}; /* RTN needs no calibration */
+    qz_cli_job job = {.in = a->in, .out = a->out, .force = a->force, .cal = a->q.method == QZ_QUANT_RTN ? NULL : &a->cal, /* RTN needs none */
+                      .seqlen = seqlen, .format = QZ_EXPORT_GPTQ, .gptq = &gc, .quant_config = qc, .make = make_quantizer,
+                      .destroy = free_quantizer, .ctx = a};
     double t0 = qz_now();
     int rc = qz_cli_run_job(c, m, &job, err);
     cJSON_Delete(qc);

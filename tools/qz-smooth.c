@@ -116,8 +116,9 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
     }
     qz_ct_config cc = {8, 1, 8, 1};
     cJSON *qc = a->o.w8a8 ? qz_ct_config_json(&cc, NULL, 0) : NULL;
-    qz_cli_job job = {a->in, a->out, a->force, &a->cal, a->cal.seqlen, a->o.w8a8 ? QZ_EXPORT_CT : QZ_EXPORT_FP, NULL, NULL, &cc,
-                      qc, make_smoother, free_smoother, a};
+    qz_cli_job job = {.in = a->in, .out = a->out, .force = a->force, .cal = &a->cal, .seqlen = a->cal.seqlen,
+                      .format = a->o.w8a8 ? QZ_EXPORT_CT : QZ_EXPORT_FP, .ct = &cc, .quant_config = qc, .make = make_smoother,
+                      .destroy = free_smoother, .ctx = a};
     double t0 = qz_now();
     int rc = qz_cli_run_job(c, m, &job, err);
     cJSON_Delete(qc);

@@ -136,7 +136,7 @@ static void test_folding_is_exact(void)
     qz_quant_sink sink = qz_export_sink(ex, QZ_EXPORT_FP, NULL, NULL, NULL);
     CHECK(qz_awq_new(&a, m, &o, NS, T, &sink, &err) == 0, "%s", err.msg);
     CHECK(qz_pipeline_run(m, ids, NS, T, qz_awq_method(a), NULL, NULL, NULL, &err) == 0, "%s", err.msg);
-    CHECK(qz_export_finish(ex, NULL, &err) == 0, "%s", err.msg);
+    CHECK(qz_export_finish(ex, NULL, NULL, &err) == 0, "%s", err.msg);
     qz_awq_free(a);
     qz_export_free(ex);
     CHECK(qz_model_open(&m2, dir, &err) == 0, "%s", err.msg);

@@ -14,6 +14,7 @@
 #include "gptq_pack.h"
 #include "quant_grid.h"
 #include "qz_common.h"
+#include "tests/qz_fixture.h"
 #include "tests/qz_test.h"
 
 /* Tolerances (named per use). */
@@ -22,88 +23,6 @@
 #define TOL_SCALE_REL 1e-5   /* group scales: inputs differ by sgemm rounding */
 #define TOL_Q_ABS 1e-5       /* dequantized weight where the codes agree */
 #define MAX_TIE_FRAC 1e-3    /* code mismatches allowed (rounding ties) */
-
-static char g_fixdir[512] = "tests/fixtures/gptq";
-
-/* ------------------------------------------------------------------------- */
-/* .qzfx reader (format in scripts/gen_gptq_fixture.py)                        */
-
-#define FX_MAX 24
-
-typedef struct fx_array {
-    char name[32], dtype[8];
-    int64_t dims[4], n;
-    int ndim;
-    void *data;
-} fx_array;
-
-typedef struct fx_file {
-    fx_array a[FX_MAX];
-    int n;
-} fx_file;
-
-static size_t fx_elem(const char *dt)
-{
-    if (!strcmp(dt, "f32") || !strcmp(dt, "i32")) return 4;
-    if (!strcmp(dt, "f64")) return 8;
-    if (!strcmp(dt, "u8") || !strcmp(dt, "i8")) return 1;
-    return 0;
-}
-
-static void fx_free(fx_file *f)
-{
-    for (int i = 0; i < f->n; i++) free(f->a[i].data);
-    f->n = 0;
-}
-
-static int fx_load(fx_file *f, const char *name)
-{
-    char path[1024], line[256];
-    snprintf(path, sizeof path, "%s/%s.qzfx", g_fixdir, name);
-    memset(f, 0, sizeof *f);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return -1;
-    if (!fgets(line, sizeof line, fp) || strcmp(line, "QZFX 1\n")) goto bad;
-    while (fgets(line, sizeof line, fp) && strcmp(line, "END\n") && f->n < FX_MAX) {
-        fx_array *a = &f->a[f->n];
-        long long d[4] = {1, 1, 1, 1};
-        int k = sscanf(line, "%31s %7s %d %lld %lld %lld %lld", a->name, a->dtype, &a->ndim,
-                       &d[0], &d[1], &d[2], &d[3]);
-        if (k < 3 || a->ndim < 1 || a->ndim > 4 || k != 3 + a->ndim || !fx_elem(a->dtype)) goto bad;
-        a->n = 1;
-        for (int i = 0; i < a->ndim; i++) a->n *= a->dims[i] = d[i];
-        a->data = malloc((size_t)a->n * fx_elem(a->dtype));
-        f->n++;
-        if (!a->data || fread(a->data, fx_elem(a->dtype), (size_t)a->n, fp) != (size_t)a->n)
-            goto bad;
-    }
-    fclose(fp);
-    return 0;
-bad:
-    fclose(fp);
-    fx_free(f);
-    return -2;
-}
-
-static fx_array *fx_get(fx_file *f, const char *name, const char *dtype)
-{
-    for (int i = 0; i < f->n; i++)
-        if (!strcmp(f->a[i].name, name)) {
-            CHECK(!strcmp(f->a[i].dtype, dtype), "fixture array %s is %s, want %s", name,
-                  f->a[i].dtype, dtype);
-            return strcmp(f->a[i].dtype, dtype) ? NULL : &f->a[i];
-        }
-    return NULL;
-}
-
-/* Loads a fixture or records a failure (fixtures are part of the repo). */
-static int fx_open(fx_file *f, const char *name)
-{
-    int rc = fx_load(f, name);
-    CHECK(rc == 0, "cannot read fixture %s/%s.qzfx (%s); regenerate with "
-          "python3 scripts/gen_gptq_fixture.py", g_fixdir, name, rc == -1 ? "missing" : "malformed");
-    return rc;
-}
 
 /* ------------------------------------------------------------------------- */
 /* Small helpers                                                              */
@@ -666,15 +585,7 @@ static void test_pack_gptq_result(void)
 int main(int argc, char **argv)
 {
     (void)argc;
-    FILE *probe = fopen("tests/fixtures/gptq/a_sym4_pc.qzfx", "rb");
-    if (probe) {
-        fclose(probe);
-    } else { /* run from elsewhere: fixtures relative to build/tests/<exe> */
-        const char *slash = strrchr(argv[0], '/');
-        int len = slash ? (int)(slash - argv[0]) : 1;
-        snprintf(g_fixdir, sizeof g_fixdir, "%.*s/../../tests/fixtures/gptq", len,
-                 slash ? argv[0] : ".");
-    }
+    fx_init(argv[0], "gptq", "scripts/gen_gptq_fixture.py");
     QZ_RUN(test_grid_hand);
     QZ_RUN(test_grid_column_range);
     QZ_RUN(test_rtn_fixture);

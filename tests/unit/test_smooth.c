@@ -103,7 +103,7 @@ static void test_smoothed_model_equivalent(void)
     qz_quant_sink sink = qz_export_sink(ex, QZ_EXPORT_FP, NULL, NULL, NULL);
     CHECK(qz_smoother_new(&sm, m, &o, NS, T, &sink, &err) == 0, "%s", err.msg);
     CHECK(qz_pipeline_run(m, ids, NS, T, qz_smoother_method(sm), NULL, NULL, NULL, &err) == 0, "%s", err.msg);
-    CHECK(qz_export_finish(ex, NULL, &err) == 0, "%s", err.msg);
+    CHECK(qz_export_finish(ex, NULL, NULL, &err) == 0, "%s", err.msg);
     qz_smoother_free(sm);
     qz_export_free(ex);
     CHECK(qz_model_open(&m2, dir, &err) == 0, "%s", err.msg);
