@@ -75,6 +75,11 @@ test: tests
 demo: tools
 	@BUILD=$(BUILD) SHARED=$(SHARED) bash scripts/demo.sh
 
+# bits x group-size sweep on the shared model: CSV + PNG in a fresh /tmp/qz-sweep.* (scripts/sweep.sh)
+.PHONY: sweep
+sweep: tools
+	@BUILD=$(BUILD) SHARED=$(SHARED) bash scripts/sweep.sh
+
 bench: tools $(BENCHES)
 	@BUILD=$(BUILD) bash scripts/bench.sh
 

@@ -1,5 +1,6 @@
-/* eval.c - perplexity of a model over a token stream, layer-major (every
- * window through layer i before layer i+1 is loaded). See eval.h. */
+/* eval.c - perplexity of a model over a token stream, layer-major within a
+ * batch of windows (every window of the batch through layer i before layer
+ * i+1 is loaded), then scored chunk by chunk. See eval.h. */
 #include "eval.h"
 
 #include "pipeline.h"
@@ -33,6 +34,16 @@ int qz_eval_hidden(qz_model *m, const int32_t *tokens, int64_t n_windows, const 
     return qz_pipeline_run(m, tokens, n_windows, o->seqlen, &plain, o->progress, o->progress_ctx, x, err);
 }
 
+/* NLL of token y under one row of logits. */
+static double row_nll(const float *row, int64_t V, int32_t y)
+{
+    float mx = row[0];
+    for (int64_t v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
+    double sum = 0;
+    for (int64_t v = 0; v < V; v++) sum += expf(row[v] - mx); /* float exp: 1 ulp, far below the 1e-4 the protocol needs */
+    return log(sum) + mx - row[y];
+}
+
 double qz_window_nll(const qz_model *m, const int32_t *tokens, int64_t T, float *x, float *logits)
 {
     int64_t V = m->cfg.vocab, d = m->cfg.hidden;
@@ -40,43 +51,146 @@ double qz_window_nll(const qz_model *m, const int32_t *tokens, int64_t T, float 
     for (int64_t c0 = 0; c0 < T - 1; c0 += QZ_EVAL_CHUNK) {
         int64_t n = T - 1 - c0 < QZ_EVAL_CHUNK ? T - 1 - c0 : QZ_EVAL_CHUNK;
         qz_model_head(m, x + c0 * d, n, logits);
-        for (int64_t t = 0; t < n; t++) {
-            const float *row = logits + t * V;
-            float mx = row[0];
-            for (int64_t v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
-            double sum = 0;
-            for (int64_t v = 0; v < V; v++) sum += expf(row[v] - mx); /* float exp: 1 ulp, far below the 1e-4 the protocol needs */
-            nll += log(sum) + mx - row[tokens[c0 + t + 1]];
-        }
+        for (int64_t t = 0; t < n; t++) nll += row_nll(logits + t * V, V, tokens[c0 + t + 1]);
     }
     return nll;
+}
+
+int64_t qz_eval_batch_windows(const qz_ppl_opts *o, int64_t hidden, int64_t windows)
+{
+    int64_t b = o->batch_windows;
+    if (b <= 0) {
+        size_t per = (size_t)o->seqlen * (size_t)hidden * sizeof(float);
+        b = (int64_t)(QZ_EVAL_BATCH_BYTES / (per ? per : 1));
+        if (b < 1) b = 1;
+    }
+    return b < windows ? b : windows;
+}
+
+/* The pipeline reports each (model, batch) run on its own; this makes them
+ * one run: layer passes done over every model and batch so far. */
+typedef struct {
+    const qz_ppl_opts *o;
+    double t0;
+    int64_t done0, total; /* window-layer passes */
+    int64_t n_layers;     /* of the model running now */
+} run_progress;
+
+static void batch_progress(void *ctx, const qz_progress *p)
+{
+    run_progress *rp = ctx;
+    qz_progress q = *p;
+    q.done = rp->done0 + p->done;
+    q.total = rp->total;
+    q.elapsed = qz_now() - rp->t0;
+    q.tokens_done = q.done * rp->o->seqlen / rp->n_layers;
+    rp->o->progress(rp->o->progress_ctx, &q);
+}
+
+static int batch_hidden(qz_model *m, const int32_t *tokens, int64_t nb, run_progress *rp, float *x, qz_error *err)
+{
+    qz_ppl_opts ob = *rp->o;
+    ob.progress = rp->o->progress ? batch_progress : NULL;
+    ob.progress_ctx = rp;
+    rp->n_layers = m->cfg.n_layers;
+    int rc = qz_eval_hidden(m, tokens, nb, &ob, x, err);
+    rp->done0 += nb * m->cfg.n_layers;
+    return rc;
+}
+
+typedef struct {
+    qz_model *const *models;
+    int n_models;
+    float *x[QZ_EVAL_MAX_MODELS];      /* (batch*seqlen, hidden of the model) */
+    float *logits[QZ_EVAL_MAX_MODELS]; /* (QZ_EVAL_CHUNK, vocab) */
+} chunk_bufs;
+
+/* Window w (tokens tok, its hidden states at row offset off of each x) chunk by chunk. */
+static int score_window(const chunk_bufs *b, int64_t w, const int32_t *tok, int64_t T, int64_t off, qz_eval_chunk_fn fn,
+                        void *ctx, qz_error *err)
+{
+    int rc = QZ_OK;
+    for (int64_t c0 = 0; c0 < T - 1 && rc == QZ_OK; c0 += QZ_EVAL_CHUNK) {
+        qz_eval_chunk c = {w, c0, T - 1 - c0 < QZ_EVAL_CHUNK ? T - 1 - c0 : QZ_EVAL_CHUNK, 0, b->models[0]->cfg.vocab,
+                           tok + c0 + 1, {NULL}};
+        c.last = c0 + c.n == T - 1;
+        for (int i = 0; i < b->n_models; i++) {
+            qz_model_head(b->models[i], b->x[i] + (off + c0) * b->models[i]->cfg.hidden, c.n, b->logits[i]);
+            c.logits[i] = b->logits[i];
+        }
+        rc = fn(ctx, &c, err);
+    }
+    return rc;
+}
+
+static int alloc_bufs(chunk_bufs *b, int64_t batch, int64_t T, qz_error *err)
+{
+    for (int i = 0; i < b->n_models; i++) {
+        const qz_model_config *c = &b->models[i]->cfg;
+        b->x[i] = qz_malloc_array((size_t)(batch * T * c->hidden), sizeof(float));
+        b->logits[i] = qz_malloc_array((size_t)(QZ_EVAL_CHUNK * c->vocab), sizeof(float));
+        if (!b->x[i] || !b->logits[i])
+            return qz_fail(err, QZ_EINTERNAL, "out of memory for a batch of %lld windows of %lld tokens", (long long)batch, (long long)T);
+    }
+    return QZ_OK;
+}
+
+int qz_eval_chunks(qz_model *const *models, int n_models, const int32_t *tokens, int64_t n_windows, const qz_ppl_opts *o,
+                   qz_eval_chunk_fn fn, void *ctx, qz_error *err)
+{
+    QZ_ASSERT(n_models >= 1 && n_models <= QZ_EVAL_MAX_MODELS);
+    int64_t T = o->seqlen, batch = n_windows;
+    run_progress rp = {o, qz_now(), 0, 0, 1};
+    for (int i = 0; i < n_models; i++) {
+        if (models[i]->cfg.vocab != models[0]->cfg.vocab)
+            return qz_fail(err, QZ_EINPUT, "vocabulary sizes differ: %lld and %lld (the models must share a tokenizer)",
+                           (long long)models[0]->cfg.vocab, (long long)models[i]->cfg.vocab);
+        int64_t b = qz_eval_batch_windows(o, models[i]->cfg.hidden, n_windows);
+        batch = b < batch ? b : batch;
+        rp.total += n_windows * models[i]->cfg.n_layers;
+    }
+    chunk_bufs b = {models, n_models, {NULL}, {NULL}};
+    int rc = alloc_bufs(&b, batch, T, err);
+    for (int64_t b0 = 0; b0 < n_windows && rc == QZ_OK; b0 += batch) {
+        int64_t nb = n_windows - b0 < batch ? n_windows - b0 : batch;
+        for (int i = 0; i < n_models && rc == QZ_OK; i++) rc = batch_hidden(models[i], tokens + b0 * T, nb, &rp, b.x[i], err);
+        for (int64_t w = b0; w < b0 + nb && rc == QZ_OK; w++) {
+            rc = score_window(&b, w, tokens + w * T, T, (w - b0) * T, fn, ctx, err);
+            report(o, "score", w + 1, n_windows, w + 1, n_windows, rp.t0, (w + 1) * T);
+        }
+    }
+    for (int i = 0; i < n_models; i++) free(b.x[i]), free(b.logits[i]);
+    return rc;
+}
+
+void qz_ppl_result_set(qz_ppl_result *r, int64_t n_tokens, int64_t windows, int64_t seqlen, double nll_sum, double seconds)
+{
+    r->tokens = n_tokens;
+    r->windows = windows;
+    r->scored = windows * (seqlen - 1);
+    r->mean_nll = nll_sum / (double)r->scored;
+    r->ppl = exp(r->mean_nll);
+    r->seconds = seconds;
+    r->tokens_per_second = (double)(windows * seqlen) / (seconds > 0 ? seconds : 1e-9);
+}
+
+static int add_nll(void *ctx, const qz_eval_chunk *c, qz_error *err)
+{
+    (void)err;
+    double *nll = ctx;
+    for (int64_t t = 0; t < c->n; t++) *nll += row_nll(c->logits[0] + t * c->vocab, c->vocab, c->next[t]);
+    return QZ_OK;
 }
 
 int qz_eval_ppl(qz_model *m, const int32_t *tokens, int64_t n_tokens, const qz_ppl_opts *o, qz_ppl_result *r, qz_error *err)
 {
     memset(r, 0, sizeof *r);
-    int64_t W = 0, T = o->seqlen, d = m->cfg.hidden;
+    int64_t W = 0;
     int rc = qz_eval_windows(n_tokens, o, &W, err);
     if (rc) return rc;
-    double t0 = qz_now();
-    float *x = qz_malloc_array((size_t)(W * T * d), sizeof(float));
-    float *logits = qz_malloc_array((size_t)(QZ_EVAL_CHUNK * m->cfg.vocab), sizeof(float));
-    if (!x || !logits) rc = qz_fail(err, QZ_EINTERNAL, "out of memory for %lld windows of %lld tokens", (long long)W, (long long)T);
-    if (rc == QZ_OK) rc = qz_eval_hidden(m, tokens, W, o, x, err);
-    double nll = 0;
-    for (int64_t w = 0; w < W && rc == QZ_OK; w++) {
-        nll += qz_window_nll(m, tokens + w * T, T, x + w * T * d, logits);
-        report(o, "score", w + 1, W, w + 1, W, t0, W * T);
-    }
-    free(x);
-    free(logits);
+    double t0 = qz_now(), nll = 0;
+    rc = qz_eval_chunks(&m, 1, tokens, W, o, add_nll, &nll, err);
     if (rc) return rc;
-    r->tokens = n_tokens;
-    r->windows = W;
-    r->scored = W * (T - 1);
-    r->mean_nll = nll / (double)r->scored;
-    r->ppl = exp(r->mean_nll);
-    r->seconds = qz_now() - t0;
-    r->tokens_per_second = (double)(W * T) / (r->seconds > 0 ? r->seconds : 1e-9);
+    qz_ppl_result_set(r, n_tokens, W, o->seqlen, nll, qz_now() - t0);
     return QZ_OK;
 }

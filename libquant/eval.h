@@ -3,9 +3,11 @@
  * non-overlapping windows of seqlen tokens (the tail is dropped), every token
  * after a window's first scored, ppl = exp(mean NLL).
  *
- * The model is streamed layer by layer over all windows at once: memory is
- * the hidden states (windows x seqlen x hidden floats) plus one layer, never
- * windows x vocab.
+ * The model is streamed layer by layer over a batch of windows at a time:
+ * memory is the batch's hidden states (batch x seqlen x hidden floats, at
+ * most QZ_EVAL_BATCH_BYTES unless batch_windows says otherwise) plus one
+ * layer plus one chunk of logits, never windows x vocab. Each batch streams
+ * every layer again, so more windows per batch means fewer layer loads.
  */
 #ifndef QZ_EVAL_H
 #define QZ_EVAL_H
@@ -27,7 +29,11 @@ typedef struct qz_ppl_opts {
     int64_t max_windows;   /* 0 = every full window */
     qz_progress_fn progress;
     void *progress_ctx;
+    int64_t batch_windows; /* windows resident per model at once; 0 = as many as fit in QZ_EVAL_BATCH_BYTES */
 } qz_ppl_opts;
+
+/* Hidden-state budget per model when batch_windows is 0. */
+#define QZ_EVAL_BATCH_BYTES ((size_t)256 << 20)
 
 typedef struct qz_ppl_result {
     int64_t tokens;        /* tokens in the text, BOS included */
@@ -54,5 +60,37 @@ int qz_eval_hidden(qz_model *m, const int32_t *tokens, int64_t n_windows, const 
 double qz_window_nll(const qz_model *m, const int32_t *tokens, int64_t T, float *x, float *logits);
 
 int qz_eval_ppl(qz_model *m, const int32_t *tokens, int64_t n_tokens, const qz_ppl_opts *o, qz_ppl_result *r, qz_error *err);
+
+/* Fills r from the sum of NLLs over windows * (seqlen - 1) scored tokens. */
+void qz_ppl_result_set(qz_ppl_result *r, int64_t n_tokens, int64_t windows, int64_t seqlen, double nll_sum, double seconds);
+
+/* Windows per batch for a model of the given hidden size: o->batch_windows,
+ * or as many as fit in QZ_EVAL_BATCH_BYTES (at least 1); at most windows. */
+int64_t qz_eval_batch_windows(const qz_ppl_opts *o, int64_t hidden, int64_t windows);
+
+/* One chunk of a window's scored positions with the logits of every model:
+ * row i predicts next[i], the token at position pos + 1 + i of the window. */
+#define QZ_EVAL_MAX_MODELS 2
+typedef struct qz_eval_chunk {
+    int64_t window;       /* window index, 0-based */
+    int64_t pos;          /* first row's position in the window (0 = BOS or the window's first token) */
+    int64_t n;            /* rows, at most QZ_EVAL_CHUNK */
+    int last;             /* the window's last chunk */
+    int64_t vocab;
+    const int32_t *next;  /* (n) */
+    const float *logits[QZ_EVAL_MAX_MODELS]; /* (n, vocab) per model, qz_model_head's output */
+} qz_eval_chunk;
+
+/* Sees each chunk; a failure stops the walk and is returned. */
+typedef int (*qz_eval_chunk_fn)(void *ctx, const qz_eval_chunk *c, qz_error *err);
+
+/* Runs n_windows windows of tokens (n_windows*seqlen ids) through each of
+ * n_models models (1..QZ_EVAL_MAX_MODELS, same vocab, else QZ_EINPUT) in
+ * batches of windows (qz_eval_batch_windows, the smallest over the models)
+ * and calls fn for every chunk, in window order, with the models' logits
+ * side by side. Memory: per model one batch of hidden states and
+ * QZ_EVAL_CHUNK x vocab logits. o->progress sees all batches as one run. */
+int qz_eval_chunks(qz_model *const *models, int n_models, const int32_t *tokens, int64_t n_windows, const qz_ppl_opts *o,
+                   qz_eval_chunk_fn fn, void *ctx, qz_error *err);
 
 #endif

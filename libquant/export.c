@@ -53,6 +53,14 @@ static int write_linear_fp(qz_export *ex, const qz_layer *L, qz_linear_id id, qz
     return rc;
 }
 
+static int write_sparse24(qz_export *ex, const qz_layer *L, int id, qz_error *err)
+{
+    char prefix[256];
+    const qz_linear *l = &L->lin[id];
+    linear_prefix(prefix, sizeof prefix, L, (qz_linear_id)id);
+    return qz_sparse24_write_linear(ex->st, prefix, l->w, l->out, l->in, l->bias, ex->fp_dtype, err);
+}
+
 static int log_module(qz_export *ex, const qz_module_report *r, const qz_linear *l, int bits, int64_t gs, qz_error *err)
 {
     cJSON *j = cJSON_CreateObject();
@@ -102,6 +110,14 @@ static int write_ct(qz_export *ex, const char *prefix, const qz_linear *l, const
     return rc;
 }
 
+int qz_export_sparse24_ok(const qz_model_config *cfg, qz_linear_id id)
+{
+    for (int j = 0; j < QZ_LIN_COUNT; j++)
+        if (j == (int)id || (id != QZ_LIN_O && id != QZ_LIN_DOWN && qz_linear_site((qz_linear_id)j) == qz_linear_site(id)))
+            if (!qz_sparse24_vllm_shape_ok(qz_linear_out(cfg, (qz_linear_id)j), qz_linear_in(cfg, (qz_linear_id)j))) return 0;
+    return 1;
+}
+
 static int write_quantized(qz_export *ex, const qz_layer *L, qz_linear_id id, const qz_quant_result *q, qz_error *err)
 {
     const qz_linear *l = &L->lin[id];
@@ -119,11 +135,13 @@ static int sink_write_layer(void *ctx, const qz_layer *L, const qz_quant_result 
                             const qz_module_report rep[QZ_LIN_COUNT], qz_error *err)
 {
     qz_export *ex = ctx;
-    int bits = ex->format == QZ_EXPORT_AWQ ? ex->awq.bits : ex->format == QZ_EXPORT_CT ? ex->ct.weight_bits : ex->gptq.bits;
+    int bits = ex->format == QZ_EXPORT_AWQ ? ex->awq.bits : ex->format == QZ_EXPORT_CT ? ex->ct.weight_bits
+               : ex->format == QZ_EXPORT_SPARSE24 ? 16 : ex->gptq.bits;
     int64_t gs = ex->format == QZ_EXPORT_AWQ ? ex->awq.group_size : ex->format == QZ_EXPORT_CT ? -1 : ex->gptq.group_size;
     int rc = write_norms(ex, L, err);
     for (int id = 0; id < QZ_LIN_COUNT && rc == QZ_OK; id++) {
         if (q[id] && ex->format != QZ_EXPORT_FP) rc = write_quantized(ex, L, (qz_linear_id)id, q[id], err);
+        else if (ex->format == QZ_EXPORT_SPARSE24 && qz_export_sparse24_ok(&ex->m->cfg, (qz_linear_id)id)) rc = write_sparse24(ex, L, id, err);
         else rc = write_linear_fp(ex, L, (qz_linear_id)id, err);
         if (rc == QZ_OK) rc = log_module(ex, &rep[id], &L->lin[id], ex->format == QZ_EXPORT_FP ? 16 : bits, gs, err);
     }
@@ -176,6 +194,8 @@ int qz_export_finish(qz_export *ex, const cJSON *quant_config, const cJSON *conf
     cJSON *cfg = cJSON_Duplicate(ex->m->hf->config_json, 1);
     if (rc == QZ_OK && !cfg) rc = qz_fail(err, QZ_EINTERNAL, "out of memory");
     if (rc == QZ_OK) rc = apply_patch(cfg, config_patch, err);
+    if (rc == QZ_OK && !quant_config) /* e.g. a sparse-24 input written dense: its layout no longer applies */
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, "quantization_config");
     if (rc == QZ_OK && quant_config) {
         cJSON_DeleteItemFromObjectCaseSensitive(cfg, "quantization_config");
         cJSON_AddItemToObject(cfg, "quantization_config", cJSON_Duplicate(quant_config, 1));

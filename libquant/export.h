@@ -21,6 +21,7 @@ typedef enum qz_export_format {
     QZ_EXPORT_GPTQ = 1,    /* qweight/qzeros/scales/g_idx, FORMAT.md */
     QZ_EXPORT_AWQ = 2,     /* AutoAWQ GEMM */
     QZ_EXPORT_CT = 3,      /* compressed-tensors int-quantized: int8 weight = code - 128, F32 per-row scales */
+    QZ_EXPORT_SPARSE24 = 4, /* compressed-tensors sparse-24-bitmask for the linears qz_export_sparse24_ok, FP else */
     QZ_EXPORT_FORMAT_COUNT
 } qz_export_format;
 
@@ -36,6 +37,12 @@ typedef struct qz_export {
 } qz_export;
 
 int qz_export_open(qz_export **out, const qz_model *m, const char *out_dir, int force, qz_error *err);
+
+/* 1 when QZ_EXPORT_SPARSE24 writes linear id compressed: vLLM's 2:4 scheme
+ * holds its shape and that of every linear fused with it (q/k/v, gate/up),
+ * since vLLM gives a fused layer the scheme only when all its parts have it.
+ * The others are written dense and belong in the config's ignore list. */
+int qz_export_sparse24_ok(const qz_model_config *cfg, qz_linear_id id);
 /* A sink for quantize.h / awq.h writing each layer in format (gptq / awq:
  * the matching config; the other may be NULL) and logging every module to
  * qz-log.jsonl. */

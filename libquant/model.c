@@ -125,6 +125,10 @@ static int load_linear(qz_model *m, const char *prefix, qz_linear_id id, int has
         l->w = qz_malloc_array((size_t)(l->out * l->in), sizeof(float));
         rc = l->w ? qz_ct_read_linear(find_tensor, m->hf, lin, &m->ct_cfg, l->out, l->in, l->w, err)
                   : qz_fail(err, QZ_EINTERNAL, "out of memory loading %s", lin);
+    } else if (m->sparse24 && (snprintf(name, sizeof name, "%s.compressed", lin), qz_hf_model_find(m->hf, name))) {
+        l->w = qz_malloc_array((size_t)(l->out * l->in), sizeof(float));
+        rc = l->w ? qz_sparse24_read_linear(find_tensor, m->hf, lin, l->out, l->in, l->w, err)
+                  : qz_fail(err, QZ_EINTERNAL, "out of memory loading %s", lin);
     } else {
         snprintf(name, sizeof name, "%s.weight", lin);
         rc = load_f32(m->hf, name, 2, wshape, &l->w, err);
@@ -226,8 +230,9 @@ int qz_model_reserve(qz_model *m, int64_t T, qz_error *err)
     return QZ_OK;
 }
 
-/* quantization_config: GPTQ, AWQ and compressed-tensors int-quantized are
- * read; any other method is refused by name. */
+/* quantization_config: GPTQ, AWQ, compressed-tensors int-quantized and
+ * sparsity-only compressed-tensors are read; any other method is refused by
+ * name. */
 static int read_quant_config(qz_model *m, qz_error *err)
 {
     const cJSON *qc = cJSON_GetObjectItemCaseSensitive(m->hf->config_json, "quantization_config");
@@ -244,8 +249,10 @@ static int read_quant_config(qz_model *m, qz_error *err)
         return qz_awq_config_parse(qc, where, &m->awq_cfg, err);
     }
     if (cJSON_IsString(meth) && !strcmp(meth->valuestring, "compressed-tensors")) {
+        int rc = qz_sparse24_config_parse(qc, where, &m->sparse24, err);
+        if (rc || m->sparse24) return rc;
         m->ct = 1;
-        int rc = qz_ct_config_parse(qc, where, &m->ct_cfg, err);
+        rc = qz_ct_config_parse(qc, where, &m->ct_cfg, err);
         m->sim.act_bits = m->ct_cfg.act_bits; /* the activation scheme the checkpoint declares */
         m->sim.act_gran = m->ct_cfg.act_per_token ? QZ_GRAN_TOKEN : QZ_GRAN_TENSOR;
         return rc;

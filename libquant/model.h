@@ -17,6 +17,7 @@
 #include "ct_ckpt.h"
 #include "gptq_ckpt.h"
 #include "hf_model.h"
+#include "sparse24.h"
 #include "w8a8.h"
 
 typedef enum qz_linear_id {
@@ -80,6 +81,8 @@ typedef struct qz_model {
     qz_awq_config awq_cfg;
     int ct;            /* ... == "compressed-tensors" (int-quantized) */
     qz_ct_config ct_cfg;
+    int sparse24;      /* compressed-tensors sparsity only (sparse-24-bitmask or
+                          dense): floating-point linears, not "quantized" */
     float *embed;      /* (vocab, hidden) */
     float *final_norm; /* (hidden) */
     float *lm_head;    /* (vocab, hidden); == embed when tied */
@@ -98,8 +101,10 @@ int qz_model_reserve(qz_model *m, int64_t T, qz_error *err);
 /* Loads decoder layer i as FP32: from F32/F16/BF16, or dequantized from a
  * GPTQ checkpoint's qweight/qzeros/scales/g_idx or an AWQ GEMM checkpoint's
  * qweight/qzeros/scales or a compressed-tensors checkpoint's int8 weight and
- * weight_scale (linears left in floating point in such a checkpoint are read
- * as they are); then m->sim's weight quantization. Errors name the tensor. */
+ * weight_scale, or decompressed from a sparse-24-bitmask checkpoint's
+ * shape/compressed/bitmask (linears left in floating point in such
+ * checkpoints are read as they are); then m->sim's weight quantization.
+ * Errors name the tensor. */
 int qz_layer_load(qz_model *m, int64_t i, qz_layer *L, qz_error *err);
 void qz_layer_free(qz_layer *L);
 /* Checks every weight is finite: QZ_EINPUT naming layer and module. */

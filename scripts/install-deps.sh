@@ -2,9 +2,12 @@
 # Installs the Debian packages qz builds against. Idempotent: packages already
 # present are left alone, and `apt-get update` runs only when something is
 # missing and the package lists are absent or stale.
+# usage: scripts/install-deps.sh [--plot]   (--plot adds gnuplot for make sweep)
 set -euo pipefail
 
 pkgs=(build-essential zlib1g-dev libcjson-dev libopenblas-dev libpcre2-dev pkg-config)
+# --plot: also gnuplot, which scripts/sweep.sh uses for its PNG (optional)
+if [ "${1:-}" = --plot ]; then pkgs+=(gnuplot-nox); fi
 
 missing=()
 for p in "${pkgs[@]}"; do

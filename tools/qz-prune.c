@@ -53,6 +53,8 @@ typedef struct {
     qz_pruner *pruner;   /* while running */
     qz_quantizer *quantizer;
     module_stat *stats;  /* (n_layers, QZ_LIN_COUNT) */
+    int64_t zeros, params; /* decoder zeros so far; every parameter of the model */
+    cJSON *sparse24_qc;  /* --format compressed-tensors: its global_sparsity is kept current */
 } prune_args;
 
 static int parse_method(qz_cli *c, const char *s, qz_quant_method *m)
@@ -201,9 +203,13 @@ static void on_layer(void *ctx, const qz_layer *L, const qz_module_report rep[QZ
         const qz_linear *l = &L->lin[id];
         int64_t z = 0;
         for (int64_t i = 0; i < l->out * l->in; i++) z += l->w[i] == 0.0f;
+        a->zeros += z;
         module_stat *s = &a->stats[L->index * QZ_LIN_COUNT + id];
         *s = (module_stat){a->p.method == QZ_QUANT_STRUCTURED ? rep[id].sparsity : (double)z / (double)(l->out * l->in), l->out, l->in};
     }
+    if (a->sparse24_qc) /* zeros of the decoder linears over every parameter (llm-compressor's global_sparsity) */
+        cJSON_SetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(a->sparse24_qc, "sparsity_config"), "global_sparsity"),
+                             (double)a->zeros / (double)a->params);
 }
 
 static void print_json(const prune_args *a, const qz_model_config *cfg, int64_t seqlen, const char *format, double secs)
@@ -282,8 +288,41 @@ static int resolve(qz_cli *c, prune_args *a, qz_model *m, qz_error *err)
         if (!c->quiet) fprintf(stderr, "%s: scope global: two passes over the decoder weights for the threshold\n", c->tool);
         rc = qz_prune_global_threshold(m, a->p.sparsity, &a->p.global, err);
     }
+    const qz_model_config *cf = &m->cfg;
+    a->params = cf->vocab * cf->hidden * (cf->tie_embeddings ? 1 : 2) + cf->hidden * (2 * cf->n_layers + 1);
+    for (int id = 0; id < QZ_LIN_COUNT; id++)
+        a->params += cf->n_layers * qz_linear_out(cf, (qz_linear_id)id) * qz_linear_in(cf, (qz_linear_id)id);
     if (rc == QZ_OK && !(a->stats = qz_calloc_array((size_t)(m->cfg.n_layers * QZ_LIN_COUNT), sizeof *a->stats)))
         rc = qz_fail(err, QZ_EINTERNAL, "out of memory");
+    return rc;
+}
+
+/* The sparse-24-bitmask quantization_config: the decoder linears written
+ * compressed (as qz_export_sparse24_ok says) as targets, the rest ignored;
+ * global_sparsity is filled in by on_layer as the layers are written. */
+static int sparse24_config(const qz_cli *c, prune_args *a, const qz_model_config *cfg, cJSON **qc, qz_error *err)
+{
+    int64_t n = cfg->n_layers * QZ_LIN_COUNT;
+    char(*names)[96] = qz_malloc_array((size_t)n, sizeof *names);
+    const char **comp = qz_malloc_array((size_t)n, sizeof *comp), **dense = qz_malloc_array((size_t)n, sizeof *dense);
+    int n_c = 0, n_d = 0, rc = names && comp && dense ? QZ_OK : qz_fail(err, QZ_EINTERNAL, "out of memory");
+    for (int64_t i = 0; rc == QZ_OK && i < n; i++) {
+        qz_linear_id id = (qz_linear_id)(i % QZ_LIN_COUNT);
+        snprintf(names[i], sizeof names[i], "model.layers.%lld.%s", (long long)(i / QZ_LIN_COUNT), qz_linear_name(id));
+        if (qz_export_sparse24_ok(cfg, id)) comp[n_c++] = names[i];
+        else dense[n_d++] = names[i];
+    }
+    if (rc == QZ_OK && n_c == 0)
+        rc = qz_fail(err, QZ_EINPUT, "--format compressed-tensors: no decoder linear has a shape vLLM's 2:4 kernel holds "
+                                     "(out and in multiples of 8, also for q/k/v and gate/up together)");
+    for (int id = 0; rc == QZ_OK && id < QZ_LIN_COUNT; id++)
+        if (!qz_export_sparse24_ok(cfg, (qz_linear_id)id))
+            qz_cli_warn(c, "%s is written dense (pruned 2:4, but vLLM's 2:4 kernel needs out and in multiples of 8 for it and "
+                           "the linears fused with it)", qz_linear_name((qz_linear_id)id));
+    if (rc == QZ_OK) *qc = a->sparse24_qc = qz_sparse24_config_json(0.0, comp, n_c, dense, n_d);
+    free(names);
+    free(comp);
+    free(dense);
     return rc;
 }
 
@@ -298,8 +337,11 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
     int n_q = 0, n_fp = a->bits ? qz_cli_mark_unpackable(c, &m->cfg, gptq_packable, &a->bits, a->q.skip, fp, quant, &n_q) : 0;
     const qz_gptq_opts *g = &a->q.sparsegpt.gptq;
     qz_gptq_config gc = {a->bits, g->group_size, g->sym, 0, 0, 0, g->damp, g->sym ? QZ_GPTQ_ZERO_V1 : QZ_GPTQ_ZERO_V2};
-    qz_export_format format = a->bits ? QZ_EXPORT_GPTQ : QZ_EXPORT_FP; /*SPARSE24-PENDING*/
-    cJSON *qc = a->bits ? qz_gptq_config_json(&gc, quant, n_q, fp, n_fp) : NULL;
+    qz_export_format format = a->ct_format ? QZ_EXPORT_SPARSE24 : a->bits ? QZ_EXPORT_GPTQ : QZ_EXPORT_FP;
+    cJSON *qc = NULL;
+    if (a->ct_format) rc = sparse24_config(c, a, &m->cfg, &qc, err);
+    else if (a->bits) qc = qz_gptq_config_json(&gc, quant, n_q, fp, n_fp);
+    if (rc) return rc;
     cJSON *patch = a->p.method == QZ_QUANT_STRUCTURED ? qz_prune_config_patch(&a->p, &m->cfg) : NULL;
     qz_cli_job job = {.in = a->in, .out = a->out, .force = a->force, .cal = a->p.method == QZ_QUANT_MAGNITUDE ? NULL : &a->cal,
                       .seqlen = seqlen, .format = format, .gptq = &gc, .quant_config = qc, .config_patch = patch,

@@ -12,20 +12,8 @@
  */
 #include "gptq.h"
 #include "bench_util.h"
-#include "rng.h"
 
 #include <string.h>
-
-/* Uniform [-1, 1) from SplitMix64, two values per draw. */
-static void fill_uniform(float *x, int64_t n, qz_rng *r, float scale)
-{
-    for (int64_t i = 0; i + 1 < n; i += 2) {
-        uint64_t v = qz_rng_next(r);
-        x[i] = scale * ((float)(uint32_t)v * 0x1p-31f - 1.0f);
-        x[i + 1] = scale * ((float)(uint32_t)(v >> 32) * 0x1p-31f - 1.0f);
-    }
-    if (n & 1) x[n - 1] = 0;
-}
 
 int main(void)
 {
@@ -53,7 +41,7 @@ int main(void)
         H[s] = calloc((size_t)(n * n), sizeof(float));
         double t = 0;
         for (int64_t done = 0; done < tokens; done += chunk) {
-            fill_uniform(X, chunk * n, &rng, 1.0f);
+            bench_fill_uniform(X, chunk * n, &rng, 1.0f);
             double t0 = qz_now();
             if (qz_hessian_add(H[s], &seen, X, chunk, n, 1, &err)) { fprintf(stderr, "%s\n", err.msg); return 3; }
             t += qz_now() - t0;
@@ -75,7 +63,7 @@ int main(void)
         int64_t rows = lin[i].out, cols = lin[i].in;
         float *W = malloc((size_t)(rows * cols) * sizeof(float)), *W2 = malloc((size_t)(rows * cols) * sizeof(float));
         float *Hc = malloc((size_t)(cols * cols) * sizeof(float));
-        fill_uniform(W, rows * cols, &rng, 1.7f / 64.0f);
+        bench_fill_uniform(W, rows * cols, &rng, 1.7f / 64.0f);
         memcpy(W2, W, (size_t)(rows * cols) * sizeof(float));
         memcpy(Hc, H[lin[i].site], (size_t)(cols * cols) * sizeof(float));
         qz_quant_result res = {0}, rres = {0};

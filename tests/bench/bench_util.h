@@ -3,6 +3,7 @@
 #define QZ_BENCH_UTIL_H
 
 #include "qz_common.h"
+#include "rng.h"
 
 #include <cblas.h>
 #include <sys/resource.h>
@@ -31,6 +32,17 @@ static inline double bench_peak_rss_mib(void)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss / 1024.0;
+}
+
+/* Uniform [-1, 1) from SplitMix64, two values per draw. */
+static inline void bench_fill_uniform(float *x, int64_t n, qz_rng *r, float scale)
+{
+    for (int64_t i = 0; i + 1 < n; i += 2) {
+        uint64_t v = qz_rng_next(r);
+        x[i] = scale * ((float)(uint32_t)v * 0x1p-31f - 1.0f);
+        x[i + 1] = scale * ((float)(uint32_t)(v >> 32) * 0x1p-31f - 1.0f);
+    }
+    if (n & 1) x[n - 1] = 0;
 }
 
 #endif

@@ -88,3 +88,15 @@ awk -v s="$st" 'BEGIN { exit !(s > 0 && s < 1000) }' && pass prune_structured_ev
   grep -q '"quant_method":[[:space:]]*"gptq"' "$TMP/joint/config.json" && j=$(ev "$TMP/joint") &&
   awk -v j="$j" -v s="${ppl[sgpt24]}" 'BEGIN { exit !(j > s * 0.98 && j < s * 1.5) }' && pass prune_joint_gptq ||
   fail prune_joint_gptq "joint 2:4 + 4-bit ppl '$j' vs 2:4 ${ppl[sgpt24]}"
+
+# --format compressed-tensors: sparse-24-bitmask where vLLM's kernel holds the
+# shape (q/k/v/o here), dense elsewhere; reads back equal to the dense model
+"$BIN"/qz-prune "$M" "$TMP/ct24" --method wanda --pattern 2:4 "${CAL[@]}" --format compressed-tensors --quiet >/dev/null &&
+  grep -q '"format":[[:space:]]*"sparse-24-bitmask"' "$TMP/ct24/config.json" &&
+  grep -aq '"model.layers.0.self_attn.q_proj.bitmask":{"dtype":"U8","shape":\[64,8\]' "$TMP/ct24/model.safetensors" &&
+  grep -aq '"model.layers.0.mlp.down_proj.weight"' "$TMP/ct24/model.safetensors" &&
+  [ "$(ev "$TMP/ct24")" = "${ppl[wanda24]}" ] && pass prune_sparse24 || fail prune_sparse24 "sparse-24-bitmask artifact or read-back ppl"
+"$BIN"/qz-gptq "$TMP/ct24" "$TMP/ct24-g8" --method rtn --bits 8 --group-size -1 --keep-sparsity --quiet >/dev/null &&
+  "$BIN"/qz-prune "$TMP/ct24" "$TMP/ct24-dense" --method magnitude --sparsity 0 --quiet >/dev/null &&
+  ! grep -q quantization_config "$TMP/ct24-dense/config.json" && [ "$(ev "$TMP/ct24-dense")" = "${ppl[wanda24]}" ] &&
+  pass prune_sparse24_input || fail prune_sparse24_input "a sparse-24 input to qz-gptq / qz-prune"
