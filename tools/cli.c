@@ -33,6 +33,14 @@ int qz_cli_common_option(qz_cli *c, int ch, char **argv, void (*usage)(void))
     }
 }
 
+int qz_cli_in_out(const qz_cli *c, int argc, char **argv, const char **in, const char **out)
+{
+    if (optind != argc - 2) return qz_cli_usage_error(c, "expected IN_DIR and OUT_DIR");
+    *in = argv[optind];
+    *out = argv[optind + 1];
+    return 0;
+}
+
 int qz_cli_usage_error(const qz_cli *c, const char *fmt, ...)
 {
     va_list ap;

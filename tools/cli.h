@@ -57,6 +57,10 @@ int qz_cli_calib_option(const qz_cli *c, int ch, const char *arg, qz_cli_calib *
  * Returns 0 or QZ_EXIT_INPUT. */
 int qz_cli_common_option(qz_cli *c, int ch, char **argv, void (*usage)(void));
 
+/* After getopt_long: exactly IN_DIR and OUT_DIR must remain (else a usage
+ * error, QZ_EXIT_INPUT); 0 with *in, *out set. */
+int qz_cli_in_out(const qz_cli *c, int argc, char **argv, const char **in, const char **out);
+
 /* "tool: error: msg" on stderr; returns QZ_EXIT_INPUT. */
 int qz_cli_usage_error(const qz_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints a library error and returns its exit code. */
