@@ -130,8 +130,9 @@ static int64_t zeros(const float *w, int64_t n)
     return z;
 }
 
-/* Counts zeros of every decoder linear of dir per matrix / row / M-group:
- * want_matrix, want_row, want_group < 0 = not checked; *total = all zeros. */
+/* Checks the zeros of every decoder linear of dir: floor(numel * s_matrix)
+ * per matrix, floor(in * s_row) per row (< 0: not checked), and with mm > 0
+ * n per group of mm (exactly, or at least n); *total = all zeros. */
 static void check_counts(const char *dir, double s_matrix, double s_row, int n, int mm, int exact_groups, int64_t *total)
 {
     qz_error err = {0};
@@ -273,6 +274,14 @@ static void test_wanda_metric(void)
     CHECK(run_to(m, dir, &o, NULL, QZ_EXPORT_FP, NULL, NULL, &err) == 0, "%s", err.msg);
     int64_t total;
     check_counts(dir, 0.5, 0.5, 0, 0, 0, &total);
+    qz_prune_opts o24 = popts(QZ_QUANT_WANDA, 0, 2, 4, QZ_PRUNE_SCOPE_ROW), o30 = popts(QZ_QUANT_WANDA, 0.3, 0, 0, QZ_PRUNE_SCOPE_LAYER);
+    char d24[300];
+    snprintf(d24, sizeof d24, "%s-24", dir);
+    CHECK(run_to(m, d24, &o24, NULL, QZ_EXPORT_FP, NULL, NULL, &err) == 0, "%s", err.msg);
+    check_counts(d24, 0.5, 0.5, 2, 4, 1, &total);
+    CHECK(run_to(m, d24, &o30, NULL, QZ_EXPORT_FP, NULL, NULL, &err) == 0, "%s", err.msg);
+    check_counts(d24, 0.3, -1, 0, 0, 0, &total);
+    qzt_rmdir(d24);
     qz_layer A, B;
     static sums ss;
     memset(&ss, 0, sizeof ss);
@@ -312,6 +321,9 @@ static void test_sparsegpt_and_keep_sparsity(void)
     qz_quant_opts qo = {.method = QZ_QUANT_SPARSEGPT, .sparsegpt = qz_sparsegpt_opts_default()};
     qo.sparsegpt.prune_n = 2, qo.sparsegpt.prune_m = 4;
     int64_t total;
+    qz_quant_opts q50 = {.method = QZ_QUANT_SPARSEGPT, .sparsegpt = qz_sparsegpt_opts_default()}; /* 50% per 128-column block */
+    CHECK(run_to(m, dir, NULL, &q50, QZ_EXPORT_FP, NULL, NULL, &err) == 0, "%s", err.msg);
+    check_counts(dir, 0.5, -1, 0, 0, 0, &total); /* in 64 and 172 = 128 + 44: half of every block is half of the matrix */
     CHECK(run_to(m, dir, NULL, &qo, QZ_EXPORT_FP, NULL, NULL, &err) == 0, "%s", err.msg);
     check_counts(dir, 0.5, 0.5, 2, 4, 1, &total);
     /* joint: q/k/v/o packed at 4 bits (gate/up/down cannot be: 172), all pruned 2:4 */
