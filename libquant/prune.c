@@ -221,13 +221,6 @@ static void unstructured_mask(qz_pruner *p, const qz_linear *l)
         }
 }
 
-static double zero_fraction(const float *w, int64_t n)
-{
-    int64_t z = 0;
-    for (int64_t i = 0; i < n; i++) z += w[i] == 0.0f;
-    return (double)z / (double)n;
-}
-
 static void prune_linear(qz_pruner *p, qz_layer *L, qz_linear_id id)
 {
     double t0 = qz_now();
@@ -239,7 +232,7 @@ static void prune_linear(qz_pruner *p, qz_layer *L, qz_linear_id id)
     unstructured_mask(p, l);
     for (int64_t i = 0; i < l->out * l->in; i++)
         if (!p->keep[i]) l->w[i] = 0.0f;
-    p->rep[id].sparsity = zero_fraction(l->w, l->out * l->in);
+    p->rep[id].sparsity = (double)qz_count_zeros(l->w, l->out * l->in) / (double)(l->out * l->in);
     p->rep[id].seconds = qz_now() - t0;
 }
 

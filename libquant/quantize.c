@@ -12,6 +12,13 @@ const char *qz_quant_method_name(qz_quant_method m)
     return (unsigned)m < QZ_QUANT_METHOD_COUNT ? names[m] : "?";
 }
 
+int64_t qz_count_zeros(const float *w, int64_t n)
+{
+    int64_t z = 0;
+    for (int64_t i = 0; i < n; i++) z += w[i] == 0.0f;
+    return z;
+}
+
 struct qz_quantizer {
     qz_quant_opts o;
     qz_quant_sink sink;
@@ -94,10 +101,8 @@ static int quantize_one(qz_quantizer *q, qz_layer *L, qz_linear_id id, qz_error 
     }
     r->quantized = q->res[id].codes != NULL;
     if (q->o.method == QZ_QUANT_SPARSEGPT) {
-        int64_t z = 0;
-        for (int64_t i = 0; i < l->out * l->in; i++) z += l->w[i] == 0.0f;
         r->pruned = 1;
-        r->sparsity = (double)z / (double)(l->out * l->in);
+        r->sparsity = (double)qz_count_zeros(l->w, l->out * l->in) / (double)(l->out * l->in);
     }
     r->loss = q->res[id].loss;
     r->damp_used = q->res[id].damp_used;

@@ -30,6 +30,9 @@ typedef enum qz_quant_method {
 /* "gptq", "rtn", "awq", "smoothquant", "magnitude", "wanda", "sparsegpt", "structured" */
 const char *qz_quant_method_name(qz_quant_method m);
 
+/* Weights of w[0..n) that are exactly 0 (+0 or -0): a pruned module's sparsity. */
+int64_t qz_count_zeros(const float *w, int64_t n);
+
 typedef struct qz_quant_opts {
     qz_quant_method method; /* GPTQ, RTN or SPARSEGPT */
     qz_gptq_opts gptq;    /* bits, group_size, sym, act_order, static_groups, mse, damp, block_size */

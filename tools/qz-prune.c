@@ -198,8 +198,7 @@ static void on_layer(void *ctx, const qz_layer *L, const qz_module_report rep[QZ
     prune_args *a = ctx;
     for (int id = 0; id < QZ_LIN_COUNT; id++) {
         const qz_linear *l = &L->lin[id];
-        int64_t z = 0;
-        for (int64_t i = 0; i < l->out * l->in; i++) z += l->w[i] == 0.0f;
+        int64_t z = qz_count_zeros(l->w, l->out * l->in);
         a->zeros += z;
         module_stat *s = &a->stats[L->index * QZ_LIN_COUNT + id];
         *s = (module_stat){a->p.method == QZ_QUANT_STRUCTURED ? rep[id].sparsity : (double)z / (double)(l->out * l->in), l->out, l->in};
