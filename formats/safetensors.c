@@ -241,9 +241,9 @@ const char *qz_st_metadata(const qz_st_file *f, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static uint32_t crc32_bytes(const void *data, size_t n)
+uint32_t qz_crc32(uint32_t crc, const void *data, size_t n)
 {
-    uLong c = crc32(0L, Z_NULL, 0);
+    uLong c = crc;
     const unsigned char *p = data;
     while (n) { /* zlib takes uInt lengths */
         uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
@@ -263,7 +263,7 @@ int qz_st_get(qz_st_file *f, const char *name, qz_st_tensor **t, qz_error *err)
     snprintf(key, sizeof key, "qz.crc32.%s", name);
     const char *stored = qz_st_metadata(f, key);
     if (stored) {
-        uint32_t got = crc32_bytes((*t)->data, (*t)->nbytes);
+        uint32_t got = qz_crc32(0, (*t)->data, (*t)->nbytes);
         char hex[16];
         snprintf(hex, sizeof hex, "%08x", got);
         if (strcmp(hex, stored) != 0)
@@ -331,7 +331,7 @@ int qz_st_writer_add(qz_st_writer *w, const char *name, qz_dtype dtype, int ndim
     cJSON_AddItemToObject(w->header, name, e);
     char key[512], hex[16];
     snprintf(key, sizeof key, "qz.crc32.%s", name);
-    snprintf(hex, sizeof hex, "%08x", crc32_bytes(data, nbytes));
+    snprintf(hex, sizeof hex, "%08x", qz_crc32(0, data, nbytes));
     cJSON_AddStringToObject(w->meta, key, hex);
     if (nbytes && fwrite(data, 1, nbytes, w->data) != nbytes)
         return qz_fail(err, QZ_EINTERNAL, "%s: write failed: %s", w->data_path, strerror(errno));

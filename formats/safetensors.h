@@ -107,4 +107,8 @@ int qz_st_writer_set_meta(qz_st_writer *w, const char *key, const char *value, q
 int qz_st_writer_finish(qz_st_writer *w, qz_error *err);
 void qz_st_writer_free(qz_st_writer *w);
 
+/* zlib's CRC-32 of n bytes continuing crc (0 to start), for any n: the
+ * checksum of qz's tensors and caches. */
+uint32_t qz_crc32(uint32_t crc, const void *data, size_t n);
+
 #endif

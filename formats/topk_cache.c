@@ -3,6 +3,8 @@
  * then one zlib stream of fixed-size records. Bytes only; no statistics. */
 #include "topk_cache.h"
 
+#include "safetensors.h"
+
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -63,24 +65,14 @@ static float getf32(const unsigned char *p)
     return f;
 }
 
-static uint32_t crc_update(uint32_t crc, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        crc = (uint32_t)crc32(crc, p, chunk);
-        p += chunk, n -= chunk;
-    }
-    return crc;
-}
-
 uint32_t qz_topk_tokens_crc(const int32_t *ids, int64_t n)
 {
     unsigned char buf[4096];
-    uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    uint32_t crc = 0;
     for (int64_t i = 0; i < n;) {
         size_t m = 0;
         for (; m < sizeof buf && i < n; m += 4, i++) put32(buf + m, (uint32_t)ids[i]);
-        crc = crc_update(crc, buf, m);
+        crc = qz_crc32(crc, buf, m);
     }
     return crc;
 }
@@ -107,7 +99,7 @@ static size_t encode_header(unsigned char *buf, const qz_topk_header *h, uint32_
     put32(buf + 56, payload_crc);
     put32(buf + 60, (uint32_t)len);
     memcpy(buf + FIXED_BYTES, h->base, len);
-    put32(buf + FIXED_BYTES + len, crc_update((uint32_t)crc32(0L, Z_NULL, 0), buf, FIXED_BYTES + len));
+    put32(buf + FIXED_BYTES + len, qz_crc32(0, buf, FIXED_BYTES + len));
     return FIXED_BYTES + len + 4;
 }
 
@@ -139,7 +131,7 @@ static int read_header(FILE *f, const char *path, qz_topk_header *h, uint32_t *p
     uint32_t len = get32(buf + 60);
     if (len > QZ_TOPK_MAX_NAME) return qz_fail(err, QZ_EINPUT, "%s: top-k cache base_len %u exceeds %d", path, len, QZ_TOPK_MAX_NAME);
     if (fread(buf + FIXED_BYTES, 1, len + 4, f) != len + 4) return qz_fail(err, QZ_EINPUT, "%s: top-k cache header truncated", path);
-    if (get32(buf + FIXED_BYTES + len) != crc_update((uint32_t)crc32(0L, Z_NULL, 0), buf, FIXED_BYTES + len))
+    if (get32(buf + FIXED_BYTES + len) != qz_crc32(0, buf, FIXED_BYTES + len))
         return qz_fail(err, QZ_EINPUT, "%s: top-k cache header CRC mismatch (corrupt file)", path);
     h->k = (int)get32(buf + 12);
     h->vocab = get32(buf + 16);
@@ -211,7 +203,6 @@ int qz_topk_writer_open(qz_topk_writer **out, const char *path, const qz_topk_he
     snprintf(w->tmp, sizeof w->tmp, "%s.tmp", path);
     w->rec = malloc(record_bytes(h->k));
     w->out = malloc(IO_BYTES);
-    w->crc = (uint32_t)crc32(0L, Z_NULL, 0);
     if (!w->rec || !w->out) return qz_fail(err, QZ_EINTERNAL, "out of memory for a top-k cache record of k %d", h->k);
     if (!(w->f = fopen(w->tmp, "wb"))) return qz_fail(err, QZ_EINPUT, "%s: cannot create: %s", w->tmp, strerror(errno));
     if (deflateInit(&w->z, Z_DEFAULT_COMPRESSION) != Z_OK) return qz_fail(err, QZ_EINTERNAL, "zlib deflateInit failed");
@@ -238,7 +229,7 @@ int qz_topk_writer_write(qz_topk_writer *w, const qz_topk_block *b, qz_error *er
     int rc = QZ_OK;
     for (int64_t i = 0; i < b->n && rc == QZ_OK; i++) {
         encode_record(w->rec, b, i);
-        w->crc = crc_update(w->crc, w->rec, rb);
+        w->crc = qz_crc32(w->crc, w->rec, rb);
         w->z.next_in = w->rec;
         w->z.avail_in = (uInt)rb;
         rc = deflate_pump(w, Z_NO_FLUSH, err);
@@ -305,7 +296,6 @@ int qz_topk_reader_open(qz_topk_reader **out, const char *path, qz_topk_header *
     if (!r->rec || !r->in) return qz_fail(err, QZ_EINTERNAL, "out of memory for a top-k cache record of k %d", r->h.k);
     if (inflateInit(&r->z) != Z_OK) return qz_fail(err, QZ_EINTERNAL, "zlib inflateInit failed");
     r->z_live = 1;
-    r->crc = (uint32_t)crc32(0L, Z_NULL, 0);
     return QZ_OK;
 }
 
@@ -363,7 +353,7 @@ int qz_topk_reader_read(qz_topk_reader *r, qz_topk_block *b, qz_error *err)
     int rc = QZ_OK;
     for (int64_t i = 0; i < b->n && rc == QZ_OK; i++) {
         rc = inflate_exact(r, r->rec, rb, err);
-        if (rc == QZ_OK) r->crc = crc_update(r->crc, r->rec, rb);
+        if (rc == QZ_OK) r->crc = qz_crc32(r->crc, r->rec, rb);
         if (rc == QZ_OK) rc = decode_record(r, r->rec, b, i, err);
     }
     if (rc == QZ_OK) r->done += b->n;

@@ -44,19 +44,8 @@ static double row_nll(const float *row, int64_t V, int32_t y)
     return log(sum) + mx - row[y];
 }
 
-double qz_window_nll(const qz_model *m, const int32_t *tokens, int64_t T, float *x, float *logits)
-{
-    int64_t V = m->cfg.vocab, d = m->cfg.hidden;
-    double nll = 0;
-    for (int64_t c0 = 0; c0 < T - 1; c0 += QZ_EVAL_CHUNK) {
-        int64_t n = T - 1 - c0 < QZ_EVAL_CHUNK ? T - 1 - c0 : QZ_EVAL_CHUNK;
-        qz_model_head(m, x + c0 * d, n, logits);
-        for (int64_t t = 0; t < n; t++) nll += row_nll(logits + t * V, V, tokens[c0 + t + 1]);
-    }
-    return nll;
-}
-
-int64_t qz_eval_batch_windows(const qz_ppl_opts *o, int64_t hidden, int64_t windows)
+/* Windows per batch for a model of this hidden size (at most windows). */
+static int64_t batch_windows(const qz_ppl_opts *o, int64_t hidden, int64_t windows)
 {
     int64_t b = o->batch_windows;
     if (b <= 0) {
@@ -145,7 +134,7 @@ int qz_eval_chunks(qz_model *const *models, int n_models, const int32_t *tokens,
         if (models[i]->cfg.vocab != models[0]->cfg.vocab)
             return qz_fail(err, QZ_EINPUT, "vocabulary sizes differ: %lld and %lld (the models must share a tokenizer)",
                            (long long)models[0]->cfg.vocab, (long long)models[i]->cfg.vocab);
-        int64_t b = qz_eval_batch_windows(o, models[i]->cfg.hidden, n_windows);
+        int64_t b = batch_windows(o, models[i]->cfg.hidden, n_windows);
         batch = b < batch ? b : batch;
         rp.total += n_windows * models[i]->cfg.n_layers;
     }

@@ -53,20 +53,14 @@ int qz_eval_windows(int64_t n_tokens, const qz_ppl_opts *o, int64_t *windows, qz
  * tokens: x (n_windows*seqlen, hidden), caller-allocated. Streams layers. */
 int qz_eval_hidden(qz_model *m, const int32_t *tokens, int64_t n_windows, const qz_ppl_opts *o, float *x, qz_error *err);
 
-/* Sum of next-token NLLs of one window (T tokens, T-1 scored) from its
- * hidden states x (T, hidden), which are normed in place. logits: scratch
- * of at least QZ_EVAL_CHUNK*vocab floats. */
+/* Scored positions whose logits exist at once, per model. */
 #define QZ_EVAL_CHUNK 512
-double qz_window_nll(const qz_model *m, const int32_t *tokens, int64_t T, float *x, float *logits);
 
 int qz_eval_ppl(qz_model *m, const int32_t *tokens, int64_t n_tokens, const qz_ppl_opts *o, qz_ppl_result *r, qz_error *err);
 
 /* Fills r from the sum of NLLs over windows * (seqlen - 1) scored tokens. */
 void qz_ppl_result_set(qz_ppl_result *r, int64_t n_tokens, int64_t windows, int64_t seqlen, double nll_sum, double seconds);
 
-/* Windows per batch for a model of the given hidden size: o->batch_windows,
- * or as many as fit in QZ_EVAL_BATCH_BYTES (at least 1); at most windows. */
-int64_t qz_eval_batch_windows(const qz_ppl_opts *o, int64_t hidden, int64_t windows);
 
 /* One chunk of a window's scored positions with the logits of every model:
  * row i predicts next[i], the token at position pos + 1 + i of the window. */
@@ -86,7 +80,8 @@ typedef int (*qz_eval_chunk_fn)(void *ctx, const qz_eval_chunk *c, qz_error *err
 
 /* Runs n_windows windows of tokens (n_windows*seqlen ids) through each of
  * n_models models (1..QZ_EVAL_MAX_MODELS, same vocab, else QZ_EINPUT) in
- * batches of windows (qz_eval_batch_windows, the smallest over the models)
+ * batches of windows (o->batch_windows, or as many as fit in
+ * QZ_EVAL_BATCH_BYTES for the model with the largest hidden size; >= 1)
  * and calls fn for every chunk, in window order, with the models' logits
  * side by side. Memory: per model one batch of hidden states and
  * QZ_EVAL_CHUNK x vocab logits. o->progress sees all batches as one run. */

@@ -1,7 +1,7 @@
 /* inspect.c - what a model directory holds (qz-eval --info): format and
- * quantization parameters from config.json's quantization_config (GPTQ,
- * AutoAWQ GEMM, compressed-tensors int-quantized and sparse-24-bitmask;
- * FORMAT.md, FORMATS-AND-ALGORITHMS.md 2b, 3e, 5), every tensor attributed
+ * quantization parameters from config.json's quantization_config, read as
+ * model loading reads it (formats/quant_config.h: GPTQ, AutoAWQ GEMM,
+ * compressed-tensors int-quantized and sparse-24-bitmask), every tensor attributed
  * to the decoder linear whose name prefixes it, storage per layer, the
  * config's not-quantized lists matched the way loaders match them
  * (transformers: substring of the module name; compressed-tensors: "re:"
@@ -54,62 +54,33 @@ static const cJSON *get(const cJSON *o, const char *key)
     return cJSON_GetObjectItemCaseSensitive(o, key);
 }
 
-static int str_is(const cJSON *v, const char *s)
-{
-    return cJSON_IsString(v) && !strcmp(v->valuestring, s);
-}
-
-static int read_compressed_tensors(qz_info *info, const cJSON *qc, const char *where, qz_error *err)
-{
-    const cJSON *groups = get(qc, "config_groups");
-    int has_groups = cJSON_IsObject(groups) && cJSON_GetArraySize(groups) > 0;
-    if (str_is(get(get(qc, "sparsity_config"), "format"), "sparse-24-bitmask")) {
-        info->format = QZ_INFO_CT_SPARSE24;
-        if (has_groups) add_warning(info, "config_groups present: the quantization of 2:4-compressed values is not inspected");
-        return QZ_OK;
-    }
-    if (!has_groups) return QZ_OK; /* a dense export: plain float weights */
-    qz_ct_config c;
-    int rc = qz_ct_config_parse(qc, where, &c, err);
-    info->format = QZ_INFO_CT_INT;
-    info->quantized = 1;
-    info->bits = c.weight_bits;
-    info->group_size = c.weight_per_channel ? -1 : 0;
-    info->sym = 1;
-    return rc;
-}
-
-/* info->format and the quantization parameters from quantization_config. */
+/* info->format and the quantization parameters, from quantization_config
+ * as model loading reads it (quant_config.h). */
 static int read_format(qz_info *info, const cJSON *config, const char *where, qz_error *err)
 {
-    const cJSON *qc = get(config, "quantization_config");
-    const cJSON *meth = get(qc, "quant_method");
-    info->format = QZ_INFO_FLOAT;
-    if (!qc) return QZ_OK;
-    if (str_is(meth, "gptq")) {
-        qz_gptq_config g;
-        int rc = qz_gptq_config_parse(qc, where, &g, err);
-        info->quant_method = "gptq";
-        info->format = g.fmt == QZ_GPTQ_ZERO_V2 ? QZ_INFO_GPTQ_V2 : QZ_INFO_GPTQ;
-        info->quantized = 1;
-        info->bits = g.bits, info->group_size = g.group_size, info->sym = g.sym, info->desc_act = g.desc_act;
-        return rc;
-    }
-    if (str_is(meth, "awq")) {
-        qz_awq_config a;
-        int rc = qz_awq_config_parse(qc, where, &a, err);
-        info->quant_method = "awq";
+    static const char *methods[QZ_QUANT_KIND_COUNT] = {
+        [QZ_QUANT_KIND_GPTQ] = "gptq", [QZ_QUANT_KIND_AWQ] = "awq", [QZ_QUANT_KIND_CT_INT] = "compressed-tensors",
+        [QZ_QUANT_KIND_SPARSE] = "compressed-tensors"};
+    qz_quant_config q;
+    int rc = qz_quant_config_read(config, where, &q, err);
+    info->quant_method = methods[q.kind];
+    info->quantized = q.kind != QZ_QUANT_KIND_NONE && q.kind != QZ_QUANT_KIND_SPARSE;
+    switch (q.kind) {
+    case QZ_QUANT_KIND_GPTQ:
+        info->format = q.gptq.fmt == QZ_GPTQ_ZERO_V2 ? QZ_INFO_GPTQ_V2 : QZ_INFO_GPTQ;
+        info->bits = q.gptq.bits, info->group_size = q.gptq.group_size, info->sym = q.gptq.sym, info->desc_act = q.gptq.desc_act;
+        break;
+    case QZ_QUANT_KIND_AWQ:
         info->format = QZ_INFO_AWQ_GEMM;
-        info->quantized = 1;
-        info->bits = a.bits, info->group_size = a.group_size, info->sym = !a.zero_point;
-        return rc;
+        info->bits = q.awq.bits, info->group_size = q.awq.group_size, info->sym = !q.awq.zero_point;
+        break;
+    case QZ_QUANT_KIND_CT_INT:
+        info->format = QZ_INFO_CT_INT;
+        info->bits = q.ct.weight_bits, info->group_size = q.ct.weight_per_channel ? -1 : 0, info->sym = 1;
+        break;
+    default: info->format = q.kind == QZ_QUANT_KIND_SPARSE && q.sparse24_bitmask ? QZ_INFO_CT_SPARSE24 : QZ_INFO_FLOAT;
     }
-    if (str_is(meth, "compressed-tensors")) {
-        info->quant_method = "compressed-tensors";
-        return read_compressed_tensors(info, qc, where, err);
-    }
-    return qz_fail(err, QZ_EINPUT, "%s: quantization_config.quant_method '%s' is not supported (supported: gptq, awq, compressed-tensors)",
-                   where, cJSON_IsString(meth) ? meth->valuestring : "?");
+    return rc;
 }
 
 /* ------------------------------------------------- not-quantized name lists */

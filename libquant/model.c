@@ -107,6 +107,32 @@ static qz_st_tensor *find_tensor(void *hf, const char *name)
     return qz_hf_model_find(hf, name);
 }
 
+/* The tensor whose presence says linear lin is stored in the checkpoint's
+ * packed layout (a module left in floating point has a plain .weight). */
+static int stored_packed(const qz_model *m, const char *lin)
+{
+    static const char *marker[QZ_QUANT_KIND_COUNT] = {
+        [QZ_QUANT_KIND_GPTQ] = "qweight", [QZ_QUANT_KIND_AWQ] = "qweight", [QZ_QUANT_KIND_CT_INT] = "weight_scale"};
+    const char *suffix = m->quant.kind == QZ_QUANT_KIND_SPARSE ? "compressed" : marker[m->quant.kind];
+    char name[600];
+    if (!suffix) return 0;
+    snprintf(name, sizeof name, "%s.%s", lin, suffix);
+    return qz_hf_model_find(m->hf, name) != NULL;
+}
+
+/* w (out, in) from lin's packed tensors, as the checkpoint's format says. */
+static int read_packed(qz_model *m, const char *lin, int64_t out, int64_t in, float *w, qz_error *err)
+{
+    const qz_quant_config *q = &m->quant;
+    switch (q->kind) {
+    case QZ_QUANT_KIND_GPTQ: return qz_gptq_read_linear(find_tensor, m->hf, lin, &q->gptq, out, in, w, err);
+    case QZ_QUANT_KIND_AWQ: return qz_awq_read_linear(find_tensor, m->hf, lin, &q->awq, out, in, w, err);
+    case QZ_QUANT_KIND_CT_INT: return qz_ct_read_linear(find_tensor, m->hf, lin, &q->ct, out, in, w, err);
+    case QZ_QUANT_KIND_SPARSE: return qz_sparse24_read_linear(find_tensor, m->hf, lin, out, in, w, err);
+    default: QZ_ASSERT(!"no packed layout");
+    }
+}
+
 static int load_linear(qz_model *m, const char *prefix, qz_linear_id id, int has_bias, qz_linear *l, qz_error *err)
 {
     char name[600], lin[512];
@@ -114,27 +140,16 @@ static int load_linear(qz_model *m, const char *prefix, qz_linear_id id, int has
     l->in = qz_linear_in(&m->cfg, id);
     int64_t wshape[2] = {l->out, l->in};
     snprintf(lin, sizeof lin, "%s.%s", prefix, qz_linear_name(id));
-    snprintf(name, sizeof name, "%s.qweight", lin);
     int rc;
-    if ((m->gptq || m->awq) && qz_hf_model_find(m->hf, name)) {
+    if (stored_packed(m, lin)) {
         l->w = qz_malloc_array((size_t)(l->out * l->in), sizeof(float));
-        if (!l->w) rc = qz_fail(err, QZ_EINTERNAL, "out of memory loading %s", lin);
-        else if (m->gptq) rc = qz_gptq_read_linear(find_tensor, m->hf, lin, &m->gptq_cfg, l->out, l->in, l->w, err);
-        else rc = qz_awq_read_linear(find_tensor, m->hf, lin, &m->awq_cfg, l->out, l->in, l->w, err);
-    } else if (m->ct && (snprintf(name, sizeof name, "%s.weight_scale", lin), qz_hf_model_find(m->hf, name))) {
-        l->w = qz_malloc_array((size_t)(l->out * l->in), sizeof(float));
-        rc = l->w ? qz_ct_read_linear(find_tensor, m->hf, lin, &m->ct_cfg, l->out, l->in, l->w, err)
-                  : qz_fail(err, QZ_EINTERNAL, "out of memory loading %s", lin);
-    } else if (m->sparse24 && (snprintf(name, sizeof name, "%s.compressed", lin), qz_hf_model_find(m->hf, name))) {
-        l->w = qz_malloc_array((size_t)(l->out * l->in), sizeof(float));
-        rc = l->w ? qz_sparse24_read_linear(find_tensor, m->hf, lin, l->out, l->in, l->w, err)
-                  : qz_fail(err, QZ_EINTERNAL, "out of memory loading %s", lin);
+        rc = l->w ? read_packed(m, lin, l->out, l->in, l->w, err) : qz_fail(err, QZ_EINTERNAL, "out of memory loading %s", lin);
     } else {
         snprintf(name, sizeof name, "%s.weight", lin);
         rc = load_f32(m->hf, name, 2, wshape, &l->w, err);
     }
     if (rc == QZ_OK && has_bias) {
-        snprintf(name, sizeof name, "%s.%s.bias", prefix, qz_linear_name(id));
+        snprintf(name, sizeof name, "%s.bias", lin);
         rc = load_f32(m->hf, name, 1, &l->out, &l->bias, err);
     }
     return rc;
@@ -230,36 +245,18 @@ int qz_model_reserve(qz_model *m, int64_t T, qz_error *err)
     return QZ_OK;
 }
 
-/* quantization_config: GPTQ, AWQ, compressed-tensors int-quantized and
- * sparsity-only compressed-tensors are read; any other method is refused by
- * name. */
+/* quantization_config (quant_config.h); a compressed-tensors W8A8
+ * checkpoint also declares the activation scheme qz-eval then simulates. */
 static int read_quant_config(qz_model *m, qz_error *err)
 {
-    const cJSON *qc = cJSON_GetObjectItemCaseSensitive(m->hf->config_json, "quantization_config");
-    if (!qc) return QZ_OK;
-    const cJSON *meth = cJSON_GetObjectItemCaseSensitive(qc, "quant_method");
     char where[4200];
     snprintf(where, sizeof where, "%s/config.json", m->hf->dir);
-    if (cJSON_IsString(meth) && !strcmp(meth->valuestring, "gptq")) {
-        m->gptq = 1;
-        return qz_gptq_config_parse(qc, where, &m->gptq_cfg, err);
+    int rc = qz_quant_config_read(m->hf->config_json, where, &m->quant, err);
+    if (rc == QZ_OK && m->quant.kind == QZ_QUANT_KIND_CT_INT) {
+        m->sim.act_bits = m->quant.ct.act_bits;
+        m->sim.act_gran = m->quant.ct.act_per_token ? QZ_GRAN_TOKEN : QZ_GRAN_TENSOR;
     }
-    if (cJSON_IsString(meth) && !strcmp(meth->valuestring, "awq")) {
-        m->awq = 1;
-        return qz_awq_config_parse(qc, where, &m->awq_cfg, err);
-    }
-    if (cJSON_IsString(meth) && !strcmp(meth->valuestring, "compressed-tensors")) {
-        int rc = qz_sparse24_config_parse(qc, where, &m->sparse24, err);
-        if (rc || m->sparse24) return rc;
-        m->ct = 1;
-        rc = qz_ct_config_parse(qc, where, &m->ct_cfg, err);
-        m->sim.act_bits = m->ct_cfg.act_bits; /* the activation scheme the checkpoint declares */
-        m->sim.act_gran = m->ct_cfg.act_per_token ? QZ_GRAN_TOKEN : QZ_GRAN_TENSOR;
-        return rc;
-    }
-    return qz_fail(err, QZ_EINPUT,
-                   "%s: quantization_config.quant_method '%s' is not supported (supported: gptq, awq, compressed-tensors)", where,
-                   cJSON_IsString(meth) ? meth->valuestring : "?");
+    return rc;
 }
 
 int qz_model_open(qz_model **out, const char *dir, qz_error *err)

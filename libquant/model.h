@@ -13,11 +13,8 @@
 #ifndef QZ_MODEL_H
 #define QZ_MODEL_H
 
-#include "awq_pack.h"
-#include "ct_ckpt.h"
-#include "gptq_ckpt.h"
 #include "hf_model.h"
-#include "sparse24.h"
+#include "quant_config.h"
 #include "w8a8.h"
 
 typedef enum qz_linear_id {
@@ -75,14 +72,7 @@ typedef struct qz_model {
     qz_hf_model *hf;   /* owned */
     qz_quant_sim sim;
     qz_model_config cfg;
-    int gptq;          /* config.json quantization_config.quant_method == "gptq" */
-    qz_gptq_config gptq_cfg;
-    int awq;           /* ... == "awq" (GEMM layout) */
-    qz_awq_config awq_cfg;
-    int ct;            /* ... == "compressed-tensors" (int-quantized) */
-    qz_ct_config ct_cfg;
-    int sparse24;      /* compressed-tensors sparsity only (sparse-24-bitmask or
-                          dense): floating-point linears, not "quantized" */
+    qz_quant_config quant; /* what config.json's quantization_config declares */
     float *embed;      /* (vocab, hidden) */
     float *final_norm; /* (hidden) */
     float *lm_head;    /* (vocab, hidden); == embed when tied */

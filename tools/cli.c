@@ -279,7 +279,7 @@ int qz_cli_compress_main(qz_cli *c, const char *in_dir, void *args, qz_cli_run_f
     qz_error err = {0};
     qz_model *m = NULL;
     int rc = qz_model_open(&m, in_dir, &err);
-    if (rc == QZ_OK && (m->gptq || m->awq || m->ct))
+    if (rc == QZ_OK && m->quant.kind != QZ_QUANT_KIND_NONE && m->quant.kind != QZ_QUANT_KIND_SPARSE)
         rc = qz_fail(&err, QZ_EINPUT, "%s: already a quantized checkpoint (give the floating-point model)", in_dir);
     if (rc == QZ_OK) rc = run(c, args, m, &err);
     qz_model_free(m);

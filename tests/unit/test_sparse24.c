@@ -383,7 +383,8 @@ static void test_model_load(void)
     if (rc == QZ_OK) rc = qz_model_open(&s, dst, &err);
     CHECK(rc == QZ_OK, "%s", err.msg);
     if (rc == QZ_OK) {
-        CHECK(s->sparse24 == 1 && !s->ct && !s->gptq && !s->awq, "not read as sparsity-only: sparse24 %d ct %d", s->sparse24, s->ct);
+        CHECK(s->quant.kind == QZ_QUANT_KIND_SPARSE && s->quant.sparse24_bitmask, "not read as sparsity-only: kind %d bitmask %d",
+              (int)s->quant.kind, s->quant.sparse24_bitmask);
         for (int64_t l = 0; l < c.n_layers; l++) {
             qz_layer L;
             rc = qz_layer_load(s, l, &L, &err);
