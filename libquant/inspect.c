@@ -344,16 +344,13 @@ static int inspect_linears(qz_info *info, const qz_hf_model *hf, const uint8_t *
 static void totals(qz_info *info)
 {
     const qz_model_config *c = &info->cfg;
-    int64_t biases = 0;
     for (int id = 0; id < QZ_LIN_COUNT; id++) {
         qz_info_linear *li = &info->lin[id];
         info->decoder_weights += li->out * li->in * c->n_layers;
         info->float_weights += li->float_weights;
         info->zero_weights += li->zero_weights;
-        if (id <= QZ_LIN_V ? c->qkv_bias : (id >= QZ_LIN_GATE && c->mlp_bias)) biases += li->out; /* as model.c loads them */
     }
-    int64_t embed = c->vocab * c->hidden;
-    info->params = embed * (c->tie_embeddings ? 1 : 2) + c->hidden * (2 * c->n_layers + 1) + info->decoder_weights + biases * c->n_layers;
+    info->params = qz_model_param_count(c);
     info->bpw_decoder = 8.0 * (double)info->decoder_bytes / (double)info->decoder_weights;
     info->bpw_file = 8.0 * (double)info->tensor_bytes / (double)info->params;
 }

@@ -55,6 +55,21 @@ int64_t qz_linear_out(const qz_model_config *c, qz_linear_id id)
     }
 }
 
+int qz_linear_has_bias(const qz_model_config *c, qz_linear_id id)
+{
+    return id <= QZ_LIN_V ? c->qkv_bias : (id >= QZ_LIN_GATE && c->mlp_bias);
+}
+
+int64_t qz_model_param_count(const qz_model_config *c)
+{
+    int64_t n = c->vocab * c->hidden * (c->tie_embeddings ? 1 : 2) + c->hidden * (2 * c->n_layers + 1);
+    for (int id = 0; id < QZ_LIN_COUNT; id++) {
+        int64_t out = qz_linear_out(c, (qz_linear_id)id);
+        n += c->n_layers * (out * qz_linear_in(c, (qz_linear_id)id) + (qz_linear_has_bias(c, (qz_linear_id)id) ? out : 0));
+    }
+    return n;
+}
+
 /* ---------------------------------------------------------------- loading */
 
 /* t as FP32 into dst, checking dtype and shape (ndim entries of want). */
@@ -167,8 +182,7 @@ int qz_layer_load(qz_model *m, int64_t i, qz_layer *L, qz_error *err)
     snprintf(name, sizeof name, "%s.post_attention_layernorm.weight", prefix);
     if (rc == QZ_OK) rc = load_f32(m->hf, name, 1, &c->hidden, &L->mlp_norm, err);
     for (int id = 0; id < QZ_LIN_COUNT && rc == QZ_OK; id++) {
-        int bias = id <= QZ_LIN_V ? c->qkv_bias : (id >= QZ_LIN_GATE && c->mlp_bias);
-        rc = load_linear(m, prefix, (qz_linear_id)id, bias, &L->lin[id], err);
+        rc = load_linear(m, prefix, (qz_linear_id)id, qz_linear_has_bias(c, (qz_linear_id)id), &L->lin[id], err);
         if (rc == QZ_OK && m->sim.weight_bits)
             qz_fake_quant_sym(L->lin[id].w, L->lin[id].out, L->lin[id].in, m->sim.weight_bits, m->sim.weight_gran, NULL, NULL);
     }

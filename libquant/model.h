@@ -43,6 +43,11 @@ qz_site qz_linear_site(qz_linear_id id);
 const char *qz_site_name(qz_site site);
 int64_t qz_linear_in(const qz_model_config *c, qz_linear_id id);
 int64_t qz_linear_out(const qz_model_config *c, qz_linear_id id);
+/* 1 when the config gives the linear a bias (q/k/v: qkv_bias; gate/up/down: mlp_bias). */
+int qz_linear_has_bias(const qz_model_config *c, qz_linear_id id);
+/* Every parameter the config implies: embeddings, lm_head when not tied,
+ * the norms, and the decoder linears' weights and biases. */
+int64_t qz_model_param_count(const qz_model_config *c);
 
 typedef struct qz_linear {
     float *w;          /* (out, in) row-major, as Hugging Face stores it */

@@ -284,10 +284,7 @@ static int resolve(qz_cli *c, prune_args *a, qz_model *m, qz_error *err)
         if (!c->quiet) fprintf(stderr, "%s: scope global: two passes over the decoder weights for the threshold\n", c->tool);
         rc = qz_prune_global_threshold(m, a->p.sparsity, &a->p.global, err);
     }
-    const qz_model_config *cf = &m->cfg;
-    a->params = cf->vocab * cf->hidden * (cf->tie_embeddings ? 1 : 2) + cf->hidden * (2 * cf->n_layers + 1);
-    for (int id = 0; id < QZ_LIN_COUNT; id++)
-        a->params += cf->n_layers * qz_linear_out(cf, (qz_linear_id)id) * qz_linear_in(cf, (qz_linear_id)id);
+    a->params = qz_model_param_count(&m->cfg);
     if (rc == QZ_OK && !(a->stats = qz_calloc_array((size_t)(m->cfg.n_layers * QZ_LIN_COUNT), sizeof *a->stats)))
         rc = qz_fail(err, QZ_EINTERNAL, "out of memory");
     return rc;
