@@ -12,7 +12,7 @@ BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-pthread
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 -Werror
 CFLAGS  ?= -O2 -g
 QZ_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -ffp-contract=off $(WARN) -pthread \
-           -I. -Ilibquant -Iformats -Icalib -Itests -Itests/bench -I$(BLAS_INC) -I/usr/include/cjson
+           -I. -Ilibquant -Ilibquant/train -Iformats -Icalib -Itests -Itests/bench -I$(BLAS_INC) -I/usr/include/cjson
 LDLIBS  := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lpcre2-8 -lz -lm -pthread
 
 # BUILD=DIR puts objects elsewhere (parallel work trees sharing one checkout).
@@ -24,7 +24,7 @@ else
 BUILD   ?= build
 endif
 
-LIB_SRC   := $(wildcard libquant/*.c formats/*.c calib/*.c)
+LIB_SRC   := $(wildcard libquant/*.c libquant/train/*.c formats/*.c calib/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC  := $(wildcard tools/qz-*.c)
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
