@@ -85,13 +85,20 @@ int qz_calib_read(const char *const *paths, int n_paths, char **text, size_t *le
     return QZ_OK;
 }
 
+int qz_calib_check(int64_t n_tokens, int64_t nsamples, int64_t seqlen, qz_error *err)
+{
+    if (nsamples < 1 || seqlen < 2) return qz_fail(err, QZ_EINPUT, "need nsamples >= 1 and seqlen >= 2");
+    if (n_tokens <= seqlen || n_tokens / seqlen < nsamples) /* then nsamples * seqlen <= n_tokens: no overflow */
+        return qz_fail(err, QZ_EINPUT, "calibration text has %lld tokens; %lld samples of %lld tokens need at least %.0f (add text, or lower --nsamples / --seqlen)",
+                       (long long)n_tokens, (long long)nsamples, (long long)seqlen, (double)nsamples * (double)seqlen + (nsamples == 1));
+    return QZ_OK;
+}
+
 int qz_calib_sample(const int32_t *stream, int64_t n_tokens, int64_t nsamples, int64_t seqlen, uint64_t seed,
                     int32_t *windows, qz_error *err)
 {
-    if (nsamples < 1 || seqlen < 2) return qz_fail(err, QZ_EINPUT, "need nsamples >= 1 and seqlen >= 2");
-    if (n_tokens <= seqlen || n_tokens / seqlen < nsamples)
-        return qz_fail(err, QZ_EINPUT, "calibration text has %lld tokens; %lld samples of %lld tokens need at least %lld (add text, or lower --nsamples / --seqlen)",
-                       (long long)n_tokens, (long long)nsamples, (long long)seqlen, (long long)(nsamples * seqlen + (nsamples == 1)));
+    int rc = qz_calib_check(n_tokens, nsamples, seqlen, err);
+    if (rc) return rc;
     qz_rng r;
     qz_rng_seed(&r, seed);
     for (int64_t s = 0; s < nsamples; s++) {

@@ -21,6 +21,10 @@
 /* Reads and joins the files; *text malloc'd, NUL-terminated. */
 int qz_calib_read(const char *const *paths, int n_paths, char **text, size_t *len, qz_error *err);
 
+/* QZ_EINPUT unless a stream of n_tokens holds nsamples windows of seqlen
+ * (see above); callers check before allocating the windows. */
+int qz_calib_check(int64_t n_tokens, int64_t nsamples, int64_t seqlen, qz_error *err);
+
 /* windows (nsamples*seqlen) <- nsamples windows of stream (see above). */
 int qz_calib_sample(const int32_t *stream, int64_t n_tokens, int64_t nsamples, int64_t seqlen, uint64_t seed,
                     int32_t *windows, qz_error *err);

@@ -1,8 +1,13 @@
-/* artifact.c - atomic output directories (see artifact.h). */
+/* artifact.c - atomic, durable output directories (see artifact.h): every
+ * file and both directories fsynced before and after the commit's rename,
+ * stale temporaries of killed runs reclaimed (docs/hardening.md). */
 #include "artifact.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,18 +28,113 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
-int qz_artifact_same_dir(const char *a, const char *b)
+/* 1 when dir is in_dir or one of its ancestors (replacing it would move
+ * the input away). */
+static int holds_input(const char *dir, const char *in_dir)
 {
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char d[PATH_MAX], in[PATH_MAX];
+    if (!realpath(dir, d) || !realpath(in_dir, in)) return 0;
+    size_t n = strlen(d);
+    return strcmp(d, in) == 0 || (strncmp(d, in, n) == 0 && (in[n] == '/' || (n == 1 && d[0] == '/')));
+}
+
+int qz_artifact_check_target(const char *dir, const char *in_dir, int force, qz_error *err)
+{
+    struct stat st;
+    if (in_dir && holds_input(dir, in_dir))
+        return qz_fail(err, QZ_EINPUT, "%s: the output directory is the input %s or contains it; choose another", dir, in_dir);
+    if (stat(dir, &st) != 0) return QZ_OK;
+    if (!force) return qz_fail(err, QZ_EINPUT, "%s: output exists (use --force to replace it)", dir);
+    if (!S_ISDIR(st.st_mode))
+        return qz_fail(err, QZ_EINPUT, "%s: exists and is not a directory (--force replaces only a directory)", dir);
+    return QZ_OK;
+}
+
+/* dir's parent directory into buf ("." for a bare name). */
+static const char *parent_of(const char *dir, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", dir);
+    size_t n = strlen(buf);
+    while (n > 1 && buf[n - 1] == '/') buf[--n] = 0;
+    char *slash = strrchr(buf, '/');
+    if (!slash) snprintf(buf, cap, ".");
+    else slash[slash == buf] = 0;
+    return buf;
+}
+
+/* pid from "<base>.qz-tmp-<pid>" / "<base>.qz-old-<pid>" (kind "tmp" or
+ * "old"), or 0 when name is not one of dir's. */
+static long temp_pid(const char *name, const char *base, const char *kind)
+{
+    size_t n = strlen(base);
+    if (strncmp(name, base, n) || strncmp(name + n, ".qz-", 4) || strncmp(name + n + 4, kind, 3) || name[n + 7] != '-') return 0;
+    char *end;
+    long pid = strtol(name + n + 8, &end, 10);
+    return *end || pid <= 0 ? 0 : pid;
+}
+
+static int pid_gone(long pid)
+{
+    return pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* One stale temporary of dir, kind "tmp" or "old", whose pid is gone. */
+static void reclaim_one(const char *dir, const char *path, int is_old, qz_artifact_note note, void *ctx)
+{
+    struct stat st;
+    char msg[12600];
+    if (is_old && stat(dir, &st) != 0 && rename(path, dir) == 0) { /* killed inside a --force commit */
+        snprintf(msg, sizeof msg, "restored %s from %s, left by a killed run", dir, path);
+    } else {
+        remove_dir(path);
+        snprintf(msg, sizeof msg, "removed %s, left by a killed run", path);
+    }
+    if (note) note(ctx, msg);
+}
+
+void qz_artifact_reclaim_stale(const char *dir, qz_artifact_note note, void *ctx)
+{
+    char target[4096], pdir[4096], path[8300];
+    snprintf(target, sizeof target, "%s", dir);
+    size_t n = strlen(target);
+    while (n > 1 && target[n - 1] == '/') target[--n] = 0; /* "out/" names "out" */
+    const char *slash = strrchr(target, '/'), *base = slash ? slash + 1 : target;
+    DIR *d = *base ? opendir(parent_of(target, pdir, sizeof pdir)) : NULL;
+    if (!d) return;
+    for (int pass = 0; pass < 2; pass++) { /* "old" first: a restored OUT makes the "tmp" of that run plain garbage */
+        struct dirent *e;
+        rewinddir(d);
+        while ((e = readdir(d))) {
+            long pid = temp_pid(e->d_name, base, pass == 0 ? "old" : "tmp");
+            if (!pid || !pid_gone(pid)) continue;
+            snprintf(path, sizeof path, "%s/%s", pdir, e->d_name);
+            reclaim_one(target, path, pass == 0, note, ctx);
+        }
+    }
+    closedir(d);
+}
+
+/* Data, then the directory entry: a power cut after the commit's rename
+ * must not leave an artifact whose files are empty. */
+static int close_synced(FILE *f)
+{
+    int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    return fclose(f) == 0 && ok;
+}
+
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int ok = fd >= 0 && fsync(fd) == 0;
+    if (fd >= 0) close(fd);
+    return ok;
 }
 
 int qz_artifact_open(qz_artifact **out, const char *dir, int force, qz_error *err)
 {
     *out = NULL;
-    struct stat st;
-    if (!force && stat(dir, &st) == 0)
-        return qz_fail(err, QZ_EINPUT, "%s: output exists (use --force to replace it)", dir);
+    int rc0 = qz_artifact_check_target(dir, NULL, force, err);
+    if (rc0) return rc0;
     qz_artifact *a = calloc(1, sizeof *a);
     size_t n = strlen(dir) + 32;
     if (!a || !(a->final_dir = strdup(dir)) || !(a->tmp_dir = malloc(n))) {
@@ -82,7 +182,7 @@ int qz_artifact_copy_if_present(qz_artifact *a, const char *src_dir, const char 
     while (ok && (k = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, k, out) == k;
     ok = ok && !ferror(in);
     fclose(in);
-    if (out && fclose(out) != 0) ok = 0;
+    if (out && !close_synced(out)) ok = 0;
     if (rc == QZ_OK && !ok) rc = qz_fail(err, QZ_EINTERNAL, "cannot copy %s to %s", src, dst);
     return rc;
 }
@@ -95,7 +195,7 @@ int qz_artifact_write_json(qz_artifact *a, const char *name, const cJSON *json, 
     char *text = cJSON_Print(json);
     FILE *f = text ? fopen(path, "w") : NULL;
     int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    if (f && fclose(f) != 0) ok = 0;
+    if (f && !close_synced(f)) ok = 0;
     free(text);
     return ok ? QZ_OK : qz_fail(err, QZ_EINTERNAL, "%s: cannot write", path);
 }
@@ -110,12 +210,16 @@ int qz_artifact_log(qz_artifact *a, const cJSON *line, qz_error *err)
 
 int qz_artifact_commit(qz_artifact *a, qz_error *err)
 {
-    int ok = fclose(a->log) == 0;
+    int ok = close_synced(a->log);
     a->log = NULL;
     if (!ok) return qz_fail(err, QZ_EINTERNAL, "%s: cannot write the log", a->tmp_dir);
+    if (!sync_dir(a->tmp_dir)) return qz_fail(err, QZ_EINTERNAL, "%s: cannot sync the directory: %s", a->tmp_dir, strerror(errno));
     struct stat st;
     char old[4200] = "";
-    if (stat(a->final_dir, &st) == 0) { /* --force: move the old one aside, then drop it */
+    /* --force: move the old one aside, then drop it. A run killed between the
+     * two renames leaves OUT.qz-old-PID, which the next run puts back
+     * (qz_artifact_reclaim_stale). */
+    if (stat(a->final_dir, &st) == 0) {
         snprintf(old, sizeof old, "%s.qz-old-%d", a->final_dir, (int)getpid());
         if (!S_ISDIR(st.st_mode) || rename(a->final_dir, old) != 0)
             return qz_fail(err, QZ_EINPUT, "%s: cannot replace (not a directory, or not writable)", a->final_dir);
@@ -125,8 +229,10 @@ int qz_artifact_commit(qz_artifact *a, qz_error *err)
         if (*old) rename(old, a->final_dir);
         return qz_fail(err, QZ_EINTERNAL, "cannot rename %s to %s: %s", a->tmp_dir, a->final_dir, strerror(e));
     }
-    if (*old) remove_dir(old);
     a->committed = 1;
+    if (*old) remove_dir(old);
+    if (!sync_dir(parent_of(a->final_dir, old, sizeof old)))
+        return qz_fail(err, QZ_EINTERNAL, "%s: cannot sync the parent directory: %s", a->final_dir, strerror(errno));
     return QZ_OK;
 }
 

@@ -8,6 +8,8 @@
 #include "awq_pack.h"
 
 #include "half.h"
+#include "hf_model.h"
+#include "json_num.h"
 
 #include <string.h>
 #include <strings.h>
@@ -309,14 +311,14 @@ int qz_awq_config_parse(const cJSON *qc, const char *where, qz_awq_config *c, qz
     int rc = get_synonym(qc, "bits", "w_bit", where, &bits, err);
     if (!rc) rc = get_synonym(qc, "group_size", "q_group_size", where, &gs, err);
     if (rc) return rc;
-    if (!cJSON_IsNumber(bits) || bits->valuedouble != 4)
+    int64_t b = 0, g = 0;
+    if (!qz_json_int(bits, 4, 4, &b))
         return qz_fail(err, QZ_EINPUT, "%s: quantization_config.bits must be 4 (the AWQ GEMM layout is 4-bit "
                        "only), found %s%g", where, cJSON_IsNumber(bits) ? "" : "none: ",
                        cJSON_IsNumber(bits) ? bits->valuedouble : 0.0);
-    const double g = cJSON_IsNumber(gs) ? gs->valuedouble : 0; /* range first: then the cast is defined */
-    if (!(g == -1 || (g >= 1 && g <= (double)INT32_MAX)) || g != (double)(int64_t)g)
-        return qz_fail(err, QZ_EINPUT, "%s: quantization_config.group_size must be -1 or a positive integer, "
-                       "found %s%g", where, cJSON_IsNumber(gs) ? "" : "none: ",
+    if (!qz_json_int(gs, -1, QZ_CFG_MAX_DIM, &g) || g == 0)
+        return qz_fail(err, QZ_EINPUT, "%s: quantization_config.group_size must be -1 or an integer in [1, %lld], "
+                       "found %s%g", where, (long long)QZ_CFG_MAX_DIM, cJSON_IsNumber(gs) ? "" : "none: ",
                        cJSON_IsNumber(gs) ? gs->valuedouble : 0.0);
     if (zp && !cJSON_IsBool(zp))
         return qz_fail(err, QZ_EINPUT, "%s: quantization_config.zero_point must be true or false", where);
@@ -324,7 +326,7 @@ int qz_awq_config_parse(const cJSON *qc, const char *where, qz_awq_config *c, qz
         return qz_fail(err, QZ_EINPUT, "%s: AWQ version '%s' is not supported (only gemm, AutoAWQ's default "
                        "layout)", where, cJSON_IsString(ver) ? ver->valuestring : "(not a string)");
     c->bits = 4;
-    c->group_size = (int64_t)g;
+    c->group_size = g;
     c->zero_point = zp ? cJSON_IsTrue(zp) : 1;
     return QZ_OK;
 }

@@ -3,6 +3,7 @@
 #include "ct_ckpt.h"
 
 #include "half.h"
+#include "json_num.h"
 
 #include <string.h>
 
@@ -67,12 +68,13 @@ static int parse_args(const cJSON *a, const char *where, const char *what, const
     const cJSON *nb = cJSON_GetObjectItemCaseSensitive(a, "num_bits");
     const cJSON *ty = cJSON_GetObjectItemCaseSensitive(a, "type");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(a, "strategy");
-    if (!cJSON_IsNumber(nb) || nb->valueint < 2 || nb->valueint > 8 || (cJSON_IsString(ty) && strcmp(ty->valuestring, "int")) ||
+    int64_t b = 0;
+    if (!qz_json_int(nb, 2, 8, &b) || (cJSON_IsString(ty) && strcmp(ty->valuestring, "int")) ||
         cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(a, "symmetric")) || !cJSON_IsString(st) ||
         (strcmp(st->valuestring, per) && strcmp(st->valuestring, whole)))
         return qz_fail(err, QZ_EINPUT, "%s: %s: only symmetric int (2-8 bits) with strategy %s or %s is supported", where, what,
                        per, whole);
-    *bits = nb->valueint;
+    *bits = (int)b;
     *per_flag = !strcmp(st->valuestring, per);
     return QZ_OK;
 }

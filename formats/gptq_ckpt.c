@@ -3,6 +3,8 @@
 #include "gptq_ckpt.h"
 
 #include "half.h"
+#include "hf_model.h"
+#include "json_num.h"
 
 #include <string.h>
 
@@ -69,12 +71,14 @@ int qz_gptq_config_parse(const cJSON *qc, const char *where, qz_gptq_config *c, 
     const cJSON *bits = cJSON_GetObjectItemCaseSensitive(qc, "bits");
     const cJSON *gs = cJSON_GetObjectItemCaseSensitive(qc, "group_size");
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(qc, "checkpoint_format");
-    if (!cJSON_IsNumber(bits) || qz_gptq_pack_align(bits->valueint) == 0)
+    int64_t b = 0, g = 0;
+    if (!qz_json_int(bits, 2, 8, &b) || qz_gptq_pack_align((int)b) == 0)
         return qz_fail(err, QZ_EINPUT, "%s: quantization_config.bits must be 2, 3, 4 or 8", where);
-    if (!cJSON_IsNumber(gs) || !(gs->valueint == -1 || gs->valueint > 0))
-        return qz_fail(err, QZ_EINPUT, "%s: quantization_config.group_size must be -1 or positive", where);
-    c->bits = bits->valueint;
-    c->group_size = gs->valueint;
+    if (!qz_json_int(gs, -1, QZ_CFG_MAX_DIM, &g) || g == 0)
+        return qz_fail(err, QZ_EINPUT, "%s: quantization_config.group_size must be -1 or an integer in [1, %lld]", where,
+                       (long long)QZ_CFG_MAX_DIM);
+    c->bits = (int)b;
+    c->group_size = g;
     c->sym = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(qc, "sym"));
     c->desc_act = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(qc, "desc_act"));
     c->fmt = QZ_GPTQ_ZERO_V1;

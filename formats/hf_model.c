@@ -4,6 +4,8 @@
  * (pickle) checkpoints, rope scaling types other than llama3. */
 #include "hf_model.h"
 
+#include "json_num.h"
+
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -61,20 +63,33 @@ typedef struct {
     int rc;
 } cfg_reader;
 
-/* Integer field: def when absent or null; error when present but not a
- * positive (or, with allow_zero, non-negative) integer. */
-static int64_t get_int(cfg_reader *r, const char *key, int64_t def, int allow_zero)
+/* Integer field of obj within [lo, hi] (json_num.h): def when absent or
+ * null, an error naming the field and the range otherwise. */
+static int64_t get_int_in(cfg_reader *r, const cJSON *obj, const char *key, int64_t def, int64_t lo, int64_t hi)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->json, key);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v || cJSON_IsNull(v)) return def;
     if (cJSON_IsArray(v)) v = cJSON_GetArrayItem(v, 0); /* e.g. eos_token_id lists */
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < (allow_zero ? 0 : 1) ||
-        v->valuedouble > 1e15) {
-        if (r->rc == QZ_OK)
-            r->rc = qz_fail(r->err, QZ_EINPUT, "%s: '%s' must be a %s integer", r->path, key, allow_zero ? "non-negative" : "positive");
-        return def;
-    }
-    return (int64_t)v->valuedouble;
+    int64_t x;
+    if (qz_json_int(v, lo, hi, &x)) return x;
+    if (r->rc == QZ_OK)
+        r->rc = qz_fail(r->err, QZ_EINPUT, "%s: '%s' must be an integer in [%lld, %lld] (the limit qz reads)", r->path, key,
+                        (long long)lo, (long long)hi);
+    return def;
+}
+
+static int64_t get_int(cfg_reader *r, const char *key, int64_t def, int64_t lo, int64_t hi)
+{
+    return get_int_in(r, r->json, key, def, lo, hi);
+}
+
+/* A required size: absent or null is an error, not 0. */
+static int64_t get_size(cfg_reader *r, const char *key, int64_t hi)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->json, key);
+    if ((!v || cJSON_IsNull(v)) && r->rc == QZ_OK)
+        r->rc = qz_fail(r->err, QZ_EINPUT, "%s: required field '%s' is %s", r->path, key, v ? "null" : "missing");
+    return get_int(r, key, 0, 1, hi);
 }
 
 static double get_num(cfg_reader *r, const cJSON *obj, const char *key, double def)
@@ -110,7 +125,7 @@ static void parse_rope_scaling(cfg_reader *r, qz_model_config *c)
     c->rope_scaling.factor = get_num(r, rs, "factor", 8.0);
     c->rope_scaling.low_freq_factor = get_num(r, rs, "low_freq_factor", 1.0);
     c->rope_scaling.high_freq_factor = get_num(r, rs, "high_freq_factor", 4.0);
-    c->rope_scaling.original_max_position = (int64_t)get_num(r, rs, "original_max_position_embeddings", 8192);
+    c->rope_scaling.original_max_position = get_int_in(r, rs, "original_max_position_embeddings", 8192, 1, QZ_CFG_MAX_POSITION);
     if (c->rope_scaling.high_freq_factor <= c->rope_scaling.low_freq_factor && r->rc == QZ_OK)
         r->rc = qz_fail(r->err, QZ_EINPUT, "%s: rope_scaling needs high_freq_factor > low_freq_factor", r->path);
 }
@@ -160,28 +175,24 @@ int qz_model_config_parse(const cJSON *json, const char *path, qz_model_config *
     if (!cJSON_IsObject(json)) return qz_fail(err, QZ_EINPUT, "%s: not a JSON object", path);
     int rc = parse_arch(&r, c);
     if (rc) return rc;
-    static const char *required[] = {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"};
-    for (size_t i = 0; i < sizeof required / sizeof *required; i++)
-        if (!cJSON_GetObjectItemCaseSensitive(json, required[i]))
-            return qz_fail(err, QZ_EINPUT, "%s: required field '%s' missing", path, required[i]);
-    c->hidden = get_int(&r, "hidden_size", 0, 0);
-    c->intermediate = get_int(&r, "intermediate_size", 0, 0);
-    c->n_layers = get_int(&r, "num_hidden_layers", 0, 0);
-    c->n_heads = get_int(&r, "num_attention_heads", 0, 0);
-    c->vocab = get_int(&r, "vocab_size", 0, 0);
+    c->hidden = get_size(&r, "hidden_size", QZ_CFG_MAX_DIM);
+    c->intermediate = get_size(&r, "intermediate_size", QZ_CFG_MAX_DIM);
+    c->n_layers = get_size(&r, "num_hidden_layers", QZ_CFG_MAX_LAYERS);
+    c->n_heads = get_size(&r, "num_attention_heads", QZ_CFG_MAX_HEADS);
+    c->vocab = get_size(&r, "vocab_size", QZ_CFG_MAX_VOCAB);
     if (r.rc) return r.rc;
-    c->n_kv_heads = get_int(&r, "num_key_value_heads", c->n_heads, 0);
-    c->head_dim = get_int(&r, "head_dim", c->hidden / c->n_heads, 0);
-    c->max_position = get_int(&r, "max_position_embeddings", 2048, 0);
-    c->sliding_window = c->arch == QZ_ARCH_MISTRAL ? get_int(&r, "sliding_window", 0, 1) : 0;
+    c->n_kv_heads = get_int(&r, "num_key_value_heads", c->n_heads, 1, QZ_CFG_MAX_HEADS);
+    c->head_dim = get_int(&r, "head_dim", c->hidden / c->n_heads, 1, QZ_CFG_MAX_HEAD_DIM);
+    c->max_position = get_int(&r, "max_position_embeddings", 2048, 1, QZ_CFG_MAX_POSITION);
+    c->sliding_window = c->arch == QZ_ARCH_MISTRAL ? get_int(&r, "sliding_window", 0, 0, QZ_CFG_MAX_POSITION) : 0;
     c->rms_eps = get_num(&r, json, "rms_norm_eps", 1e-6);
     c->rope_theta = get_num(&r, json, "rope_theta", 10000.0);
     parse_rope_scaling(&r, c);
     c->tie_embeddings = get_bool(json, "tie_word_embeddings", 0);
     c->qkv_bias = c->arch == QZ_ARCH_QWEN2 || get_bool(json, "attention_bias", 0);
     c->mlp_bias = get_bool(json, "mlp_bias", 0);
-    c->bos_id = (int32_t)get_int(&r, "bos_token_id", -1, 1);
-    c->eos_id = (int32_t)get_int(&r, "eos_token_id", -1, 1);
+    c->bos_id = (int32_t)get_int(&r, "bos_token_id", -1, 0, INT32_MAX);
+    c->eos_id = (int32_t)get_int(&r, "eos_token_id", -1, 0, INT32_MAX);
     c->torch_dtype = parse_dtype(json);
     if (r.rc) return r.rc;
     if (c->head_dim == 0) return qz_fail(err, QZ_EINPUT, "%s: hidden_size %lld smaller than num_attention_heads", path, (long long)c->hidden);

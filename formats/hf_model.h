@@ -20,6 +20,17 @@ typedef enum qz_arch {
 
 const char *qz_arch_name(qz_arch a);
 
+/* Limits on the sizes config.json may declare (docs/hardening.md), each
+ * refused with exit 2 naming the field and the range: above every released
+ * LLaMA-family model, and small enough that any product of a few of them
+ * (vocab x hidden, layers x intermediate x hidden) fits int64_t. */
+#define QZ_CFG_MAX_DIM (INT64_C(1) << 20)       /* hidden_size, intermediate_size */
+#define QZ_CFG_MAX_LAYERS INT64_C(1024)         /* num_hidden_layers */
+#define QZ_CFG_MAX_HEADS INT64_C(1024)          /* num_attention_heads, num_key_value_heads */
+#define QZ_CFG_MAX_HEAD_DIM INT64_C(4096)       /* head_dim */
+#define QZ_CFG_MAX_VOCAB (INT64_C(1) << 22)     /* vocab_size */
+#define QZ_CFG_MAX_POSITION (INT64_C(1) << 30)  /* max_position_embeddings, original_max_position_embeddings, sliding_window */
+
 typedef struct qz_rope_scaling {
     int llama3;                 /* rope_scaling.rope_type == "llama3" */
     double factor, low_freq_factor, high_freq_factor;

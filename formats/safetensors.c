@@ -105,11 +105,16 @@ static int cmp_size(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Spans sorted by begin must not overlap: pairs of (begin, end). */
+/* Spans sorted by begin must not overlap: pairs of (begin, end). Empty
+ * spans hold no byte, so they overlap nothing (Hugging Face writes a
+ * zero-size tensor as [0, 0) or at the end of the previous one). */
 static int check_overlaps(const char *path, size_t *spans, int64_t n, qz_error *err)
 {
-    qsort(spans, (size_t)n, 2 * sizeof(size_t), cmp_size);
-    for (int64_t i = 1; i < n; i++)
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (spans[2 * i + 1] > spans[2 * i]) spans[2 * m] = spans[2 * i], spans[2 * m + 1] = spans[2 * i + 1], m++;
+    qsort(spans, (size_t)m, 2 * sizeof(size_t), cmp_size);
+    for (int64_t i = 1; i < m; i++)
         if (spans[2 * i] < spans[2 * i - 1])
             return qz_fail(err, QZ_EINPUT, "%s: tensor data overlaps: bytes [%zu, %zu) and [%zu, %zu)", path,
                            spans[2 * i - 2], spans[2 * i - 1], spans[2 * i], spans[2 * i + 1]);
@@ -123,8 +128,14 @@ static int parse_header(qz_st_file *f, const char *json, size_t len, size_t data
         cJSON_Delete(root);
         return qz_fail(err, QZ_EINPUT, "%s: header is not a valid JSON object", f->path);
     }
-    int64_t n = 0;
-    for (cJSON *e = root->child; e; e = e->next) n += strcmp(e->string, "__metadata__") != 0;
+    int64_t n = 0, n_meta = 0;
+    for (cJSON *e = root->child; e; e = e->next) n_meta += strcmp(e->string, "__metadata__") == 0;
+    n = cJSON_GetArraySize(root) - n_meta;
+    if (n_meta > 1 || n > QZ_ST_MAX_TENSORS) {
+        cJSON_Delete(root);
+        return n_meta > 1 ? qz_fail(err, QZ_EINPUT, "%s: __metadata__ appears %lld times in the header", f->path, (long long)n_meta)
+                          : qz_fail(err, QZ_EINPUT, "%s: %lld tensors, more than the limit of %d", f->path, (long long)n, QZ_ST_MAX_TENSORS);
+    }
     f->tensors = qz_calloc_array((size_t)n, sizeof *f->tensors);
     size_t *spans = qz_malloc_array((size_t)n * 2, sizeof *spans);
     int rc = f->tensors && spans ? QZ_OK : qz_fail(err, QZ_EINTERNAL, "%s: out of memory", f->path);

@@ -43,6 +43,7 @@ void qz_dtype_round_f32(float *x, int64_t n, qz_dtype dt);
 
 #define QZ_ST_MAX_DIMS 8
 #define QZ_ST_MAX_HEADER (100u << 20)   /* larger headers are rejected */
+#define QZ_ST_MAX_TENSORS (1 << 20)     /* tensors per file, likewise */
 
 typedef struct qz_st_tensor {
     char *name;

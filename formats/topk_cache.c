@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -15,6 +16,7 @@ static const char MAGIC[8] = {'Q', 'Z', 'T', 'O', 'P', 'K', 'C', '\n'};
 #define FIXED_BYTES 64            /* header bytes before the base name */
 #define IO_BYTES ((size_t)1 << 16) /* zlib input/output buffer */
 #define MAX_RECORDS ((int64_t)1 << 40)
+#define ZLIB_MAX_RATIO 1032       /* deflate's largest expansion on inflate */
 
 /* ---------------------------------------------------------------- bytes */
 
@@ -108,8 +110,9 @@ static int check_fields(const char *path, const qz_topk_header *h, uint32_t vers
 {
     if (version != QZ_TOPK_VERSION)
         return qz_fail(err, QZ_EINPUT, "%s: top-k cache version %u, this qz reads version %d", path, version, QZ_TOPK_VERSION);
-    if (h->vocab < 1 || h->vocab > INT32_MAX || h->k < 1 || h->k > h->vocab)
-        return qz_fail(err, QZ_EINPUT, "%s: top-k cache k %d with vocab %lld: need 1 <= k <= vocab", path, h->k, (long long)h->vocab);
+    if (h->vocab < 1 || h->vocab > QZ_TOPK_MAX_VOCAB || h->k < 1 || h->k > h->vocab || h->k > QZ_TOPK_MAX_K)
+        return qz_fail(err, QZ_EINPUT, "%s: top-k cache k %d with vocab %lld: need 1 <= k <= vocab, k <= %d, vocab <= %d (the limits)",
+                       path, h->k, (long long)h->vocab, QZ_TOPK_MAX_K, QZ_TOPK_MAX_VOCAB);
     if (h->seqlen < 2 || h->windows < 1 || h->seqlen > MAX_RECORDS || h->windows > MAX_RECORDS / h->seqlen ||
         h->n_tokens < h->seqlen * h->windows)
         return qz_fail(err, QZ_EINPUT, "%s: top-k cache seqlen %lld, windows %lld, tokens %lld: out of range", path,
@@ -117,6 +120,20 @@ static int check_fields(const char *path, const qz_topk_header *h, uint32_t vers
     if (payload_bytes != (uint64_t)n_records(h) * record_bytes(h->k))
         return qz_fail(err, QZ_EINPUT, "%s: top-k cache payload_bytes %llu, expected %lld records of %zu bytes", path,
                        (unsigned long long)payload_bytes, (long long)n_records(h), record_bytes(h->k));
+    return QZ_OK;
+}
+
+/* The payload must be able to inflate from the bytes the file holds: deflate
+ * expands at most ~1032:1, so a larger payload_bytes is a crafted header
+ * (refused before any record buffer is allocated for it). */
+static int check_file_size(FILE *f, const char *path, size_t header_bytes, uint64_t payload_bytes, qz_error *err)
+{
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) return qz_fail(err, QZ_EINPUT, "%s: not a regular file", path);
+    uint64_t have = (uint64_t)st.st_size > header_bytes ? (uint64_t)st.st_size - header_bytes : 0;
+    if (payload_bytes / ZLIB_MAX_RATIO > have)
+        return qz_fail(err, QZ_EINPUT, "%s: top-k cache payload_bytes %llu cannot inflate from the %llu compressed bytes in the file",
+                       path, (unsigned long long)payload_bytes, (unsigned long long)have);
     return QZ_OK;
 }
 
@@ -144,7 +161,8 @@ static int read_header(FILE *f, const char *path, qz_topk_header *h, uint32_t *p
     h->base[len] = 0;
     if (get32(buf + 12) > INT32_MAX || get64(buf + 24) > INT64_MAX || get64(buf + 32) > INT64_MAX || get64(buf + 40) > INT64_MAX)
         return qz_fail(err, QZ_EINPUT, "%s: top-k cache header fields out of range", path);
-    return check_fields(path, h, get32(buf + 8), get64(buf + 48), err);
+    int rc = check_fields(path, h, get32(buf + 8), get64(buf + 48), err);
+    return rc ? rc : check_file_size(f, path, FIXED_BYTES + len + 4, get64(buf + 48), err);
 }
 
 int qz_topk_read_header(const char *path, qz_topk_header *h, qz_error *err)

@@ -20,6 +20,8 @@
 
 #define QZ_TOPK_VERSION 1
 #define QZ_TOPK_MAX_NAME 4096 /* bytes of the base model's name */
+#define QZ_TOPK_MAX_K (1 << 20)      /* entries per token (qz-eval --top-k's range) */
+#define QZ_TOPK_MAX_VOCAB (1 << 22)  /* as config.json's vocab_size limit */
 
 typedef struct qz_topk_header {
     int k;                /* entries per token, 1..vocab */

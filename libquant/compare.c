@@ -253,7 +253,8 @@ int qz_cmp_summarize(const qz_token_cmp *tok, int64_t W, int64_t P, int64_t n_to
     r->kld_p99 = qz_quantile_sorted(kl, N, 0.99);
     r->kld_max = kl[N - 1];
     free(pw), free(kl);
-    return QZ_OK;
+    int rc = qz_ppl_check_finite(r->cand.mean_nll, "evaluated", err);
+    return rc ? rc : qz_ppl_check_finite(r->base_mean_nll, "base", err);
 }
 
 /* ------------------------------------------------------------------- runs */

@@ -94,6 +94,17 @@ typedef struct {
     float *logits[QZ_EVAL_MAX_MODELS]; /* (QZ_EVAL_CHUNK, vocab) */
 } chunk_bufs;
 
+/* Finite weights can still overflow FP32 in the forward; such a model is
+ * reported, not scored as NaN. */
+static int check_logits(const float *logits, int64_t n, int model, int64_t w, qz_error *err)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(logits[i]))
+            return qz_fail(err, QZ_EINPUT, "%s model: non-finite logit in window %lld (the activations overflow FP32)",
+                           model ? "base" : "evaluated", (long long)w);
+    return QZ_OK;
+}
+
 /* Window w (tokens tok, its hidden states at row offset off of each x) chunk by chunk. */
 static int score_window(const chunk_bufs *b, int64_t w, const int32_t *tok, int64_t T, int64_t off, qz_eval_chunk_fn fn,
                         void *ctx, qz_error *err)
@@ -103,11 +114,12 @@ static int score_window(const chunk_bufs *b, int64_t w, const int32_t *tok, int6
         qz_eval_chunk c = {w, c0, T - 1 - c0 < QZ_EVAL_CHUNK ? T - 1 - c0 : QZ_EVAL_CHUNK, 0, b->models[0]->cfg.vocab,
                            tok + c0 + 1, {NULL}};
         c.last = c0 + c.n == T - 1;
-        for (int i = 0; i < b->n_models; i++) {
+        for (int i = 0; i < b->n_models && rc == QZ_OK; i++) {
             qz_model_head(b->models[i], b->x[i] + (off + c0) * b->models[i]->cfg.hidden, c.n, b->logits[i]);
             c.logits[i] = b->logits[i];
+            rc = check_logits(b->logits[i], c.n * c.vocab, i, w, err);
         }
-        rc = fn(ctx, &c, err);
+        if (rc == QZ_OK) rc = fn(ctx, &c, err);
     }
     return rc;
 }
@@ -163,6 +175,12 @@ void qz_ppl_result_set(qz_ppl_result *r, int64_t n_tokens, int64_t windows, int6
     r->tokens_per_second = (double)(windows * seqlen) / (seconds > 0 ? seconds : 1e-9);
 }
 
+int qz_ppl_check_finite(double mean_nll, const char *which, qz_error *err)
+{
+    if (isfinite(mean_nll) && isfinite(exp(mean_nll))) return QZ_OK;
+    return qz_fail(err, QZ_EINPUT, "%s model: mean NLL %g gives a non-finite perplexity", which, mean_nll);
+}
+
 static int add_nll(void *ctx, const qz_eval_chunk *c, qz_error *err)
 {
     (void)err;
@@ -181,5 +199,5 @@ int qz_eval_ppl(qz_model *m, const int32_t *tokens, int64_t n_tokens, const qz_p
     rc = qz_eval_chunks(&m, 1, tokens, W, o, add_nll, &nll, err);
     if (rc) return rc;
     qz_ppl_result_set(r, n_tokens, W, o->seqlen, nll, qz_now() - t0);
-    return QZ_OK;
+    return qz_ppl_check_finite(r->mean_nll, "evaluated", err);
 }

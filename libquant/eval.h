@@ -60,6 +60,9 @@ int qz_eval_ppl(qz_model *m, const int32_t *tokens, int64_t n_tokens, const qz_p
 
 /* Fills r from the sum of NLLs over windows * (seqlen - 1) scored tokens. */
 void qz_ppl_result_set(qz_ppl_result *r, int64_t n_tokens, int64_t windows, int64_t seqlen, double nll_sum, double seconds);
+/* QZ_EINPUT when a mean NLL (of the model named which) makes a non-finite
+ * perplexity: results and their JSON never carry NaN or Inf. */
+int qz_ppl_check_finite(double mean_nll, const char *which, qz_error *err);
 
 
 /* One chunk of a window's scored positions with the logits of every model:

@@ -6,15 +6,15 @@
 int qz_export_open(qz_export **out, const qz_model *m, const char *out_dir, int force, qz_error *err)
 {
     *out = NULL;
-    if (qz_artifact_same_dir(out_dir, m->hf->dir))
-        return qz_fail(err, QZ_EINPUT, "%s: the output directory is the input; choose another", out_dir);
+    int rc = qz_artifact_check_target(out_dir, m->hf->dir, force, err);
+    if (rc) return rc;
     qz_export *ex = calloc(1, sizeof *ex);
     if (!ex) return qz_fail(err, QZ_EINTERNAL, "out of memory");
     ex->m = m;
     const qz_st_tensor *emb = qz_hf_model_find(m->hf, "model.embed_tokens.weight");
     ex->fp_dtype = emb ? emb->dtype : QZ_DTYPE_F16;
     char path[4096];
-    int rc = qz_artifact_open(&ex->art, out_dir, force, err);
+    rc = qz_artifact_open(&ex->art, out_dir, force, err);
     if (rc == QZ_OK) rc = qz_artifact_path(ex->art, "model.safetensors", path, sizeof path, err);
     if (rc == QZ_OK) rc = qz_st_writer_open(&ex->st, path, err);
     if (rc) {

@@ -5,13 +5,14 @@
  * to the decoder linear whose name prefixes it, storage per layer, the
  * config's not-quantized lists matched the way loaders match them
  * (transformers: substring of the module name; compressed-tensors: "re:"
- * entries are regular expressions matched from the start, here as POSIX
- * extended ones), exact zeros of float-stored linears, and the true bits per
+ * entries are regular expressions matched from the start, here by PCRE2
+ * under the length, match and depth limits of inspect.h), exact zeros of float-stored linears, and the true bits per
  * weight as inspect.h defines them. Runs nothing, dequantizes nothing. */
 #include "inspect.h"
 
 #include <ctype.h>
-#include <regex.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -88,36 +89,42 @@ static int read_format(qz_info *info, const cJSON *config, const char *where, qz
 typedef struct name_list {
     int n;
     const char **s;   /* entries (into config_json); regex entries without "re:" */
-    regex_t *re;      /* compiled when is_re */
-    uint8_t *is_re;
+    pcre2_code **re;  /* compiled "re:" entries, else NULL */
+    pcre2_match_data *md;
+    pcre2_match_context *mctx; /* the match and depth limits */
 } name_list;
 
 static void list_free(name_list *l)
 {
-    for (int i = 0; i < l->n; i++)
-        if (l->is_re[i]) regfree(&l->re[i]);
-    free(l->s), free(l->re), free(l->is_re);
+    for (int i = 0; i < l->n; i++) pcre2_code_free(l->re[i]);
+    pcre2_match_data_free(l->md);
+    pcre2_match_context_free(l->mctx);
+    free(l->s), free(l->re);
 }
 
-static int list_add(qz_info *info, name_list *l, const char *s)
+/* A "re:" entry compiles anchored at the start (Python's re.match, as
+ * compressed-tensors matches) under the limits of inspect.h; a pattern that
+ * does not compile is reported and not applied, as before. */
+static int list_add(qz_info *info, name_list *l, const char *s, qz_error *err)
 {
     int i = l->n, re = !strncmp(s, "re:", 3);
     l->s[i] = re ? s + 3 : s;
-    l->is_re[i] = 0;
+    l->re[i] = NULL;
     if (re) {
-        size_t n = strlen(s);
-        char *pat = malloc(n + 4);
-        if (!pat) return -1;
-        snprintf(pat, n + 4, "^(%s)", s + 3);
-        l->is_re[i] = regcomp(&l->re[i], pat, REG_EXTENDED | REG_NOSUB) == 0;
-        free(pat);
-        if (!l->is_re[i]) {
-            add_warning(info, "list entry '%s' is not a POSIX extended regular expression: not applied", s);
-            return 0;
+        size_t n = strlen(s + 3);
+        if (n > QZ_INFO_MAX_PATTERN)
+            return qz_fail(err, QZ_EINPUT, "quantization_config: regex '%.40s...' is %zu bytes, more than the limit of %d", s, n,
+                           QZ_INFO_MAX_PATTERN);
+        int code;
+        PCRE2_SIZE at;
+        l->re[i] = pcre2_compile((PCRE2_SPTR)(s + 3), n, PCRE2_ANCHORED, &code, &at, NULL);
+        if (!l->re[i]) {
+            add_warning(info, "list entry '%s' is not a regular expression PCRE2 compiles: not applied", s);
+            return QZ_OK;
         }
     }
     l->n++;
-    return 0;
+    return QZ_OK;
 }
 
 /* The entries of quantization_config's qz_modules_not_quantized,
@@ -132,21 +139,36 @@ static int list_read(qz_info *info, const cJSON *config, name_list *l, qz_error 
     memset(l, 0, sizeof *l);
     l->s = qz_calloc_array((size_t)cap + 1, sizeof *l->s);
     l->re = qz_calloc_array((size_t)cap + 1, sizeof *l->re);
-    l->is_re = qz_calloc_array((size_t)cap + 1, 1);
-    if (!l->s || !l->re || !l->is_re) return qz_fail(err, QZ_EINTERNAL, "out of memory");
-    for (int a = 0; a < 4; a++) {
+    l->md = pcre2_match_data_create(1, NULL);
+    l->mctx = pcre2_match_context_create(NULL);
+    if (!l->s || !l->re || !l->md || !l->mctx) return qz_fail(err, QZ_EINTERNAL, "out of memory");
+    pcre2_set_match_limit(l->mctx, QZ_INFO_REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(l->mctx, QZ_INFO_REGEX_DEPTH_LIMIT);
+    int rc = QZ_OK;
+    for (int a = 0; a < 4 && rc == QZ_OK; a++) {
         const cJSON *e;
         if (!cJSON_IsArray(arrays[a])) continue;
         cJSON_ArrayForEach(e, arrays[a])
-            if (cJSON_IsString(e) && list_add(info, l, e->valuestring)) return qz_fail(err, QZ_EINTERNAL, "out of memory");
+            if (rc == QZ_OK && cJSON_IsString(e)) rc = list_add(info, l, e->valuestring, err);
     }
-    return QZ_OK;
+    return rc;
 }
 
-static int list_match(const name_list *l, const char *module)
+/* 1 when module is listed, 0 when not; QZ_EINPUT when a regex needs more
+ * than the match or depth limit (catastrophic backtracking). */
+static int list_match(const name_list *l, const char *module, qz_error *err)
 {
-    for (int i = 0; i < l->n; i++)
-        if (l->is_re[i] ? regexec(&l->re[i], module, 0, NULL, 0) == 0 : strstr(module, l->s[i]) != NULL) return 1;
+    for (int i = 0; i < l->n; i++) {
+        if (!l->re[i]) {
+            if (strstr(module, l->s[i])) return 1;
+            continue;
+        }
+        int rc = pcre2_match(l->re[i], (PCRE2_SPTR)module, strlen(module), 0, 0, l->md, l->mctx);
+        if (rc >= 0) return 1;
+        if (rc != PCRE2_ERROR_NOMATCH)
+            return qz_fail(err, QZ_EINPUT, "quantization_config: regex 're:%.60s' on '%s' exceeds the match limits (%d steps, depth %d)",
+                           l->s[i], module, QZ_INFO_REGEX_MATCH_LIMIT, QZ_INFO_REGEX_DEPTH_LIMIT);
+    }
     return 0;
 }
 
@@ -292,7 +314,8 @@ static int classify(qz_info *info, const qz_hf_model *hf, int64_t layer, int id,
         return qz_fail(err, QZ_EINPUT, "%s: decoder linear '%s' has no weight tensor (looked for .weight, .qweight, .compressed)",
                        hf->dir, lin);
     li->layers[s]++;
-    int listed = list_match(l, lin);
+    int listed = list_match(l, lin, err);
+    if (listed < 0) return listed;
     li->listed_layers += listed;
     qz_info_storage want = format_storage(info->format);
     d->foreign += s != QZ_STORE_FLOAT && s != (int)want;

@@ -66,6 +66,13 @@ typedef struct qz_info_linear {
     int64_t zero_weights;             /* exact zeros among them */
 } qz_info_linear;
 
+/* Limits on the "re:" entries of quantization_config's ignore lists
+ * (docs/hardening.md): a longer pattern, or a match that needs more
+ * backtracking steps or depth, is QZ_EINPUT naming the limit. */
+#define QZ_INFO_MAX_PATTERN 256
+#define QZ_INFO_REGEX_MATCH_LIMIT 100000
+#define QZ_INFO_REGEX_DEPTH_LIMIT 1000
+
 #define QZ_INFO_MAX_WARN (3 * QZ_LIN_COUNT + 4)
 #define QZ_INFO_WARN_LEN 240
 

@@ -72,8 +72,9 @@ int64_t qz_model_param_count(const qz_model_config *c)
 
 /* ---------------------------------------------------------------- loading */
 
-/* t as FP32 into dst, checking dtype and shape (ndim entries of want). */
-static int tensor_to_f32(const qz_st_tensor *t, float *dst, int ndim, const int64_t *want, qz_error *err)
+/* t's dtype and shape (ndim entries of want) against what config.json
+ * implies; checked before anything is allocated for it. */
+static int check_tensor(const qz_st_tensor *t, int ndim, const int64_t *want, qz_error *err)
 {
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == want[i];
@@ -83,12 +84,18 @@ static int tensor_to_f32(const qz_st_tensor *t, float *dst, int ndim, const int6
         for (int i = 0; i < ndim; i++) snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%lld", i ? "," : "", (long long)want[i]);
         return qz_fail(err, QZ_EINPUT, "tensor '%s': shape [%s], config.json implies [%s]", t->name, got, exp);
     }
+    if (t->dtype != QZ_DTYPE_F32 && t->dtype != QZ_DTYPE_F16 && t->dtype != QZ_DTYPE_BF16)
+        return qz_fail(err, QZ_EINPUT, "tensor '%s': dtype %s, expected F32, F16 or BF16", t->name, qz_dtype_name(t->dtype));
+    return QZ_OK;
+}
+
+/* t (checked) as FP32 into dst. */
+static int tensor_to_f32(const qz_st_tensor *t, float *dst, qz_error *err)
+{
     if (t->dtype == QZ_DTYPE_F32) {
         memcpy(dst, t->data, t->nbytes);
         return QZ_OK;
     }
-    if (t->dtype != QZ_DTYPE_F16 && t->dtype != QZ_DTYPE_BF16)
-        return qz_fail(err, QZ_EINPUT, "tensor '%s': dtype %s, expected F32, F16 or BF16", t->name, qz_dtype_name(t->dtype));
     void *copy;
     const uint16_t *h = qz_st_aligned_data(t, 2, &copy);
     if (!h) return qz_fail(err, QZ_EINTERNAL, "out of memory reading '%s'", t->name);
@@ -98,18 +105,35 @@ static int tensor_to_f32(const qz_st_tensor *t, float *dst, int ndim, const int6
     return QZ_OK;
 }
 
+static int64_t first_nonfinite(const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return -1;
+}
+
+/* Every tensor a tool computes with passes here once loaded: NaN/Inf in a
+ * checkpoint is bad input, reported with its place, never a NaN result. */
+static int check_finite(const char *name, const float *x, int64_t n, qz_error *err)
+{
+    int64_t at = first_nonfinite(x, n);
+    return at < 0 ? QZ_OK
+                  : qz_fail(err, QZ_EINPUT, "tensor '%s': element %lld is %g (NaN/Inf in the checkpoint)", name, (long long)at,
+                            (double)x[at]);
+}
+
 /* Allocates and loads name (shape want) as FP32. */
 static int load_f32(qz_hf_model *hf, const char *name, int ndim, const int64_t *want, float **out, qz_error *err)
 {
     qz_st_tensor *t;
     *out = NULL;
     int rc = qz_hf_model_get(hf, name, &t, err);
+    if (rc == QZ_OK) rc = check_tensor(t, ndim, want, err);
     if (rc) return rc;
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= want[i];
-    *out = qz_malloc_array((size_t)n, sizeof(float));
+    *out = qz_malloc_array((size_t)t->numel, sizeof(float));
     if (!*out) return qz_fail(err, QZ_EINTERNAL, "out of memory loading '%s'", name);
-    rc = tensor_to_f32(t, *out, ndim, want, err);
+    rc = tensor_to_f32(t, *out, err);
+    if (rc == QZ_OK) rc = check_finite(name, *out, t->numel, err);
     if (rc) {
         free(*out);
         *out = NULL;
@@ -157,8 +181,11 @@ static int load_linear(qz_model *m, const char *prefix, qz_linear_id id, int has
     snprintf(lin, sizeof lin, "%s.%s", prefix, qz_linear_name(id));
     int rc;
     if (stored_packed(m, lin)) {
-        l->w = qz_malloc_array((size_t)(l->out * l->in), sizeof(float));
+        int64_t n;
+        QZ_ASSERT(qz_mul_overflow(l->out, l->in, &n) == 0); /* config limits (hf_model.h) bound it */
+        l->w = qz_malloc_array((size_t)n, sizeof(float));
         rc = l->w ? read_packed(m, lin, l->out, l->in, l->w, err) : qz_fail(err, QZ_EINTERNAL, "out of memory loading %s", lin);
+        if (rc == QZ_OK) rc = check_finite(lin, l->w, n, err);
     } else {
         snprintf(name, sizeof name, "%s.weight", lin);
         rc = load_f32(m->hf, name, 2, wshape, &l->w, err);
@@ -200,25 +227,6 @@ void qz_layer_free(qz_layer *L)
         free(L->lin[id].bias);
     }
     memset(L, 0, sizeof *L);
-}
-
-static int64_t first_nonfinite(const float *x, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return i;
-    return -1;
-}
-
-int qz_layer_check_finite(const qz_layer *L, qz_error *err)
-{
-    for (int id = 0; id < QZ_LIN_COUNT; id++) {
-        const qz_linear *l = &L->lin[id];
-        int64_t at = first_nonfinite(l->w, l->out * l->in);
-        if (at >= 0)
-            return qz_fail(err, QZ_EINPUT, "layer %lld %s: weight [%lld, %lld] is %g (NaN/Inf in the checkpoint)", (long long)L->index,
-                           qz_linear_name((qz_linear_id)id), (long long)(at / l->in), (long long)(at % l->in), (double)l->w[at]);
-    }
-    return QZ_OK;
 }
 
 /* ------------------------------------------------------------------- model */

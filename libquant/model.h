@@ -99,11 +99,10 @@ int qz_model_reserve(qz_model *m, int64_t T, qz_error *err);
  * weight_scale, or decompressed from a sparse-24-bitmask checkpoint's
  * shape/compressed/bitmask (linears left in floating point in such
  * checkpoints are read as they are); then m->sim's weight quantization.
- * Errors name the tensor. */
+ * Errors name the tensor; a NaN/Inf weight, bias or norm is QZ_EINPUT (every
+ * tensor qz_model_open and qz_layer_load read is checked). */
 int qz_layer_load(qz_model *m, int64_t i, qz_layer *L, qz_error *err);
 void qz_layer_free(qz_layer *L);
-/* Checks every weight is finite: QZ_EINPUT naming layer and module. */
-int qz_layer_check_finite(const qz_layer *L, qz_error *err);
 
 /* Sees the input x (T, in_features of the site) of linear layers. */
 typedef struct qz_observer {

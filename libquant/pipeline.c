@@ -75,7 +75,6 @@ static int run_layer(run_state *rs, const qz_method *meth, int64_t l, float *x, 
     int n_st = make_stages(meth->true_sequential, st);
     qz_layer L;
     int rc = qz_layer_load(rs->m, l, &L, err);
-    if (rc == QZ_OK) rc = qz_layer_check_finite(&L, err);
     if (rc == QZ_OK && meth->layer_begin) rc = meth->layer_begin(meth->ctx, rs->m, &L, err);
     if (!meth->transform) n_st = 0; /* plain forward: the recompute pass below is the only one */
     for (int s = 0; s < n_st && rc == QZ_OK; s++) {

@@ -75,7 +75,6 @@ static int histogram_pass(qz_model *m, int low, uint32_t hi, int64_t *hist, qz_e
     for (int64_t l = 0; l < m->cfg.n_layers; l++) {
         qz_layer L;
         int rc = qz_layer_load(m, l, &L, err);
-        if (rc == QZ_OK) rc = qz_layer_check_finite(&L, err);
         for (int id = 0; id < QZ_LIN_COUNT && rc == QZ_OK; id++)
             for (int64_t i = 0; i < L.lin[id].out * L.lin[id].in; i++) {
                 uint32_t b = abs_bits(L.lin[id].w[i]);

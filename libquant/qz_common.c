@@ -1,4 +1,5 @@
-/* qz_common.c - error formatting, assertion failure, checked allocation. */
+/* qz_common.c - error formatting, assertion failure, checked allocation and
+ * size arithmetic. */
 #define _POSIX_C_SOURCE 200809L
 #include "qz_common.h"
 
@@ -42,6 +43,15 @@ void *qz_calloc_array(size_t n, size_t elem_size)
 {
     if (elem_size && n > SIZE_MAX / elem_size) return NULL;
     return calloc(n ? n : 1, elem_size ? elem_size : 1);
+}
+
+int qz_mul_overflow(int64_t a, int64_t b, int64_t *out)
+{
+    if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, out)) {
+        *out = 0;
+        return -1;
+    }
+    return 0;
 }
 
 double qz_now(void)

@@ -57,6 +57,11 @@ _Noreturn void qz_assert_fail(const char *expr, const char *file, int line);
 void *qz_malloc_array(size_t n, size_t elem_size);
 void *qz_calloc_array(size_t n, size_t elem_size);
 
+/* *out = a * b for sizes read from files or configs: returns 0, or -1 (and
+ * *out = 0) when a or b is negative or the product overflows int64_t. Every
+ * size product of untrusted numbers goes through it before an allocation. */
+int qz_mul_overflow(int64_t a, int64_t b, int64_t *out);
+
 /* Seconds from a monotonic clock. */
 double qz_now(void);
 

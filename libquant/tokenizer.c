@@ -27,6 +27,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "tokenizer.h"
 
+#include "json_num.h"
+
 #include <cJSON.h>
 #include <errno.h>
 #include <pcre2.h>
@@ -777,10 +779,15 @@ static const cJSON *jget(const cJSON *o, const char *key)
     return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
 }
 
+/* A string field, NULL when absent or not valid UTF-8: every string the
+ * tokenizer inserts into text (Prepend, Replace, Metaspace, Strip, literal
+ * patterns) must be, since NFC and PCRE2 (PCRE2_NO_UTF_CHECK) rely on it. */
 static const char *jstr(const cJSON *o, const char *key)
 {
     const cJSON *v = jget(o, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
+    if (!cJSON_IsString(v)) return NULL;
+    size_t n = strlen(v->valuestring);
+    return utf8_check(v->valuestring, n) == n ? v->valuestring : NULL;
 }
 
 static int jbool(const cJSON *o, const char *key, int dflt)
@@ -848,7 +855,7 @@ static int load_pattern(loader *L, step *st, const cJSON *pat, const char *where
         st->s_len = strlen(lit);
         return (st->s = dup_bytes(lit, st->s_len)) ? 0 : oom(L->err);
     }
-    if (!re) return bad(L, "%s: pattern must be {\"String\": ...} or {\"Regex\": ...}", where);
+    if (!re) return bad(L, "%s: pattern must be {\"String\": ...} or {\"Regex\": ...} with a UTF-8 string", where);
     char why[320];
     st->re = rx_compile(re, strlen(re), why, sizeof why);
     if (!st->re) return bad(L, "%s: regex /%s/ does not compile: %s", where, re, why);
@@ -988,14 +995,14 @@ static int load_normalizer(loader *L, const cJSON *n)
     }
     if (jtype_is(n, "Prepend")) {
         const char *p = jstr(n, "prepend");
-        if (!p) return bad(L, "normalizer Prepend has no \"prepend\" string");
+        if (!p) return bad(L, "normalizer Prepend has no \"prepend\" UTF-8 string");
         if (!(st = steps_add(&L->tok->normalizers, NORM_PREPEND))) return oom(L->err);
         st->s_len = strlen(p);
         return (st->s = dup_bytes(p, st->s_len)) ? 0 : oom(L->err);
     }
     if (jtype_is(n, "Replace")) {
         const char *c = jstr(n, "content");
-        if (!c) return bad(L, "normalizer Replace has no \"content\" string");
+        if (!c) return bad(L, "normalizer Replace has no \"content\" UTF-8 string");
         if (!(st = steps_add(&L->tok->normalizers, NORM_REPLACE))) return oom(L->err);
         st->t_len = strlen(c);
         if (!(st->t = dup_bytes(c, st->t_len))) return oom(L->err);
@@ -1092,11 +1099,12 @@ static int load_strip(loader *L, const cJSON *d, step *st)
 {
     const char *c = jstr(d, "content");
     const cJSON *start = jget(d, "start"), *stop = jget(d, "stop");
-    if (!c || !*c || utf8_len(c, strlen(c)) != strlen(c) || !cJSON_IsNumber(start) || !cJSON_IsNumber(stop) ||
-        start->valuedouble < 0 || stop->valuedouble < 0)
-        return bad(L, "decoder Strip needs a one-character \"content\" and counts \"start\", \"stop\"");
+    int64_t a = 0, b = 0;
+    if (!c || !*c || utf8_len(c, strlen(c)) != strlen(c) || !qz_json_int(start, 0, INT32_MAX, &a) ||
+        !qz_json_int(stop, 0, INT32_MAX, &b))
+        return bad(L, "decoder Strip needs a one-character \"content\" and integer counts \"start\", \"stop\"");
     st->s_len = strlen(c);
-    st->start = start->valueint, st->stop = stop->valueint;
+    st->start = (int)a, st->stop = (int)b;
     return (st->s = dup_bytes(c, st->s_len)) ? 0 : oom(L->err);
 }
 
@@ -1119,7 +1127,7 @@ static int load_decoder(loader *L, const cJSON *d)
         if (jtype_is(d, simple[i].name)) return steps_add(&L->tok->decoders, simple[i].kind) ? 0 : oom(L->err);
     if (jtype_is(d, "Replace")) {
         const char *c = jstr(d, "content");
-        if (!c) return bad(L, "decoder Replace has no \"content\" string");
+        if (!c) return bad(L, "decoder Replace has no \"content\" UTF-8 string");
         if (!(st = steps_add(&L->tok->decoders, DEC_REPLACE))) return oom(L->err);
         st->t_len = strlen(c);
         if (!(st->t = dup_bytes(c, st->t_len))) return oom(L->err);
@@ -1282,9 +1290,9 @@ static int template_special(loader *L, const cJSON *specials, const char *name, 
     const cJSON *ids = jget(jget(specials, name), "ids");
     if (!cJSON_IsArray(ids)) return bad(L, "post_processor: special token \"%s\" has no \"ids\"", name);
     for (const cJSON *e = ids->child; e; e = e->next) {
-        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= MAX_ID)
-            return bad(L, "post_processor: special token \"%s\" has a bad id", name);
-        if (ivec_push(out, e->valueint)) return oom(L->err);
+        int64_t id;
+        if (!qz_json_int(e, 0, MAX_ID - 1, &id)) return bad(L, "post_processor: special token \"%s\" has a bad id", name);
+        if (ivec_push(out, (int32_t)id)) return oom(L->err);
     }
     return 0;
 }
@@ -1312,9 +1320,10 @@ static int load_template(loader *L, const cJSON *p, ivec *pre, ivec *suf)
 static int load_cls_sep(loader *L, const cJSON *p, ivec *pre, ivec *suf)
 {
     const cJSON *cls = cJSON_GetArrayItem(jget(p, "cls"), 1), *sep = cJSON_GetArrayItem(jget(p, "sep"), 1);
-    if (!cJSON_IsNumber(cls) || !cJSON_IsNumber(sep) || cls->valuedouble < 0 || sep->valuedouble < 0)
+    int64_t c, s;
+    if (!qz_json_int(cls, 0, MAX_ID - 1, &c) || !qz_json_int(sep, 0, MAX_ID - 1, &s))
         return bad(L, "post_processor %s needs \"cls\" and \"sep\" as [token, id]", jstr(p, "type"));
-    return ivec_push(pre, cls->valueint) || ivec_push(suf, sep->valueint) ? oom(L->err) : 0;
+    return ivec_push(pre, (int32_t)c) || ivec_push(suf, (int32_t)s) ? oom(L->err) : 0;
 }
 
 static int load_post(loader *L, const cJSON *p)
@@ -1512,6 +1521,13 @@ typedef struct { size_t a, b; int32_t id; } seg;          /* id < 0: text to enc
 typedef struct { seg *p; size_t n, cap; } segvec;
 typedef struct { size_t off, len; int at_start; } piece;  /* at_start: begins the input text */
 typedef struct { buf b; piece *p; size_t n, cap; } plist;
+
+/* Piece i's bytes; "" while the buffer is still unallocated (only empty
+ * pieces), since NULL + 0 is undefined. */
+static const char *plist_at(const plist *l, size_t i)
+{
+    return l->b.p ? l->b.p + l->p[i].off : "";
+}
 typedef struct { int32_t id, prev, next; } sym;           /* id < 0: merged into its left */
 typedef struct { int32_t rank, pos, id; } cand;           /* a merge of sym[pos] with its right */
 
@@ -1768,7 +1784,7 @@ static int pretokenize_step(enc *c, const step *st, const plist *in, plist *out)
     out->n = 0, out->b.n = 0;
     for (size_t i = 0; i < in->n; i++) {
         const piece *pc = &in->p[i];
-        const char *s = in->b.p + pc->off;
+        const char *s = plist_at(in, i);
         int rc = st->kind == PRE_SPLIT ? split_pattern(c, st, st->behavior, s, pc->len, pc->at_start, out)
                : st->kind == PRE_METASPACE ? pretok_metaspace(c, st, pc, s, out)
                : pretok_byte_level(c, st, pc, s, out);
@@ -1934,7 +1950,7 @@ static int encode_pieces(enc *c, const char *s, size_t n, int at_start)
         in = out, out = t;
     }
     for (size_t i = 0; i < in->n; i++) {
-        int rc = bpe_word(c, in->b.p + in->p[i].off, in->p[i].len);
+        int rc = bpe_word(c, plist_at(in, i), in->p[i].len);
         if (rc) return rc;
     }
     return 0;
@@ -2056,7 +2072,7 @@ static int dec_byte_fallback(dec *d, const plist *in, plist *out)
 {
     d->tmp.n = 0;
     for (size_t i = 0; i < in->n; i++) {
-        const char *s = in->b.p + in->p[i].off;
+        const char *s = plist_at(in, i);
         int b = byte_token(s, in->p[i].len);
         char byte = (char)b;
         if (b >= 0 ? buf_put(&d->tmp, &byte, 1)
@@ -2072,12 +2088,12 @@ static int dec_byte_level(dec *d, const plist *in, plist *out)
 {
     d->tmp.n = 0;
     for (size_t i = 0; i < in->n; i++) {
-        const char *s = in->b.p + in->p[i].off;
+        const char *s = plist_at(in, i);
         size_t n = in->p[i].len, mark = d->tmp.n, j = 0;
         while (j < n) {
             uint32_t cp;
-            int k = utf8_next(s + j, n - j, &cp), b = char_to_byte(cp);
-            if (b < 0) break;
+            int k = utf8_next(s + j, n - j, &cp), b = k > 0 ? char_to_byte(cp) : -1;
+            if (b < 0) break; /* outside the map, or not UTF-8 (an earlier step cut a character) */
             char byte = (char)b;
             if (buf_put(&d->tmp, &byte, 1)) return -1;
             j += (size_t)k;
@@ -2134,10 +2150,10 @@ static int decode_step(dec *d, const step *st, const plist *in, plist *out)
     switch (st->kind) {
     case DEC_BYTE_FALLBACK: return dec_byte_fallback(d, in, out) ? oom(d->err) : 0;
     case DEC_BYTE_LEVEL: return dec_byte_level(d, in, out) ? oom(d->err) : 0;
-    case DEC_FUSE: return plist_add(out, in->b.p, in->b.n, 0) ? oom(d->err) : 0;
+    case DEC_FUSE: return plist_add(out, in->b.p ? in->b.p : "", in->b.n, 0) ? oom(d->err) : 0;
     default:
         for (size_t i = 0; i < in->n; i++) {
-            int rc = decode_token(d, st, i, in->b.p + in->p[i].off, in->p[i].len, out);
+            int rc = decode_token(d, st, i, plist_at(in, i), in->p[i].len, out);
             if (rc) return rc;
         }
         return 0;
@@ -2150,7 +2166,7 @@ static int decode_join(const qz_tokenizer *tok, const plist *l, char **text, siz
 {
     buf out = {0};
     for (size_t i = 0; i < l->n; i++)
-        if ((i && !tok->has_decoder && buf_put(&out, " ", 1)) || buf_put(&out, l->b.p + l->p[i].off, l->p[i].len))
+        if ((i && !tok->has_decoder && buf_put(&out, " ", 1)) || buf_put(&out, plist_at(l, i), l->p[i].len))
             return free(out.p), -1;
     if (buf_put(&out, "", 1)) return free(out.p), -1;
     *text = out.p, *len = out.n - 1;

@@ -1,6 +1,7 @@
 /* cli.c - shared command-line plumbing for the qz tools. */
 #include "cli.h"
 
+#include "artifact.h"
 #include "calib.h"
 #include "hf_model.h"
 #include "tokenizer.h"
@@ -33,12 +34,20 @@ int qz_cli_common_option(qz_cli *c, int ch, char **argv, void (*usage)(void))
     }
 }
 
-int qz_cli_in_out(const qz_cli *c, int argc, char **argv, const char **in, const char **out)
+static void note_stderr(void *ctx, const char *line)
+{
+    const qz_cli *c = ctx;
+    fprintf(stderr, "%s: note: %s\n", c->tool, line);
+}
+
+int qz_cli_in_out(const qz_cli *c, int argc, char **argv, int force, const char **in, const char **out)
 {
     if (optind != argc - 2) return qz_cli_usage_error(c, "expected IN_DIR and OUT_DIR");
     *in = argv[optind];
     *out = argv[optind + 1];
-    return 0;
+    qz_error err = {0};
+    qz_artifact_reclaim_stale(*out, note_stderr, (void *)c);
+    return qz_artifact_check_target(*out, *in, force, &err) ? qz_cli_fail(c, &err) : 0;
 }
 
 int qz_cli_usage_error(const qz_cli *c, const char *fmt, ...)
@@ -198,6 +207,7 @@ int qz_cli_calib_windows(const char *model_dir, const qz_cli_calib *cal, int64_t
     int64_t n = 0;
     *win = NULL;
     int rc = qz_cli_tokenize_calib(model_dir, cal->paths, cal->n_paths, &ids, &n, err);
+    if (rc == QZ_OK) rc = qz_calib_check(n, cal->nsamples, seqlen, err);
     if (rc == QZ_OK && !(*win = qz_malloc_array((size_t)(cal->nsamples * seqlen), sizeof **win)))
         rc = qz_fail(err, QZ_EINTERNAL, "out of memory for calibration windows");
     if (rc == QZ_OK) rc = qz_calib_sample(ids, n, cal->nsamples, seqlen, (uint64_t)cal->seed, *win, err);
@@ -260,8 +270,8 @@ int qz_cli_run_job(qz_cli *c, qz_model *m, const qz_cli_job *job, qz_error *err)
     qz_export *ex = NULL;
     const qz_method *meth = NULL;
     int64_t ns = job->cal ? job->cal->nsamples : 0;
-    int rc = job->cal ? qz_cli_calib_windows(job->in, job->cal, job->seqlen, &win, err) : QZ_OK;
-    if (rc == QZ_OK) rc = qz_export_open(&ex, m, job->out, job->force, err);
+    int rc = qz_export_open(&ex, m, job->out, job->force, err); /* output problems before any work */
+    if (rc == QZ_OK && job->cal) rc = qz_cli_calib_windows(job->in, job->cal, job->seqlen, &win, err);
     job_sink js = {ex ? qz_export_sink(ex, job->format, job->gptq, job->awq, job->ct) : (qz_quant_sink){0}, job};
     qz_quant_sink sink = {&js, job_write_layer};
     if (rc == QZ_OK) rc = job->make(job->ctx, m, ns, job->seqlen, &sink, &meth, err);

@@ -58,8 +58,11 @@ int qz_cli_calib_option(const qz_cli *c, int ch, const char *arg, qz_cli_calib *
 int qz_cli_common_option(qz_cli *c, int ch, char **argv, void (*usage)(void));
 
 /* After getopt_long: exactly IN_DIR and OUT_DIR must remain (else a usage
- * error, QZ_EXIT_INPUT); 0 with *in, *out set. */
-int qz_cli_in_out(const qz_cli *c, int argc, char **argv, const char **in, const char **out);
+ * error, QZ_EXIT_INPUT); 0 with *in, *out set. Before any work it reclaims
+ * OUT's stale temporaries (a note on stderr each) and validates OUT
+ * (artifact.h qz_artifact_check_target with --force's value): an error there
+ * is printed and returned as QZ_EXIT_INPUT. */
+int qz_cli_in_out(const qz_cli *c, int argc, char **argv, int force, const char **in, const char **out);
 
 /* "tool: error: msg" on stderr; returns QZ_EXIT_INPUT. */
 int qz_cli_usage_error(const qz_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

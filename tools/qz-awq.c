@@ -99,7 +99,7 @@ static int parse_args(qz_cli *c, int argc, char **argv, awq_args *a)
             if (!qz_cli_calib_option(c, ch, optarg, &a->cal, &rc)) rc = qz_cli_common_option(c, ch, argv, usage);
         }
     }
-    if (rc || (rc = qz_cli_in_out(c, argc, argv, &a->in, &a->out))) return rc;
+    if (rc || (rc = qz_cli_in_out(c, argc, argv, a->force, &a->in, &a->out))) return rc;
     if (!a->o.quantize) a->format = QZ_EXPORT_FP;
     return check_args(c, a);
 }
