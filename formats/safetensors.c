@@ -4,6 +4,7 @@
 #include "safetensors.h"
 
 #include "half.h" /* the one libquant leaf formats uses: FP16/BF16 bits */
+#include "json_num.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -75,25 +76,23 @@ static int parse_entry(const char *path, const cJSON *e, size_t data_size, qz_st
     t->ndim = cJSON_GetArraySize(sh);
     if (t->ndim > QZ_ST_MAX_DIMS)
         return qz_fail(err, QZ_EINPUT, "%s: tensor '%s': %d dimensions, at most %d supported", path, nm, t->ndim, QZ_ST_MAX_DIMS);
-    uint64_t numel = 1;
+    int64_t numel = 1;
     for (int i = 0; i < t->ndim; i++) {
-        const cJSON *v = cJSON_GetArrayItem(sh, i);
-        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9.0e15 || v->valuedouble != (double)(int64_t)v->valuedouble)
+        if (!qz_json_int(cJSON_GetArrayItem(sh, i), 0, INT64_C(9000000000000000), &t->shape[i]))
             return qz_fail(err, QZ_EINPUT, "%s: tensor '%s': shape[%d] is not a non-negative integer", path, nm, i);
-        t->shape[i] = (int64_t)v->valuedouble;
-        if (t->shape[i] && numel > UINT64_MAX / (uint64_t)t->shape[i])
+        if (qz_mul_overflow(numel, t->shape[i], &numel))
             return qz_fail(err, QZ_EINPUT, "%s: tensor '%s': shape overflows", path, nm);
-        numel *= (uint64_t)t->shape[i];
     }
     double b = cJSON_GetArrayItem(off, 0)->valuedouble, en = cJSON_GetArrayItem(off, 1)->valuedouble;
     if (!cJSON_IsNumber(cJSON_GetArrayItem(off, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(off, 1)) ||
         b < 0 || en < b || en > (double)data_size || b != (double)(uint64_t)b || en != (double)(uint64_t)en)
         return qz_fail(err, QZ_EINPUT, "%s: tensor '%s': data_offsets [%.0f, %.0f] outside the data region of %zu bytes", path, nm, b, en, data_size);
-    size_t span = (size_t)en - (size_t)b, esize = qz_dtype_size(t->dtype);
-    if (numel > SIZE_MAX / esize || numel * esize != span)
-        return qz_fail(err, QZ_EINPUT, "%s: tensor '%s': shape needs %llu bytes of %s but data_offsets span %zu", path, nm,
-                       (unsigned long long)(numel * esize), qz_dtype_name(t->dtype), span);
-    t->numel = (int64_t)numel;
+    size_t span = (size_t)en - (size_t)b;
+    int64_t need;
+    if (qz_mul_overflow(numel, (int64_t)qz_dtype_size(t->dtype), &need) || (uint64_t)need != span)
+        return qz_fail(err, QZ_EINPUT, "%s: tensor '%s': shape needs %lld bytes of %s but data_offsets span %zu", path, nm,
+                       (long long)need, qz_dtype_name(t->dtype), span);
+    t->numel = numel;
     t->nbytes = span;
     *begin = (size_t)b;
     return QZ_OK;

@@ -323,6 +323,44 @@ static void test_topk_cache_file(void)
     qz_topk_writer_free(w);
 }
 
+/* A header-only top-k cache crafted byte by byte (FORMAT.md "Top-k
+ * caches"), valid CRC, followed by tail bytes of payload. */
+static void write_crafted_cache(const char *path, uint32_t k, uint32_t vocab, uint64_t seqlen, uint64_t windows, size_t tail)
+{
+    unsigned char b[68] = "QZTOPKC\n";
+    uint64_t records = windows * (seqlen - 1), fields[] = {seqlen * windows, seqlen, windows, records * (16 + 8 * (uint64_t)k)};
+    uint32_t u32[] = {1, k, vocab, 0};
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) b[8 + 4 * i + j] = (unsigned char)(u32[i] >> (8 * j));
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 8; j++) b[24 + 8 * i + j] = (unsigned char)(fields[i] >> (8 * j));
+    uint32_t crc = qz_crc32(0, b, 64); /* payload_crc and base_len stay 0 */
+    for (int j = 0; j < 4; j++) b[64 + j] = (unsigned char)(crc >> (8 * j));
+    FILE *f = fopen(path, "wb");
+    fwrite(b, 1, sizeof b, f);
+    for (size_t i = 0; i < tail; i++) fputc(0, f);
+    fclose(f);
+}
+
+/* Issue 15 defect 6: an 80-byte cache declaring k = 2^30 made the reader
+ * allocate a 8 GiB record before anything checked k; and a payload larger
+ * than the file can inflate to is refused from the header. */
+static void test_topk_cache_limits(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/crafted.qzk", tmpdir);
+    qz_error err = {0};
+    qz_topk_header h;
+    qz_topk_reader *r = NULL;
+    write_crafted_cache(path, 1u << 30, INT32_MAX, 2, 1, 12);
+    CHECK(qz_topk_reader_open(&r, path, &h, &err) == QZ_EINPUT && strstr(err.msg, "k <= 1048576"), "huge k: %s", err.msg);
+    qz_topk_reader_free(r), r = NULL;
+    write_crafted_cache(path, 64, 512, 512, 1000000, 12);
+    CHECK(qz_topk_reader_open(&r, path, &h, &err) == QZ_EINPUT && strstr(err.msg, "cannot inflate from the 12 compressed bytes"),
+          "payload larger than the file allows: %s", err.msg);
+    qz_topk_reader_free(r);
+}
+
 /* ------------------------------------------------------------------ gate */
 
 static qz_cmp_result gate_result(void)
@@ -509,6 +547,7 @@ int main(void)
     QZ_RUN(test_summarize_hand_worked);
     QZ_RUN(test_same_tokens);
     QZ_RUN(test_topk_cache_file);
+    QZ_RUN(test_topk_cache_limits);
     QZ_RUN(test_gate_eval);
     QZ_RUN(test_gate_file);
     QZ_RUN(test_junit);

@@ -145,6 +145,8 @@ static void test_rejects(void)
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, "outside"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, "data_offsets"},
         {"{\"__metadata__\":{\"format\":1}}", 0, "not a string"},
+        /* issue 15 defect 10: the second copy used to replace (and leak) the first */
+        {"{\"__metadata__\":{\"a\":\"1\"},\"__metadata__\":{\"b\":\"2\"}}", 0, "__metadata__ appears 2 times"},
         {"[1,2]", 0, "JSON object"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[0,8]}}", 8, "overflow"},
     };
@@ -172,6 +174,23 @@ static void test_rejects_truncated(void)
     CHECK(f == NULL, "no file object on failure");
 }
 
+/* Issue 15 defect 12: zero-size tensors at [0, 0) and at the end are valid
+ * (Hugging Face writes and loads them); they overlap nothing. */
+static void test_zero_size_tensors(void)
+{
+    const char *hdr = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                      "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},"
+                      "\"z\":{\"dtype\":\"I8\",\"shape\":[3,0],\"data_offsets\":[8,8]}}";
+    write_raw(tmp_path("zero.safetensors"), strlen(hdr), hdr, 8);
+    qz_st_file *f = NULL;
+    qz_error err = {0};
+    CHECK(qz_st_open(&f, tmp_path("zero.safetensors"), &err) == QZ_OK, "%s", err.msg);
+    const qz_st_tensor *e = f ? qz_st_find(f, "e") : NULL, *a = f ? qz_st_find(f, "a") : NULL;
+    CHECK(e && e->numel == 0 && e->nbytes == 0, "empty tensor e");
+    CHECK(a && a->numel == 2 && a->nbytes == 8, "tensor a beside it");
+    qz_st_close(f);
+}
+
 int main(void)
 {
     qzt_tmpdir(dir, sizeof dir, "st");
@@ -181,6 +200,7 @@ int main(void)
     QZ_RUN(test_writer_abort_leaves_nothing);
     QZ_RUN(test_rejects);
     QZ_RUN(test_rejects_truncated);
+    QZ_RUN(test_zero_size_tensors);
     if (qzt_rmdir(dir) != 0) fprintf(stderr, "could not remove %s\n", dir);
     QZ_TEST_EXIT();
 }

@@ -368,6 +368,20 @@ static void test_load_errors(void)
          "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},\"behavior\":\"Isolated\",\"invert\":false}}",
          "does not compile"},
         {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[],\"dropout\":0.1}}", "dropout"},
+        /* issue 15 defect 2: strings a step inserts into the text must be UTF-8 (NFC asserted, PCRE2 trusted it) */
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},\"normalizer\":{\"type\":\"Prepend\","
+         "\"prepend\":\"\xff\"}}", "Prepend has no \"prepend\" UTF-8 string"},
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},\"normalizer\":{\"type\":\"Replace\","
+         "\"pattern\":{\"String\":\"a\"},\"content\":\"\xc3\"}}", "Replace has no \"content\" UTF-8 string"},
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},\"normalizer\":{\"type\":\"Replace\","
+         "\"pattern\":{\"String\":\"\xe2\x96\"},\"content\":\"b\"}}", "with a UTF-8 string"},
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},\"pre_tokenizer\":{\"type\":\"Metaspace\","
+         "\"replacement\":\"\xff\"}}", "must be one character"},
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},\"decoder\":{\"type\":\"Strip\","
+         "\"content\":\"\xc3\",\"start\":1,\"stop\":0}}", "decoder Strip needs"},
+        /* and counts are integers (cJSON's valueint truncated 1.5) */
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},\"decoder\":{\"type\":\"Strip\","
+         "\"content\":\" \",\"start\":1.5,\"stop\":0}}", "decoder Strip needs"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         qz_error err = {0};
@@ -382,6 +396,39 @@ static void test_load_errors(void)
               strstr(err.msg, "/nonexistent/tokenizer.json"), "missing file: %s", err.msg);
     CHECK(qz_tokenizer_load(&tok, FIXTURES "/sp/tokenizer.json", FIXTURES "/sp/cases.txt", &err) == QZ_EINPUT &&
               !tok && strstr(err.msg, "cases.txt"), "bad config: %s", err.msg);
+}
+
+/* Issue 15 defect 11: a decoder step that cuts a character (here Replace
+ * of the last byte of "a\u00e9" through \K) hands ByteLevel bytes that are
+ * not UTF-8; decoding used to loop forever on them (the invalid byte left the
+ * code point of the previous character, and the index stepped back by one).
+ * Now the token keeps its bytes and the lossy UTF-8 gives "a" U+FFFD.
+ * alarm() turns a hang into a failed test. */
+static void test_decode_cut_character(void)
+{
+    static const char json[] =
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\xc3\xa9\":0,\"b\":1},\"merges\":[]},\"decoder\":{\"type\":\"Sequence\","
+        "\"decoders\":[{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"a\\\\C\\\\K\\\\C\"},\"content\":\"\"},"
+        "{\"type\":\"ByteLevel\"}]}}";
+    char dir[] = "/tmp/qz_tok_XXXXXX", path[256];
+    if (!mkdtemp(dir)) SKIP("mkdtemp failed");
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    write_file(path, json);
+    qz_tokenizer *tok = NULL;
+    qz_error err = {0};
+    CHECK(qz_tokenizer_load(&tok, path, NULL, &err) == 0, "%s", err.msg);
+    if (tok) {
+        char *text = NULL;
+        size_t len = 0;
+        alarm(10);
+        int rc = qz_tokenizer_decode(tok, (const int32_t[]){0, 1}, 2, 0, &text, &len, &err);
+        alarm(0);
+        CHECK(rc == 0 && len == 5 && memcmp(text, "a\xef\xbf\xbd" "b", 5) == 0, "rc %d, %zu bytes: %s", rc, len, err.msg);
+        free(text);
+    }
+    qz_tokenizer_free(tok);
+    remove(path);
+    rmdir(dir);
 }
 
 /* The whole-word unk path: an unk_token that is not in the vocab fails at
@@ -515,6 +562,7 @@ int main(void)
     QZ_RUN(test_invalid_utf8);
     QZ_RUN(test_load_errors);
     QZ_RUN(test_missing_unk);
+    QZ_RUN(test_decode_cut_character);
     QZ_RUN(test_threads);
     QZ_RUN(test_timing_1mb);
     QZ_TEST_EXIT();
