@@ -114,6 +114,15 @@ void qz_artifact_reclaim_stale(const char *dir, qz_artifact_note note, void *ctx
     closedir(d);
 }
 
+/* Fault injection for tests/cli/test_crash.sh (docs/hardening.md): with
+ * QZ_CRASH_AT=<point> in the environment the process kills itself with
+ * SIGKILL at that point, as a power cut or kill -9 would. */
+static void crash_point(const char *point)
+{
+    const char *at = getenv("QZ_CRASH_AT");
+    if (at && strcmp(at, point) == 0) raise(SIGKILL);
+}
+
 /* Data, then the directory entry: a power cut after the commit's rename
  * must not leave an artifact whose files are empty. */
 static int close_synced(FILE *f)
@@ -150,6 +159,7 @@ int qz_artifact_open(qz_artifact **out, const char *dir, int force, qz_error *er
         qz_artifact_free(a);
         return qz_fail(err, QZ_EINPUT, "%s: cannot create the output directory: %s", dir, strerror(e));
     }
+    crash_point("tmp-created");
     char path[4096];
     int rc = qz_artifact_path(a, "qz-log.jsonl", path, sizeof path, err);
     if (rc == QZ_OK && !(a->log = fopen(path, "w"))) rc = qz_fail(err, QZ_EINTERNAL, "%s: cannot create: %s", path, strerror(errno));
@@ -210,6 +220,7 @@ int qz_artifact_log(qz_artifact *a, const cJSON *line, qz_error *err)
 
 int qz_artifact_commit(qz_artifact *a, qz_error *err)
 {
+    crash_point("before-commit");
     int ok = close_synced(a->log);
     a->log = NULL;
     if (!ok) return qz_fail(err, QZ_EINTERNAL, "%s: cannot write the log", a->tmp_dir);
@@ -223,6 +234,7 @@ int qz_artifact_commit(qz_artifact *a, qz_error *err)
         snprintf(old, sizeof old, "%s.qz-old-%d", a->final_dir, (int)getpid());
         if (!S_ISDIR(st.st_mode) || rename(a->final_dir, old) != 0)
             return qz_fail(err, QZ_EINPUT, "%s: cannot replace (not a directory, or not writable)", a->final_dir);
+        crash_point("old-moved");
     }
     if (rename(a->tmp_dir, a->final_dir) != 0) {
         int e = errno;
@@ -230,6 +242,7 @@ int qz_artifact_commit(qz_artifact *a, qz_error *err)
         return qz_fail(err, QZ_EINTERNAL, "cannot rename %s to %s: %s", a->tmp_dir, a->final_dir, strerror(e));
     }
     a->committed = 1;
+    crash_point("renamed");
     if (*old) remove_dir(old);
     if (!sync_dir(parent_of(a->final_dir, old, sizeof old)))
         return qz_fail(err, QZ_EINTERNAL, "%s: cannot sync the parent directory: %s", a->final_dir, strerror(errno));
