@@ -44,7 +44,7 @@ for tool in gptq prune; do
   # -- at each commit point, into a fresh OUT
   for point in tmp-created before-commit renamed; do
     out=$TMP/$tool-$point
-    (QZ_CRASH_AT=$point "${CMD[@]}" "$out") >/dev/null 2>&1
+    (QZ_CRASH_AT=$point "${CMD[@]}" "$out" >/dev/null 2>&1 & wait $!) 2>/dev/null
     rc=$?
     [ $rc -eq 137 ] || { fail "crash_${tool}_$point" "exit $rc, want 137 (SIGKILL)"; continue; }
     check_after "crash_${tool}_$point" "$out" || continue
@@ -71,7 +71,7 @@ for tool in gptq prune; do
   out=$TMP/$tool-force
   "${CMD[@]}" "$out" >/dev/null 2>&1
   cp -r "$out" "$TMP/$tool-force.ref"
-  (QZ_CRASH_AT=old-moved "${CMD[@]}" "$out" --force) >/dev/null 2>&1
+  (QZ_CRASH_AT=old-moved "${CMD[@]}" "$out" --force >/dev/null 2>&1 & wait $!) 2>/dev/null
   old=$(ls -d "$out".qz-old-* 2>/dev/null)
   if [ ! -e "$out" ] && [ -n "$old" ] && diff -r "$old" "$TMP/$tool-force.ref" >/dev/null; then
     pass "crash_${tool}_force_previous_recoverable"
