@@ -1,5 +1,5 @@
 # qz - one Makefile. `make` builds libquant.a and the tools; `make test`,
-# `make demo`, `make bench`, `make install PREFIX=...`.
+# `make demo`, `make bench`, `make fuzz`, `make install PREFIX=...`.
 # SAN=1 builds everything under AddressSanitizer + UBSan into build-san/.
 
 CC      ?= cc
@@ -16,6 +16,10 @@ QZ_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -ffp-contract=off $(WARN) -pthread 
 LDLIBS  := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lpcre2-8 -lz -lm -pthread
 
 # BUILD=DIR puts objects elsewhere (parallel work trees sharing one checkout).
+ifeq ($(FUZZ),1) # `make fuzz` re-enters with FUZZ=1 CC=clang: coverage for libFuzzer
+QZ_CFLAGS += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
 ifeq ($(SAN),1)
 BUILD   ?= build-san
 QZ_CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -31,6 +35,10 @@ TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
 TOOL_COMMON_OBJ := $(BUILD)/tools/cli.o
 TEST_SRC  := $(wildcard tests/unit/test_*.c)
 TESTS     := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# tests/fuzz/<format>_<op>.c: one libFuzzer target each; replayed on their corpus by test_fuzz_<target>
+FUZZ_SRC  := $(filter-out tests/fuzz/fuzz_common.c tests/fuzz/replay.c,$(wildcard tests/fuzz/*.c))
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/%.c=%)
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/test_fuzz_%)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 DEPS_STAMP := $(BUILD)/.deps-ok
@@ -63,7 +71,29 @@ tools: $(TOOLS)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libquant.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-tests: $(TESTS) $(TOOLS)
+tests: $(TESTS) $(FUZZ_REPLAY) $(TOOLS)
+
+$(BUILD)/tests/fuzz/replay_%.o: tests/fuzz/replay.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(QZ_CFLAGS) -DQZ_FUZZ_TARGET='"$*"' -MMD -MP -c $< -o $@
+$(BUILD)/tests/test_fuzz_%: $(BUILD)/tests/fuzz/replay_%.o $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/fuzz_common.o $(BUILD)/libquant.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# `make fuzz`: the targets under clang -fsanitize=fuzzer,address,undefined in
+# build-fuzz/fuzz/; `make fuzz-run FUZZ_SECONDS=N` runs each for N seconds
+# (scripts/fuzz.sh, docs/hardening.md).
+.PHONY: fuzz fuzz-targets fuzz-run
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v clang >/dev/null 2>&1 || bash scripts/install-deps.sh --fuzz
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang FUZZ=1 fuzz-targets
+fuzz-targets: $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/fuzz_common.o $(BUILD)/libquant.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+fuzz-run: fuzz
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libquant.a
 	@mkdir -p $(dir $@)
@@ -90,6 +120,6 @@ install: tools lib
 	install -m 644 libquant/*.h formats/*.h calib/*.h $(DESTDIR)$(PREFIX)/include/qz/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUILD)/%.d)
+-include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUILD)/%.d) $(wildcard $(BUILD)/tests/fuzz/*.d)

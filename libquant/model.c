@@ -172,6 +172,23 @@ static int read_packed(qz_model *m, const char *lin, int64_t out, int64_t in, fl
     }
 }
 
+/* Bytes of the tensors named "<lin>.*" (a packed linear's qweight, scales,
+ * ...). Every packed layout spends at least 2 bits per weight (GPTQ 2-bit;
+ * sparse-24 keeps half the weights at 16), so fewer bytes than out*in/4
+ * cannot hold the linear: that is refused before the out*in floats are
+ * allocated, bounding the allocation by the file's real size. */
+static int64_t packed_bytes(const qz_hf_model *hf, const char *lin)
+{
+    size_t n = strlen(lin);
+    int64_t bytes = 0;
+    for (int f = 0; f < hf->n_files; f++)
+        for (int64_t i = 0; i < hf->files[f]->n_tensors; i++) {
+            const qz_st_tensor *t = &hf->files[f]->tensors[i];
+            if (!strncmp(t->name, lin, n) && t->name[n] == '.') bytes += (int64_t)t->nbytes;
+        }
+    return bytes;
+}
+
 static int load_linear(qz_model *m, const char *prefix, qz_linear_id id, int has_bias, qz_linear *l, qz_error *err)
 {
     char name[600], lin[512];
@@ -181,8 +198,10 @@ static int load_linear(qz_model *m, const char *prefix, qz_linear_id id, int has
     snprintf(lin, sizeof lin, "%s.%s", prefix, qz_linear_name(id));
     int rc;
     if (stored_packed(m, lin)) {
-        int64_t n;
+        int64_t n, have = packed_bytes(m->hf, lin);
         QZ_ASSERT(qz_mul_overflow(l->out, l->in, &n) == 0); /* config limits (hf_model.h) bound it */
+        if (have < n / 4) return qz_fail(err, QZ_EINPUT, "%s: %lld bytes of packed tensors cannot hold [%lld, %lld] weights", lin,
+                                         (long long)have, (long long)l->out, (long long)l->in);
         l->w = qz_malloc_array((size_t)n, sizeof(float));
         rc = l->w ? read_packed(m, lin, l->out, l->in, l->w, err) : qz_fail(err, QZ_EINTERNAL, "out of memory loading %s", lin);
         if (rc == QZ_OK) rc = check_finite(lin, l->w, n, err);

@@ -2,12 +2,18 @@
 # Installs the Debian packages qz builds against. Idempotent: packages already
 # present are left alone, and `apt-get update` runs only when something is
 # missing and the package lists are absent or stale.
-# usage: scripts/install-deps.sh [--plot]   (--plot adds gnuplot for make sweep)
+# usage: scripts/install-deps.sh [--plot] [--fuzz]   (--plot adds gnuplot for make sweep,
+#        --fuzz clang with libFuzzer for make fuzz)
 set -euo pipefail
 
 pkgs=(build-essential zlib1g-dev libcjson-dev libopenblas-dev libpcre2-dev pkg-config)
 # --plot: also gnuplot, which scripts/sweep.sh uses for its PNG (optional)
-if [ "${1:-}" = --plot ]; then pkgs+=(gnuplot-nox); fi
+for a in "$@"; do
+  case $a in
+  --plot) pkgs+=(gnuplot-nox) ;;
+  --fuzz) pkgs+=(clang) ;;
+  esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do
