@@ -203,9 +203,12 @@ int qz_st_open(qz_st_file **out, const char *path, qz_error *err)
         const unsigned char *p = f->map;
         uint64_t hlen = 0;
         for (int i = 7; i >= 0; i--) hlen = hlen << 8 | p[i];
-        if (hlen > f->map_size - 8 || hlen > QZ_ST_MAX_HEADER)
+        if (hlen > f->map_size - 8)
             rc = qz_fail(err, QZ_EINPUT, "%s: header length %llu runs past the end of the %zu-byte file (truncated or not safetensors)",
                          path, (unsigned long long)hlen, f->map_size);
+        else if (hlen > QZ_ST_MAX_HEADER)
+            rc = qz_fail(err, QZ_EINPUT, "%s: header length %llu is more than the limit of %u bytes", path, (unsigned long long)hlen,
+                         QZ_ST_MAX_HEADER);
         else {
             f->data_start = p + 8 + hlen;
             rc = parse_header(f, (const char *)p + 8, (size_t)hlen, f->map_size - 8 - (size_t)hlen, err);

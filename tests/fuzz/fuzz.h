@@ -15,7 +15,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The scratch directory, "/tmp/qz-fuzz-XXXXXX"; NULL when it cannot be made. */
+/* The scratch directory, "/dev/shm/qz-fuzz-XXXXXX" (or under /tmp); NULL
+ * when it cannot be made. */
 const char *qz_fuzz_dir(void);
 
 /* Writes n bytes to the scratch directory's file name; its path in buf
