@@ -14,8 +14,11 @@ have_shared() { [ -d "$SHARED/models/stories260K" ] && [ -d "$SHARED/data" ]; }
 # expect_exit NAME CODE PATTERN CMD...: CMD exits with CODE, stderr has
 # exactly one "error:" line and it matches PATTERN, stdout is empty, and no
 # sanitizer spoke.
+# With QZ_BAD_INPUT_LOG=FILE each case appends "CODE NAME" to FILE (the
+# count of bad inputs in docs/hardening.md).
 expect_exit() {
   local name=$1 code=$2 pat=$3; shift 3
+  [ -n "${QZ_BAD_INPUT_LOG:-}" ] && echo "$code $name" >>"$QZ_BAD_INPUT_LOG"
   "$@" >"$TMP/out" 2>"$TMP/err"
   local rc=$?
   if [ $rc -ne "$code" ]; then fail "$name" "exit $rc, want $code; stderr: $(head -c 300 "$TMP/err")"; return; fi
