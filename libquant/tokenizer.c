@@ -41,6 +41,8 @@
 #define CACHE_WORD_MAX 128         /* longer words are not cached */
 #define CACHE_ENTRIES_MAX (1 << 16)
 #define JIT_STACK_MAX (8u << 20)
+#define RX_MATCH_LIMIT 10000000    /* steps per match (PCRE2's default, made explicit): a backtracking regex is refused */
+#define RX_MAX_PATTERN 4096        /* bytes of a tokenizer.json regex */
 #define MISSING UINT32_MAX         /* id with no token */
 
 /* The regex ByteLevel applies when use_regex is true (GPT-2's). */
@@ -563,6 +565,8 @@ static int rx_init(rx *x, const qz_tokenizer *tok, qz_error *err)
     x->jit = pcre2_jit_stack_create(32 * 1024, JIT_STACK_MAX, NULL);
     if (!x->md || !x->mctx || !x->jit) return oom(err);
     pcre2_jit_stack_assign(x->mctx, NULL, x->jit);
+    pcre2_set_match_limit(x->mctx, RX_MATCH_LIMIT);
+    pcre2_set_depth_limit(x->mctx, RX_MATCH_LIMIT);
     return 0;
 }
 
@@ -644,6 +648,9 @@ static int rx_find(rx *x, const pcre2_code *re, const char *s, size_t n, size_t 
 {
     int rc = pcre2_match(re, (PCRE2_SPTR)s, n, from, opts | PCRE2_NO_UTF_CHECK, x->md, x->mctx);
     if (rc == PCRE2_ERROR_NOMATCH) return 0;
+    if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        return qz_fail(x->err, QZ_EINPUT, "tokenizer: a tokenizer.json regex needs more than the match limit (%d steps) at byte %zu "
+                       "of the text (catastrophic backtracking)", RX_MATCH_LIMIT, from);
     if (rc < 0) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(rc, msg, sizeof msg);
@@ -856,6 +863,7 @@ static int load_pattern(loader *L, step *st, const cJSON *pat, const char *where
         return (st->s = dup_bytes(lit, st->s_len)) ? 0 : oom(L->err);
     }
     if (!re) return bad(L, "%s: pattern must be {\"String\": ...} or {\"Regex\": ...} with a UTF-8 string", where);
+    if (strlen(re) > RX_MAX_PATTERN) return bad(L, "%s: regex of %zu bytes, more than the limit of %d", where, strlen(re), RX_MAX_PATTERN);
     char why[320];
     st->re = rx_compile(re, strlen(re), why, sizeof why);
     if (!st->re) return bad(L, "%s: regex /%s/ does not compile: %s", where, re, why);

@@ -46,7 +46,12 @@ static void test_config_rejects(void)
         {"{\"model_type\":\"llama\",\"hidden_size\":64}", "required field"},
         {"{\"model_type\":\"llama\"," BASE ",\"num_key_value_heads\":3}", "multiple of num_key_value_heads"},
         {"{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4}}", "rope_scaling type 'yarn'"},
-        {"{\"model_type\":\"llama\",\"hidden_size\":-64,\"intermediate_size\":172,\"num_hidden_layers\":5,\"num_attention_heads\":8,\"vocab_size\":512}", "positive"},
+        {"{\"model_type\":\"llama\",\"hidden_size\":-64,\"intermediate_size\":172,\"num_hidden_layers\":5,\"num_attention_heads\":8,\"vocab_size\":512}", "'hidden_size' must be an integer in [1, 1048576]"},
+        /* issue 15 defects 1, 4, 5: null is not 0, 1e300 is no int, sizes have limits */
+        {"{\"model_type\":\"llama\",\"hidden_size\":64,\"intermediate_size\":172,\"num_hidden_layers\":5,\"num_attention_heads\":null,\"vocab_size\":512}", "'num_attention_heads' is null"},
+        {"{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"original_max_position_embeddings\":1e300}}", "'original_max_position_embeddings' must be an integer"},
+        {"{\"model_type\":\"llama\",\"hidden_size\":1e15,\"intermediate_size\":172,\"num_hidden_layers\":5,\"num_attention_heads\":8,\"vocab_size\":512}", "[1, 1048576]"},
+        {"{\"model_type\":\"llama\"," BASE ",\"num_key_value_heads\":2.5}", "'num_key_value_heads' must be an integer in [1, 1024]"},
         {"{\"model_type\":\"llama\"," BASE ",\"hidden_act\":\"gelu\"}", "hidden_act"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

@@ -431,6 +431,42 @@ static void test_decode_cut_character(void)
     rmdir(dir);
 }
 
+/* A tokenizer.json regex that backtracks catastrophically is refused at the
+ * match limit (exit 2), not run for hours; an oversized one at load. */
+static void test_regex_limits(void)
+{
+    static const char json[] =
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[]},\"pre_tokenizer\":{\"type\":\"Split\","
+        "\"pattern\":{\"Regex\":\"(a|a)+[^a]\"},\"behavior\":\"Isolated\",\"invert\":false}}";
+    char dir[] = "/tmp/qz_tok_XXXXXX", path[256];
+    if (!mkdtemp(dir)) SKIP("mkdtemp failed");
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    write_file(path, json);
+    qz_tokenizer *tok = NULL;
+    qz_error err = {0};
+    CHECK(qz_tokenizer_load(&tok, path, NULL, &err) == 0, "%s", err.msg);
+    if (tok) {
+        char text[64];
+        memset(text, 'a', sizeof text);
+        int32_t *ids = NULL;
+        int64_t n = 0;
+        alarm(60);
+        CHECK(qz_tokenizer_encode(tok, text, sizeof text, 0, &ids, &n, &err) == QZ_EINPUT && strstr(err.msg, "match limit"), "%s",
+              err.msg);
+        alarm(0);
+        free(ids);
+    }
+    qz_tokenizer_free(tok);
+    remove(path);
+    rmdir(dir);
+    char big[5000 + 300];
+    int k = snprintf(big, sizeof big, "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},\"pre_tokenizer\":"
+                                      "{\"type\":\"Split\",\"behavior\":\"Isolated\",\"pattern\":{\"Regex\":\"");
+    memset(big + k, 'a', 5000);
+    snprintf(big + k + 5000, sizeof big - (size_t)k - 5000, "\"}}}");
+    CHECK(load_text(big, &err, path, sizeof path) == QZ_EINPUT && strstr(err.msg, "limit of 4096"), "%s", err.msg);
+}
+
 /* The whole-word unk path: an unk_token that is not in the vocab fails at
  * encode time, as `tokenizers` does. */
 static void test_missing_unk(void)
@@ -563,6 +599,7 @@ int main(void)
     QZ_RUN(test_load_errors);
     QZ_RUN(test_missing_unk);
     QZ_RUN(test_decode_cut_character);
+    QZ_RUN(test_regex_limits);
     QZ_RUN(test_threads);
     QZ_RUN(test_timing_1mb);
     QZ_TEST_EXIT();
