@@ -6,8 +6,9 @@
  * config's not-quantized lists matched the way loaders match them
  * (transformers: substring of the module name; compressed-tensors: "re:"
  * entries are regular expressions matched from the start, here by PCRE2
- * under the length, match and depth limits of inspect.h), exact zeros of float-stored linears, and the true bits per
- * weight as inspect.h defines them. Runs nothing, dequantizes nothing. */
+ * under the length, match and depth limits of inspect.h), exact zeros of
+ * float-stored linears, and the true bits per weight as inspect.h defines
+ * them. Runs nothing, dequantizes nothing. */
 #include "inspect.h"
 
 #include <ctype.h>

@@ -612,7 +612,7 @@ static void test_config_errors(void)
         {"{\"quant_method\":\"awq\",\"bits\":3,\"group_size\":128,\"version\":\"gemm\"}", "bits must be 4"},
         {"{\"quant_method\":\"awq\",\"bits\":4,\"group_size\":128,\"version\":\"gemv\"}", "version 'gemv'"},
         {"{\"quant_method\":\"gptq\",\"bits\":4,\"group_size\":128}", "not 'awq'"},
-        {"{\"bits\":4,\"group_size\":0}", "group_size must be -1 or a positive"},
+        {"{\"bits\":4,\"group_size\":0}", "group_size must be -1 or an integer in [1, 1048576]"},
         {"{\"bits\":4,\"group_size\":12.5}", "group_size"},
         {"{\"bits\":4,\"group_size\":1e300}", "group_size"},
         {"{\"bits\":4}", "group_size"},
