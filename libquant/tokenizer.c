@@ -37,7 +37,7 @@
 
 #include "tokenizer_nfc.h"
 
-#define MAX_ID (1 << 26)           /* larger ids are refused: the id table would be absurd */
+#define MAX_ID (1 << 22)           /* larger ids are refused (as config.json's vocab_size limit): it bounds the id tables */
 #define CACHE_WORD_MAX 128         /* longer words are not cached */
 #define CACHE_ENTRIES_MAX (1 << 16)
 #define JIT_STACK_MAX (8u << 20)
