@@ -64,7 +64,7 @@ rm -rf "$TMP/nan"; mkdir "$TMP/nan"; cp "$F"/* "$TMP/nan/"; chmod -R u+w "$TMP/n
 hlen=$(od -An -t u8 -N8 "$TMP/nan/model.safetensors" | tr -d ' ')
 begin=$(grep -ao '"model.layers.2.mlp.up_proj.weight":{[^}]*}' "$TMP/nan/model.safetensors" | sed 's/.*"data_offsets":\[\([0-9]*\),.*/\1/')
 printf '\000\000\300\177' | dd of="$TMP/nan/model.safetensors" bs=1 seek=$((8 + hlen + begin + 400)) conv=notrunc status=none
-expect_exit gptq_nan_weight 2 "layer 2 mlp.up_proj" "$BIN"/qz-gptq "$TMP/nan" "$TMP/y" --calib "$D" --nsamples 4 --seqlen 64
+expect_exit gptq_nan_weight 2 "tensor 'model.layers.2.mlp.up_proj.weight': element 100 is nan" "$BIN"/qz-gptq "$TMP/nan" "$TMP/y" --calib "$D" --nsamples 4 --seqlen 64
 [ ! -e "$TMP/y" ] && pass gptq_nan_nothing_written || fail gptq_nan_nothing_written "output left behind"
 
 # A norm weight of 3e38 overflows the activations to Inf: exit 2 naming the
