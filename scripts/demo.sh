@@ -25,7 +25,7 @@ echo "== qz-gptq: 4-bit, group 32, 128 x 512-token calibration windows"
 echo "== qz-gptq --method rtn: the round-to-nearest baseline on the same grid"
 "$BUILD"/bin/qz-gptq "$M" "$W/rtn-w4g32" --method rtn --bits 4 --group-size 32 --quiet
 echo "== qz-awq: 4-bit, group 32, AutoAWQ GEMM layout, 32 x 512-token calibration windows"
-"$BUILD"/bin/qz-awq "$M" "$W/awq-w4g32" --calib "$W/calib.txt" --group-size 32 --nsamples 32 --json
+"$BUILD"/bin/qz-awq "$M" "$W/awq-w4g32" --calib "$W/calib.txt" --group-size 32 --allow-partial-groups --nsamples 32 --json
 echo "== qz-prune: Wanda 2:4 (2 of every 4 input weights pruned), 32 x 512-token calibration windows"
 "$BUILD"/bin/qz-prune "$M" "$W/wanda-2of4" --method wanda --pattern 2:4 --calib "$W/calib.txt" --nsamples 32 --seqlen 512 --quiet
 for m in "$M" "$W/rtn-w4g32" "$W/gptq-w4g32" "$W/awq-w4g32" "$W/wanda-2of4"; do

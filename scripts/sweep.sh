@@ -150,7 +150,7 @@ run_one() {
   case $m in
     rtn) "$BIN"/qz-gptq "$M" "$d" --method rtn --bits "$b" --group-size "$g" --quiet --json ;;
     gptq) "$BIN"/qz-gptq "$M" "$d" --bits "$b" --group-size "$g" "${cal[@]}" --quiet --json ;;
-    awq) "$BIN"/qz-awq "$M" "$d" --bits "$b" --group-size "$g" --format "$layout" "${cal[@]}" --quiet --json ;;
+    awq) "$BIN"/qz-awq "$M" "$d" --bits "$b" --group-size "$g" --allow-partial-groups --format "$layout" "${cal[@]}" --quiet --json ;;
   esac >"$d.quant.json" 2>"$log" || { echo "sweep: $tag: quantization failed: $(tail -n 1 "$log")" >&2; return 0; }
   t1=$(date +%s.%N)
   "$BIN"/qz-eval "$d" --info --json >"$d.info.json" 2>>"$log" || { echo "sweep: $tag: --info failed" >&2; return 0; }

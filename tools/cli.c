@@ -229,6 +229,61 @@ int qz_cli_mark_unpackable(const qz_cli *c, const qz_model_config *cfg, qz_cli_p
     return n_fp;
 }
 
+int qz_cli_group_size(const qz_cli *c, const char *s, int64_t *out)
+{
+    if (!strcmp(s, "auto")) {
+        *out = QZ_CLI_GROUP_AUTO;
+        return 0;
+    }
+    int rc = qz_cli_int(c, "--group-size", s, -1, INT32_MAX, out);
+    if (rc == 0 && *out == 0) rc = qz_cli_usage_error(c, "--group-size 0: expected -1, auto or a positive integer");
+    return rc;
+}
+
+/* Largest power of two <= limit dividing every in[] (1 at worst). */
+static int64_t largest_pow2_divisor(const int64_t *in, int n, int64_t limit)
+{
+    int64_t g = 1;
+    while (g * 2 <= limit) g *= 2;
+    for (; g > 1; g /= 2) {
+        int all = 1;
+        for (int i = 0; i < n && all; i++) all = in[i] % g == 0;
+        if (all) break;
+    }
+    return g;
+}
+
+int qz_cli_resolve_groups(const qz_model_config *cfg, qz_cli_pack_check shape_ok, const void *ctx, int64_t *group_size,
+                          int allow_partial, qz_error *err)
+{
+    int64_t in[QZ_LIN_COUNT];
+    const char *name[QZ_LIN_COUNT];
+    int n = 0;
+    for (int id = 0; id < QZ_LIN_COUNT; id++) {
+        qz_error e = {0};
+        int64_t o = qz_linear_out(cfg, (qz_linear_id)id), k = qz_linear_in(cfg, (qz_linear_id)id);
+        if (shape_ok(o, k, ctx, &e) != QZ_OK) continue;
+        in[n] = k;
+        name[n++] = qz_linear_name((qz_linear_id)id);
+    }
+    if (n == 0 || *group_size == -1) return 0;
+    if (*group_size == QZ_CLI_GROUP_AUTO) {
+        int64_t g = largest_pow2_divisor(in, n, 128);
+        *group_size = g >= 32 ? g : -1;
+        return 0;
+    }
+    char bad[512] = "";
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        if (in[i] % *group_size && len < sizeof bad - 1)
+            len += (size_t)snprintf(bad + len, sizeof bad - len, "%s%s (in_features %lld)", len ? ", " : "", name[i], (long long)in[i]);
+    if (!len || allow_partial) return 0;
+    return qz_fail(err, QZ_EINPUT, "--group-size %lld does not divide the in_features of %s, so their last group would be partial, "
+                              "which vLLM, GPTQModel and AutoAWQ refuse; the largest group size that divides every linear is %lld "
+                              "(or give --group-size auto, or -1 for per channel, or --allow-partial-groups to write it anyway)",
+                              (long long)*group_size, bad, (long long)largest_pow2_divisor(in, n, *group_size));
+}
+
 void qz_cli_json_names(FILE *f, const char *name, const char *const *s, int n)
 {
     fprintf(f, "\"%s\":[", name);

@@ -99,6 +99,22 @@ typedef int (*qz_cli_pack_check)(int64_t out, int64_t in, const void *ctx, qz_er
 int qz_cli_mark_unpackable(const qz_cli *c, const qz_model_config *cfg, qz_cli_pack_check check, const void *ctx,
                            uint8_t skip[QZ_LIN_COUNT], const char **fp, const char **quant, int *n_quant);
 
+/* --group-size G: -1 (per channel), a positive integer, or "auto"
+ * (QZ_CLI_GROUP_AUTO, resolved by qz_cli_resolve_groups). */
+#define QZ_CLI_GROUP_AUTO (-2)
+int qz_cli_group_size(const qz_cli *c, const char *s, int64_t *out);
+
+/* The group rule every packing tool applies before any work. Loaders
+ * (vLLM, GPTQModel, AutoAWQ) require in_features % group_size == 0, so for
+ * each linear that shape_ok accepts (the layout can hold its shape) the
+ * group must divide in_features. QZ_CLI_GROUP_AUTO becomes the largest power
+ * of two <= 128 that divides them all (-1 when none >= 32 does). A group that
+ * does not divide is QZ_EINPUT naming the modules and the largest power of
+ * two that would, unless allow_partial (the last group of such rows is
+ * shorter; qz reads it, the loaders above refuse it). */
+int qz_cli_resolve_groups(const qz_model_config *cfg, qz_cli_pack_check shape_ok, const void *ctx, int64_t *group_size,
+                          int allow_partial, qz_error *err);
+
 /* What a compressing tool runs: calibration windows, a method built by make
  * writing into an export sink, the pipeline, the finished artifact. */
 typedef struct qz_cli_job {
