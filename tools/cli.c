@@ -109,6 +109,19 @@ static void fmt_clock(char *buf, size_t n, double s)
     else snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
 }
 
+/* Work units per second: the first measurement, then an exponential
+ * average with a 10-second time constant; restarted with each stage. */
+static void update_rate(qz_cli *c, const qz_progress *p)
+{
+    if (p->done < c->last_done) c->rate = 0, c->last_done = 0; /* a new stage counts from 0 */
+    double dt = p->elapsed - c->last_elapsed;
+    if (dt <= 0 || p->done <= c->last_done) return;
+    double inst = (double)(p->done - c->last_done) / dt, w = 1 - exp(-dt / 10.0);
+    c->rate = c->rate > 0 ? c->rate + w * (inst - c->rate) : inst;
+    c->last_elapsed = p->elapsed;
+    c->last_done = p->done;
+}
+
 void qz_cli_progress(void *ctx, const qz_progress *p)
 {
     qz_cli *c = ctx;
@@ -116,20 +129,27 @@ void qz_cli_progress(void *ctx, const qz_progress *p)
     double now = qz_now();
     if (p->done < p->total && now - c->last_draw < 0.25) return;
     c->last_draw = now;
+    update_rate(c, p);
     char eta[32], el[32];
-    double frac = p->total ? (double)p->done / (double)p->total : 1;
     fmt_clock(el, sizeof el, p->elapsed);
-    fmt_clock(eta, sizeof eta, frac > 0 ? p->elapsed * (1 - frac) / frac : 0);
-    fprintf(stderr, "\r%s: %s %lld/%lld  %lld/%lld  %.0f tok/s  elapsed %s  ETA %s   ", c->tool, p->stage, (long long)p->step,
-            (long long)p->n_steps, (long long)p->done, (long long)p->total,
-            p->elapsed > 0 ? (double)p->tokens_done / p->elapsed : 0.0, el, eta);
+    if (c->rate > 0) fmt_clock(eta, sizeof eta, (double)(p->total - p->done) / c->rate);
+    else snprintf(eta, sizeof eta, "-");
+    fprintf(stderr, "\r%s: %s%s%s %lld/%lld  window passes %lld/%lld  %.0f tok/s  elapsed %s  ETA %s   ", c->tool,
+            c->label ? c->label : "", c->label ? "  " : "", p->stage, (long long)p->step, (long long)p->n_steps,
+            (long long)p->done, (long long)p->total, p->elapsed > 0 ? (double)p->tokens_done / p->elapsed : 0.0, el, eta);
     fflush(stderr);
 }
 
 void qz_cli_progress_done(qz_cli *c)
 {
-    if (c->progress && !c->quiet && c->last_draw > 0) fputc('\n', stderr);
+    if (c->progress && !c->quiet && c->last_draw > 0) {
+        char el[32];
+        fmt_clock(el, sizeof el, c->last_elapsed);
+        fprintf(stderr, "\n%s: done in %s, peak RSS %.0f MiB\n", c->tool, el, qz_cli_peak_rss_mib());
+    }
     c->last_draw = 0;
+    c->rate = c->last_elapsed = 0;
+    c->last_done = 0;
 }
 
 /* Tokenizes text with model_dir's tokenizer; errors are prefixed with where. */
@@ -332,6 +352,7 @@ int qz_cli_run_job(qz_cli *c, qz_model *m, const qz_cli_job *job, qz_error *err)
 int qz_cli_compress_main(qz_cli *c, const char *in_dir, void *args, qz_cli_run_fn run)
 {
     qz_error err = {0};
+    c->label = in_dir;
     qz_model *m = NULL;
     int rc = qz_model_open(&m, in_dir, &err);
     if (rc == QZ_OK && m->quant.kind != QZ_QUANT_KIND_NONE && m->quant.kind != QZ_QUANT_KIND_SPARSE)

@@ -12,7 +12,11 @@ typedef struct qz_cli {
     int json;           /* --json: results as one JSON object on stdout */
     int quiet;          /* --quiet: no progress, no warnings */
     int progress;       /* progress line on stderr (a terminal, or --progress) */
+    const char *label;  /* the model(s) being run, shown on the progress line */
     double last_draw;   /* throttles the progress line */
+    double rate;        /* work units per second, smoothed over recent draws */
+    double last_elapsed;
+    int64_t last_done;
 } qz_cli;
 
 void qz_cli_init(qz_cli *c, const char *tool);
@@ -45,9 +49,13 @@ enum { QZ_CLI_O_CALIB = 0x1100, QZ_CLI_O_NSAMPLES, QZ_CLI_O_SEQLEN, QZ_CLI_O_SEE
 #define QZ_CLI_CALIB_OPTIONS                                                                        \
     {"calib", required_argument, 0, QZ_CLI_O_CALIB}, {"nsamples", required_argument, 0, QZ_CLI_O_NSAMPLES}, \
         {"seqlen", required_argument, 0, QZ_CLI_O_SEQLEN}, {"seed", required_argument, 0, QZ_CLI_O_SEED}
-#define QZ_CLI_CALIB_HELP                                                                           \
+/* NSAMPLES: the tool's default as a string literal, e.g.
+ * QZ_CLI_XSTR(DEFAULT_NSAMPLES), so help and code cannot disagree. */
+#define QZ_CLI_STR(x) #x
+#define QZ_CLI_XSTR(x) QZ_CLI_STR(x)
+#define QZ_CLI_CALIB_HELP(NSAMPLES)                                                                 \
     "  --calib FILE          calibration text, or JSON Lines with \"text\" (repeatable)\n"           \
-    "  --nsamples N          calibration windows (default 128)\n"                                     \
+    "  --nsamples N          calibration windows (default " NSAMPLES ")\n"                            \
     "  --seed S              window sampling seed (default 0)\n"
 /* 1 when ch is a calibration flag (*rc: 0 or the usage error), else 0. */
 int qz_cli_calib_option(const qz_cli *c, int ch, const char *arg, qz_cli_calib *cal, int *rc);
@@ -74,9 +82,13 @@ int qz_cli_real(const qz_cli *c, const char *flag, const char *s, double lo, dou
 
 void qz_cli_version(const char *tool);
 
-/* Progress callback (ctx = qz_cli *): "layer 3/5  window 12/20  1234 tok/s  ETA 0:12". */
+/* Progress callback (ctx = qz_cli *): "qz-gptq: MODEL  layer 3/30  window
+ * passes 12/480  1234 tok/s  elapsed 0:05  ETA 0:12". The ETA divides the
+ * work left by the throughput of the last ~10 seconds (an exponential
+ * average), so start-up costs do not inflate it. */
 void qz_cli_progress(void *ctx, const qz_progress *p);
-/* Ends the progress line, if one is drawn. */
+/* Ends the progress line, if one is drawn, with "done in 1:43, peak RSS
+ * 412 MiB". */
 void qz_cli_progress_done(qz_cli *c);
 
 /* Reads and tokenizes a text file with MODEL_DIR's tokenizer (BOS added as

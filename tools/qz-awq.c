@@ -7,6 +7,8 @@
 #include <getopt.h>
 #include <string.h>
 
+#define DEFAULT_NSAMPLES 128
+
 static void usage(void)
 {
     printf("usage: qz-awq IN_DIR OUT_DIR --calib FILE [options]\n"
@@ -33,7 +35,7 @@ static void usage(void)
            "                        (default: the FP outputs, as the reference)\n"
            "  --format F            awq (GEMM, default) or gptq (gptq_v2 when zero point)\n"
            "  --scale-only          write the scaled + clipped model in floating point (no quantization)\n"
-           QZ_CLI_CALIB_HELP
+           QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default 512)\n"
            "  --force               replace OUT_DIR if it exists\n"
            QZ_CLI_COMMON_HELP);
@@ -80,7 +82,7 @@ static int parse_args(qz_cli *c, int argc, char **argv, awq_args *a)
     memset(a, 0, sizeof *a);
     a->o = qz_awq_opts_default();
     a->format = QZ_EXPORT_AWQ;
-    a->cal.nsamples = 128;
+    a->cal.nsamples = DEFAULT_NSAMPLES;
     a->cal.seqlen = 512;
     opterr = 0;
     int ch, rc = 0;

@@ -316,7 +316,7 @@ static const char *md_gate(char *buf, size_t cap, const cmp_report *p, qz_gate_m
     *buf = 0;
     for (int i = 0; i < p->n_checks; i++)
         if (p->checks[i].metric == m)
-            snprintf(buf, cap, "%s %.5g: %s", m == QZ_GATE_TOP1 ? "&ge;" : "&le;", p->checks[i].threshold,
+            snprintf(buf, cap, "%s %.5g: %s", m == QZ_GATE_TOP1 ? ">=" : "<=", p->checks[i].threshold,
                      p->checks[i].passed ? "pass" : "**FAIL**");
     return buf;
 }
@@ -336,8 +336,8 @@ static void print_cmp_markdown(const cmp_report *p)
            md_gate(g, sizeof g, p, QZ_GATE_KLD));
     printf("| KL divergence, median / p99 / max | | %.4g / %.4g / %.4g | | |\n", r->kld_median, r->kld_p99, r->kld_max);
     printf("| top-1 agreement | | %.5f | %s | %s |\n", r->top1, md_ci(ci, sizeof ci, r->top1_ci), md_gate(g, sizeof g, p, QZ_GATE_TOP1));
-    printf("| &Delta;p(next token), mean | | %.5g | %s | |\n", r->dp_mean, md_ci(ci, sizeof ci, r->dp_mean_ci));
-    printf("| &Delta;p(next token), RMS | | %.5g | %s | |\n\n", r->dp_rms, md_ci(ci, sizeof ci, r->dp_rms_ci));
+    printf("| Δp(next token), mean | | %.5g | %s | |\n", r->dp_mean, md_ci(ci, sizeof ci, r->dp_mean_ci));
+    printf("| Δp(next token), RMS | | %.5g | %s | |\n\n", r->dp_rms, md_ci(ci, sizeof ci, r->dp_rms_ci));
     printf("%lld windows of %lld tokens (%lld scored) of `%s`; KL %s.", (long long)r->cand.windows, (long long)p->seqlen,
            (long long)r->cand.scored, p->a->text, r->kld_top_k ? "from a top-k cache (a lower bound)" : "exact");
     if (p->n_checks) printf(" **Gate: %s**%s", p->passed ? "passed" : "failed", p->gate.ci ? " (95% CI must clear each threshold)" : "");
@@ -423,9 +423,13 @@ static int cmp_run(qz_cli *c, const eval_args *a, int read_cache, cmp_inputs *in
                      (int)(x->top_k ? x->top_k : read_cache ? 0 : QZ_CMP_TOP_K), x->base};
     p->base = read_cache ? in->cache.base : x->base;
     p->sim = &in->cand->sim;
+    char label[8300];
+    snprintf(label, sizeof label, "%.4096s against %.4096s%s", a->model, p->base, read_cache ? " (cached)" : " (both run)");
+    c->label = label;
     int rc = read_cache ? qz_compare_cache(in->cand, in->ids, in->n, &o, &p->r, err)
                         : qz_compare_models(in->base, in->cand, in->ids, in->n, &o, &p->r, err);
     qz_cli_progress_done(c);
+    c->label = NULL;
     return rc;
 }
 
@@ -497,6 +501,7 @@ int main(int argc, char **argv)
     if (rc == QZ_OK) rc = qz_cli_tokenize_file(a.model, a.text, &ids, &n, &err);
     if (rc == QZ_OK) {
         qz_ppl_opts o = {default_seqlen(&c, &a, m), a.max_windows, qz_cli_progress, &c, a.cmp.batch_windows};
+        c.label = a.model;
         rc = qz_eval_ppl(m, ids, n, &o, &r, &err);
         qz_cli_progress_done(&c);
         if (rc == QZ_OK) print_result(&c, &a, &r, o.seqlen, &m->sim);

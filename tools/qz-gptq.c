@@ -7,6 +7,8 @@
 #include <getopt.h>
 #include <string.h>
 
+#define DEFAULT_NSAMPLES 128
+
 static void usage(void)
 {
     printf("usage: qz-gptq IN_DIR OUT_DIR --calib FILE [options]\n"
@@ -30,7 +32,7 @@ static void usage(void)
            "  --mse                 MSE grid search for the group ranges (grid 100, shrink 0.8, norm 2.4)\n"
            "  --damp D              relative damping of the Hessian diagonal (default 0.01)\n"
            "  --keep-sparsity       weights that are exactly zero stay zero (prune -> quantize)\n"
-           QZ_CLI_CALIB_HELP
+           QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default min(2048, max_position_embeddings))\n"
            "  --force               replace OUT_DIR if it exists\n"
            QZ_CLI_COMMON_HELP);
@@ -75,7 +77,7 @@ static int parse_args(qz_cli *c, int argc, char **argv, gptq_args *a)
     a->q.gptq = qz_gptq_opts_default();
     a->q.gptq.group_size = 128;
     a->q.gptq.sym = 1;
-    a->cal.nsamples = 128;
+    a->cal.nsamples = DEFAULT_NSAMPLES;
     opterr = 0;
     int ch, rc = 0;
     int64_t v;

@@ -8,6 +8,8 @@
 #include <getopt.h>
 #include <string.h>
 
+#define DEFAULT_NSAMPLES 128
+
 static void usage(void)
 {
     printf("usage: qz-prune IN_DIR OUT_DIR --method M [options]\n"
@@ -33,7 +35,7 @@ static void usage(void)
            "  --damp D              sparsegpt: relative Hessian damping (default 0.01)\n"
            "  --block-size N        sparsegpt: columns per mask/update block (default 128)\n"
            "  --format F            dense (default) or compressed-tensors (2:4 only: sparse-24-bitmask)\n"
-           QZ_CLI_CALIB_HELP
+           QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "                        (wanda, sparsegpt and structured need --calib; magnitude needs none)\n"
            "  --seqlen N            tokens per window (default min(2048, max_position_embeddings))\n"
            "  --force               replace OUT_DIR if it exists\n"
@@ -136,7 +138,7 @@ static int parse_args(qz_cli *c, int argc, char **argv, prune_args *a)
     a->q.sparsegpt = qz_sparsegpt_opts_default();
     a->q.sparsegpt.gptq.group_size = 128;
     a->q.sparsegpt.gptq.sym = 1;
-    a->cal.nsamples = 128;
+    a->cal.nsamples = DEFAULT_NSAMPLES;
     opterr = 0;
     int ch, rc = 0;
     int64_t v;
