@@ -97,4 +97,4 @@ expect_exit gptq_group_bad 2 "expected -1, auto or a positive integer" "$BIN"/qz
 # missing parents of OUT_DIR are created (mkdir -p), as the README's pipeline assumes
 "$BIN"/qz-gptq "$M" "$TMP/new/parents/w4" --method rtn --bits 4 --group-size 32 --quiet >/dev/null && [ -f "$TMP/new/parents/w4/config.json" ] &&
   pass gptq_creates_parents || fail gptq_creates_parents "OUT_DIR parents not created"
-expect_exit gptq_parent_is_file 2 "cannot create the parent directory" "$BIN"/qz-gptq "$M" "$TMP/new/parents/w4/config.json/x" --method rtn --group-size 32
+expect_exit gptq_parent_is_file 2 "cannot create the output directory: Not a directory" "$BIN"/qz-gptq "$M" "$TMP/new/parents/w4/config.json/x" --method rtn --group-size 32
