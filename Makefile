@@ -36,7 +36,7 @@ BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .SECONDARY:
-.PHONY: all lib tools tests test demo bench install clean deps
+.PHONY: all lib tools tests test test-long demo bench install uninstall man clean deps
 all: tools
 
 # A fresh machine: install the Debian packages before the first compile.
@@ -70,7 +70,11 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libquant.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 test: tests
-	@BUILD=$(BUILD) SHARED=$(SHARED) bash tests/run.sh
+	@BUILD=$(BUILD) SAN=$(SAN) SHARED=$(SHARED) bash tests/run.sh
+
+# The heavy end-to-end runs too (tests/long/), for humans, not CI.
+test-long: tests
+	@BUILD=$(BUILD) SAN=$(SAN) SHARED=$(SHARED) QZ_TEST_LONG=1 bash tests/run.sh
 
 demo: tools
 	@BUILD=$(BUILD) SHARED=$(SHARED) bash scripts/demo.sh
@@ -83,11 +87,37 @@ sweep: tools
 bench: tools $(BENCHES)
 	@BUILD=$(BUILD) bash scripts/bench.sh
 
-install: tools lib
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/qz
+# Man pages: one per tool, made from its docs/ page (scripts/md2man.sh).
+MAN_SRC := $(wildcard docs/qz-*.md)
+MANS    := $(MAN_SRC:docs/%.md=$(BUILD)/man/%.1)
+$(BUILD)/man/%.1: docs/%.md scripts/md2man.sh
+	@mkdir -p $(dir $@)
+	bash scripts/md2man.sh $< $(QZ_VERSION) >$@
+man: $(MANS)
+
+QZ_VERSION := $(shell sed -n 's/^\#define QZ_VERSION "\(.*\)"/\1/p' libquant/qz_common.h)
+HEADERS := $(wildcard libquant/*.h libquant/train/*.h formats/*.h calib/*.h)
+INSTALLED = $(TOOLS:$(BUILD)/bin/%=$(PREFIX)/bin/%) $(MANS:$(BUILD)/man/%=$(PREFIX)/share/man/man1/%) \
+            $(PREFIX)/lib/libquant.a $(PREFIX)/lib/pkgconfig/libquant.pc $(HEADERS:%=$(PREFIX)/include/qz/%)
+
+# libquant.pc for pkg-config, with this PREFIX.
+$(BUILD)/libquant.pc: scripts/libquant.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(QZ_VERSION)|' -e 's|@BLAS_LIB@|$(BLAS_LIB)|' -e 's|@BLAS_INC@|$(BLAS_INC)|' $< >$@
+
+install: tools lib man $(BUILD)/libquant.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 $(BUILD)/libquant.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 libquant/*.h formats/*.h calib/*.h $(DESTDIR)$(PREFIX)/include/qz/
+	install -m 644 $(BUILD)/libquant.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	for h in $(HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/qz/$$h; done
+
+# Removes exactly what install wrote, then the directories it made if empty.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir -p $(addprefix $(DESTDIR)$(PREFIX)/include/qz/,libquant/train libquant formats calib) 2>/dev/null
+	-rmdir $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1 2>/dev/null
 
 clean:
 	rm -rf build build-san

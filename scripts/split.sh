@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Sourced by the table and demo scripts: split_half SRC CALIB HELDOUT writes
 # the lines of SRC up to the first blank line at or after the middle to
 # CALIB, the rest to HELDOUT (the calibration / evaluation split of the
@@ -9,3 +10,11 @@ split_half() {
   head -n "$cut" "$1" >"$2"
   tail -n +"$((cut + 1))" "$1" >"$3"
 }
+
+# Run directly: scripts/split.sh SRC CALIB HELDOUT (parents of CALIB/HELDOUT are created).
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -eu
+  if [ $# -ne 3 ]; then echo "usage: scripts/split.sh SRC CALIB HELDOUT" >&2; exit 2; fi
+  mkdir -p "$(dirname "$2")" "$(dirname "$3")"
+  split_half "$@"
+fi
