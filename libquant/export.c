@@ -163,15 +163,15 @@ qz_quant_sink qz_export_sink(qz_export *ex, qz_export_format format, const qz_gp
 /* Every tensor outside model.layers.* goes over unchanged. */
 static int copy_untouched(qz_export *ex, qz_error *err)
 {
-    const qz_hf_model *hf = ex->m->hf;
+    qz_hf_model *hf = ex->m->hf;
     int rc = QZ_OK;
-    for (int f = 0; f < hf->n_files && rc == QZ_OK; f++)
-        for (int64_t i = 0; i < hf->files[f]->n_tensors && rc == QZ_OK; i++) {
-            qz_st_tensor *t = &hf->files[f]->tensors[i];
-            if (strncmp(t->name, "model.layers.", 13) == 0) continue;
-            rc = qz_st_get(hf->files[f], t->name, &t, err); /* verifies a stored CRC */
-            if (rc == QZ_OK) rc = qz_st_writer_add(ex->st, t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes, err);
-        }
+    for (int64_t i = 0; i < qz_hf_model_n_tensors(hf) && rc == QZ_OK; i++) {
+        qz_st_tensor *t = qz_hf_model_tensor_at(hf, i);
+        if (strncmp(t->name, "model.layers.", 13) == 0) continue;
+        rc = qz_hf_model_get(hf, t->name, &t, err); /* verifies a stored CRC; GGUF: dequantizes */
+        if (rc == QZ_OK) rc = qz_st_writer_add(ex->st, t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes, err);
+        qz_hf_model_release(hf, t);
+    }
     return rc;
 }
 

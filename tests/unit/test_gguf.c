@@ -288,6 +288,88 @@ static void test_bad_files(void)
     }
 }
 
+/* ------------------------------------------------------- shared models */
+
+/* Every tensor of the HF F32 stories260K equals the GGUF's tensor of the
+ * same HF name bit for bit: the name map, the ne reversal and the q/k
+ * un-permute are right (a wrong permutation moves rows, which differ). The
+ * GGUF (a llama2.c conversion) also stores output.weight, the tied
+ * embeddings. */
+static void test_stories_gguf_equals_hf(void)
+{
+    char dir[600], gg[700];
+    snprintf(dir, sizeof dir, "%s/models/stories260K", qzt_shared());
+    snprintf(gg, sizeof gg, "%s/models/stories260K-llama2c/stories260K.gguf", qzt_shared());
+    if (access(gg, R_OK) || access(dir, R_OK)) SKIP("%s or %s not found (set SHARED)", gg, dir);
+    qz_hf_model *hf = NULL, *gm = NULL;
+    qz_error err = {0};
+    int rc = qz_hf_model_open(&hf, dir, &err);
+    if (rc == QZ_OK) rc = qz_hf_model_open(&gm, gg, &err);
+    CHECK(rc == QZ_OK, "open: %s", err.msg);
+    if (rc == QZ_OK) {
+        const qz_model_config *a = &hf->cfg, *b = &gm->cfg;
+        CHECK(a->hidden == b->hidden && a->intermediate == b->intermediate && a->n_layers == b->n_layers && a->n_heads == b->n_heads &&
+                  a->n_kv_heads == b->n_kv_heads && a->head_dim == b->head_dim && a->vocab == b->vocab && a->rms_eps == b->rms_eps &&
+                  a->rope_theta == b->rope_theta && b->arch == QZ_ARCH_LLAMA && !b->tie_embeddings,
+              "config differs");
+        CHECK(qz_hf_model_n_tensors(gm) == qz_hf_model_n_tensors(hf) + 1, "%lld vs %lld tensors", (long long)qz_hf_model_n_tensors(gm),
+              (long long)qz_hf_model_n_tensors(hf));
+        int64_t compared = 0;
+        for (int64_t i = 0; i < qz_hf_model_n_tensors(hf); i++) {
+            qz_st_tensor *x = qz_hf_model_tensor_at(hf, i), *y = NULL;
+            rc = qz_hf_model_get(gm, x->name, &y, &err);
+            CHECK(rc == QZ_OK, "%s: %s", x->name, err.msg);
+            if (rc) continue;
+            CHECK(y->ndim == x->ndim && y->shape[0] == x->shape[0] && y->numel == x->numel && x->dtype == QZ_DTYPE_F32, "%s: shape", x->name);
+            CHECK(y->numel == x->numel && !memcmp(x->data, y->data, x->nbytes), "%s: values differ", x->name);
+            qz_hf_model_release(gm, y);
+            CHECK(y->data == NULL, "%s: released", x->name);
+            compared++;
+        }
+        qz_st_tensor *emb = qz_hf_model_find(hf, "model.embed_tokens.weight"), *out = NULL;
+        CHECK(qz_hf_model_get(gm, "lm_head.weight", &out, &err) == QZ_OK && emb && !memcmp(emb->data, out->data, emb->nbytes),
+              "output.weight is not the tied embedding");
+        CHECK(compared == qz_hf_model_n_tensors(hf), "compared %lld", (long long)compared);
+        CHECK(!strcmp(qz_hf_model_stored_type(gm, out), "F32") && qz_hf_model_stored_bytes(gm, out) == out->nbytes, "stored type");
+    }
+    qz_hf_model_free(hf);
+    qz_hf_model_free(gm);
+}
+
+/* A directory with no config.json: its one .gguf, else a message saying
+ * what is supported. */
+static void test_dir_forms(void)
+{
+    char d[600], path[700];
+    snprintf(d, sizeof d, "%s/dirs", tmpdir);
+    mkdir(d, 0700);
+    qz_hf_model *m = NULL;
+    qz_error err = {0};
+    CHECK(qz_hf_model_open(&m, d, &err) == QZ_EINPUT && strstr(err.msg, "config.json") && strstr(err.msg, "GGUF") &&
+              strstr(err.msg, "llama2.c"), "empty dir: %s", err.msg);
+    buf b;
+    layout L;
+    good_file(&b, &L);
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/m%d.gguf", d, i);
+        FILE *f = fopen(path, "wb");
+        fwrite(b.b, 1, b.n, f);
+        fclose(f);
+        int rc = qz_hf_model_open(&m, d, &err);
+        /* the crafted file is no LLaMA model: reaching the GGUF config check proves the directory found it */
+        CHECK(rc == QZ_EINPUT && (i == 0 ? strstr(err.msg, "m0.gguf: required key 'llama.embedding_length'") != NULL
+                                         : strstr(err.msg, "2 .gguf files") != NULL), "%d files: %s", i + 1, err.msg);
+    }
+    snprintf(path, sizeof path, "%s/m0.gguf", d);
+    b.b[L.key0_len + 8 + 20 + 4 + 8] = 'X'; /* general.architecture "Xlama" */
+    FILE *f = fopen(path, "wb");
+    fwrite(b.b, 1, b.n, f);
+    fclose(f);
+    CHECK(qz_hf_model_open(&m, path, &err) == QZ_EINPUT && strstr(err.msg, "general.architecture 'Xlama' is not supported (supported: llama)"),
+          "arch: %s", err.msg);
+    CHECK(m == NULL, "no model on failure");
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -298,6 +380,8 @@ int main(int argc, char **argv)
     QZ_RUN(test_good_file);
     QZ_RUN(test_truncated);
     QZ_RUN(test_bad_files);
+    QZ_RUN(test_stories_gguf_equals_hf);
+    QZ_RUN(test_dir_forms);
     qzt_rmdir(tmpdir);
     QZ_TEST_EXIT();
 }
