@@ -23,13 +23,11 @@
  */
 #include "gguf_tokenizer.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4, TT_UNUSED = 5, TT_BYTE = 6 };
 
@@ -539,45 +537,12 @@ int qz_gguf_tokenizer_json(const cJSON *meta, const char *where, cJSON **tokeniz
     return 0;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Which model paths are GGUF files                                          */
-/* ------------------------------------------------------------------------ */
-
-static int ends_with_gguf(const char *name)
+int qz_gguf_tokenizer_files(const qz_gguf *g, cJSON **tokenizer_json, cJSON **tokenizer_config, qz_error *err)
 {
-    size_t n = strlen(name);
-    return n > 5 && strcmp(name + n - 5, ".gguf") == 0;
-}
-
-/* The directory's one *.gguf into buf. */
-static int single_gguf(const char *dir, char *buf, size_t cap, int *found, qz_error *err)
-{
-    DIR *d = opendir(dir);
-    if (!d) return 0; /* not a directory: the model loader says what is wrong */
-    char first[256] = "";
-    int n = 0, rc = 0;
-    for (struct dirent *e; (e = readdir(d)) && !rc;) {
-        if (!ends_with_gguf(e->d_name)) continue;
-        if (n++ == 0) snprintf(first, sizeof first, "%s", e->d_name);
-        else rc = qz_fail(err, QZ_EINPUT, "%s holds several GGUF files (%s, %s): name the one to use", dir, first, e->d_name);
-    }
-    closedir(d);
-    if (rc || n == 0) return rc;
-    if ((size_t)snprintf(buf, cap, "%s/%s", dir, first) >= cap) return qz_fail(err, QZ_EINTERNAL, "path too long: %s/%s", dir, first);
-    *found = 1;
-    return 0;
-}
-
-int qz_gguf_model_file(const char *model, char *buf, size_t cap, int *is_gguf, qz_error *err)
-{
-    QZ_ASSERT(model && buf && cap && is_gguf);
-    *is_gguf = 0;
-    if (ends_with_gguf(model)) {
-        if ((size_t)snprintf(buf, cap, "%s", model) >= cap) return qz_fail(err, QZ_EINTERNAL, "path too long: %s", model);
-        return *is_gguf = 1, 0;
-    }
-    char cfg[4096];
-    if ((size_t)snprintf(cfg, sizeof cfg, "%s/config.json", model) >= sizeof cfg)
-        return qz_fail(err, QZ_EINTERNAL, "path too long: %s", model);
-    return access(cfg, F_OK) == 0 ? 0 : single_gguf(model, buf, cap, is_gguf, err);
+    cJSON *meta = NULL;
+    *tokenizer_json = *tokenizer_config = NULL;
+    int rc = qz_gguf_metadata_json(g, &meta, err);
+    if (rc == QZ_OK) rc = qz_gguf_tokenizer_json(meta, qz_gguf_path(g), tokenizer_json, tokenizer_config, err);
+    cJSON_Delete(meta);
+    return rc;
 }

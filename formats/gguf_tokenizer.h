@@ -27,6 +27,7 @@
 
 #include <cJSON.h>
 
+#include "gguf.h"
 #include "qz_common.h"
 
 /* Builds *tokenizer_json and *tokenizer_config (both owned by the caller:
@@ -42,12 +43,7 @@ int qz_gguf_tokenizer_json(const cJSON *meta, const char *where, cJSON **tokeniz
  * comma-separated (for messages and --help). */
 const char *qz_gguf_tokenizer_pre_names(void);
 
-/* Whether model (a model path as the tools take it) names a GGUF: a file
- * whose name ends in ".gguf", or a directory without config.json that holds
- * exactly one *.gguf. Then *is_gguf = 1 and that file's path is written to
- * buf (cap bytes); else *is_gguf = 0 (a Hugging Face directory). Errors:
- * QZ_EINPUT for a directory without config.json holding several .gguf files
- * (naming two), QZ_EINTERNAL when the path does not fit in buf. */
-int qz_gguf_model_file(const char *model, char *buf, size_t cap, int *is_gguf, qz_error *err);
+/* The same for an open GGUF file (its metadata, qz_gguf_metadata_json). */
+int qz_gguf_tokenizer_files(const qz_gguf *g, cJSON **tokenizer_json, cJSON **tokenizer_config, qz_error *err);
 
 #endif

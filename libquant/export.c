@@ -1,7 +1,7 @@
 /* export.c - model directories out of the pipeline (see export.h). */
 #include "export.h"
 
-#include "model_tokenizer.h"
+#include "gguf_tokenizer.h"
 
 #include <string.h>
 
@@ -193,13 +193,13 @@ static int write_tokenizer(qz_export *ex, qz_error *err)
 {
     static const char *tok_files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                       "generation_config.json", "tokenizer.model"};
-    int is_gguf = 0;
+    const qz_hf_model *hf = ex->m->hf;
     cJSON *tj = NULL, *tc = NULL;
-    int rc = qz_model_tokenizer_json(ex->m->hf->dir, &is_gguf, &tj, &tc, err);
-    if (rc == QZ_OK && is_gguf) rc = qz_artifact_write_json(ex->art, "tokenizer.json", tj, err);
-    if (rc == QZ_OK && is_gguf) rc = qz_artifact_write_json(ex->art, "tokenizer_config.json", tc, err);
-    for (size_t i = 0; i < sizeof tok_files / sizeof *tok_files && rc == QZ_OK && !is_gguf; i++)
-        rc = qz_artifact_copy_if_present(ex->art, ex->m->hf->dir, tok_files[i], err);
+    int rc = hf->gguf ? qz_gguf_tokenizer_files(hf->gguf, &tj, &tc, err) : QZ_OK;
+    if (rc == QZ_OK && hf->gguf) rc = qz_artifact_write_json(ex->art, "tokenizer.json", tj, err);
+    if (rc == QZ_OK && hf->gguf) rc = qz_artifact_write_json(ex->art, "tokenizer_config.json", tc, err);
+    for (size_t i = 0; i < sizeof tok_files / sizeof *tok_files && rc == QZ_OK && !hf->gguf; i++)
+        rc = qz_artifact_copy_if_present(ex->art, hf->dir, tok_files[i], err);
     cJSON_Delete(tj), cJSON_Delete(tc);
     return rc;
 }

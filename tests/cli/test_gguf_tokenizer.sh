@@ -53,6 +53,12 @@ if [ -f "$STORIES" ] && [ -d "$SHARED/data" ]; then
   check_fixture gguf_tokenize_stories260K "$STORIES" $FIX/stories260K.txt
   # the same fixture through the Hugging Face directory's tokenizer.json
   check_fixture hf_tokenize_stories260K "$SHARED/models/stories260K" $FIX/stories260K.txt
+  # a tool's output from the GGUF carries tokenizer files written from its metadata
+  if "$BIN"/qz-prune "$STORIES" "$TMP/pruned" --method magnitude --quiet 2>"$TMP/err" &&
+     [ -s "$TMP/pruned/tokenizer.json" ] && [ -s "$TMP/pruned/tokenizer_config.json" ] &&
+     grep -q '"add_bos_token":[[:space:]]*true' "$TMP/pruned/tokenizer_config.json"; then
+    check_fixture gguf_export_tokenizer_stories260K "$TMP/pruned" $FIX/stories260K.txt
+  else fail gguf_export_tokenizer_stories260K "$(head -c 300 "$TMP/err")"; fi
 else
   skip gguf_tokenize_stories260K "$STORIES ABSENT: the SentencePiece GGUF tokenizer is UNTESTED"
 fi
@@ -60,4 +66,7 @@ fi
 # --tokenize misuse and a GGUF whose tokenizer qz does not support
 printf 'x' >"$TMP/t.txt"
 expect_exit tokenize_with_text 2 "excludes" "$BIN"/qz-eval "$SHARED/models/stories260K" --tokenize "$TMP/t.txt" --text "$TMP/t.txt"
-expect_exit tokenize_no_tokenizer 2 "tokenizer.json" "$BIN"/qz-eval "$TMP" --tokenize "$TMP/t.txt"
+mkdir "$TMP/empty"
+expect_exit tokenize_no_model 2 "no config.json and no .gguf" "$BIN"/qz-eval "$TMP/empty" --tokenize "$TMP/t.txt"
+touch "$TMP/empty/config.json"
+expect_exit tokenize_no_tokenizer 2 "tokenizer.json" "$BIN"/qz-eval "$TMP/empty" --tokenize "$TMP/t.txt"

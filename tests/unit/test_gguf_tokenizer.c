@@ -1,10 +1,11 @@
 /* test_gguf_tokenizer.c - formats/gguf_tokenizer.c on small hand-made GGUF
  * metadata: the SentencePiece merges rebuilt from scores and the ids they
  * give (worked by hand below), the byte-level JSON for a pre-tokenizer name,
- * tokenizer_config.json, the refusals, and which model paths are GGUF.
+ * tokenizer_config.json, the refusals, and which model paths are GGUF (qz_hf_model_locate).
  * The real models are checked against Hugging Face tokenizers in
  * tests/cli/test_gguf_tokenizer.sh. */
 #include "gguf_tokenizer.h"
+#include "hf_model.h"
 #include "qz_test.h"
 #include "tokenizer.h"
 
@@ -148,23 +149,23 @@ static void touch(const char *dir, const char *name)
     fclose(f);
 }
 
-static void test_model_file(void)
+/* qz_hf_model_locate, which both the model and the tokenizer opener use. */
+static void test_locate(void)
 {
     char dir[256], buf[512], want[512];
     int is = -1;
     qz_error err = {0};
     qzt_tmpdir(dir, sizeof dir, "gguf_tok");
-    CHECK(qz_gguf_model_file("x/m.gguf", buf, sizeof buf, &is, &err) == 0 && is == 1 && !strcmp(buf, "x/m.gguf"), "file");
-    CHECK(qz_gguf_model_file(dir, buf, sizeof buf, &is, &err) == 0 && is == 0, "empty directory: not GGUF");
+    CHECK(qz_hf_model_locate(dir, buf, sizeof buf, &is, &err) == QZ_EINPUT && strstr(err.msg, "no .gguf"), "empty: %s", err.msg);
     touch(dir, "a.gguf");
     snprintf(want, sizeof want, "%s/a.gguf", dir);
-    CHECK(qz_gguf_model_file(dir, buf, sizeof buf, &is, &err) == 0 && is == 1 && !strcmp(buf, want), "one GGUF: '%s'", buf);
+    CHECK(qz_hf_model_locate(dir, buf, sizeof buf, &is, &err) == 0 && is == 1 && !strcmp(buf, want), "one GGUF: '%s'", buf);
+    CHECK(qz_hf_model_locate(want, buf, sizeof buf, &is, &err) == 0 && is == 1 && !strcmp(buf, want), "the file: '%s'", buf);
+    CHECK(qz_hf_model_locate(want, buf, 8, &is, &err) == QZ_EINTERNAL, "path too long");
     touch(dir, "b.gguf");
-    CHECK(qz_gguf_model_file(dir, buf, sizeof buf, &is, &err) == QZ_EINPUT && strstr(err.msg, "several"), "two: %s", err.msg);
+    CHECK(qz_hf_model_locate(dir, buf, sizeof buf, &is, &err) == QZ_EINPUT && strstr(err.msg, "2 .gguf"), "two: %s", err.msg);
     touch(dir, "config.json");
-    CHECK(qz_gguf_model_file(dir, buf, sizeof buf, &is, &err) == 0 && is == 0, "config.json: a Hugging Face directory");
-    CHECK(qz_gguf_model_file(dir, buf, 4, &is, &err) == 0, "short buffer unused for a directory");
-    CHECK(qz_gguf_model_file("long/m.gguf", buf, 4, &is, &err) == QZ_EINTERNAL, "path too long");
+    CHECK(qz_hf_model_locate(dir, buf, sizeof buf, &is, &err) == 0 && is == 0, "config.json: a Hugging Face directory");
     qzt_rmdir(dir);
 }
 
@@ -173,6 +174,6 @@ int main(void)
     QZ_RUN(test_spm_merges);
     QZ_RUN(test_bpe);
     QZ_RUN(test_refusals);
-    QZ_RUN(test_model_file);
+    QZ_RUN(test_locate);
     QZ_TEST_EXIT();
 }
