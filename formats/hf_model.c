@@ -310,13 +310,22 @@ static int find_gguf(const char *dir, char *path, size_t cap, qz_error *err)
     return QZ_OK;
 }
 
-/* Opens a GGUF: path itself, or the one .gguf of the directory path. */
-static int open_gguf(qz_hf_model *m, const char *path, int is_dir, qz_error *err)
+int qz_hf_model_locate(const char *path, char *gguf, size_t cap, int *is_gguf, qz_error *err)
 {
-    char file[4096];
-    if (!is_dir) return qz_gguf_model_open(m, path, err);
-    int rc = find_gguf(path, file, sizeof file, err);
-    return rc ? rc : qz_gguf_model_open(m, file, err);
+    char cfg[4096];
+    struct stat st;
+    *is_gguf = 0;
+    if (stat(path, &st) != 0) return qz_fail(err, QZ_EINPUT, "%s: not a model directory or .gguf file: %s", path, strerror(errno));
+    if (S_ISREG(st.st_mode)) {
+        *is_gguf = 1;
+        int n = snprintf(gguf, cap, "%s", path);
+        return n >= 0 && (size_t)n < cap ? QZ_OK : qz_fail(err, QZ_EINTERNAL, "path too long: %s", path);
+    }
+    if (!S_ISDIR(st.st_mode)) return qz_fail(err, QZ_EINPUT, "%s: not a model directory or .gguf file", path);
+    int rc = qz_path_join(cfg, sizeof cfg, path, "config.json", err);
+    if (rc || access(cfg, F_OK) == 0) return rc;
+    *is_gguf = 1;
+    return find_gguf(path, gguf, cap, err);
 }
 
 int qz_hf_model_open(qz_hf_model **out, const char *path, qz_error *err)
@@ -327,14 +336,11 @@ int qz_hf_model_open(qz_hf_model **out, const char *path, qz_error *err)
         free(m);
         return qz_fail(err, QZ_EINTERNAL, "out of memory");
     }
-    char cfg[4096];
-    struct stat st;
-    int rc = QZ_OK;
-    if (stat(path, &st) != 0) rc = qz_fail(err, QZ_EINPUT, "%s: not a model directory or .gguf file: %s", path, strerror(errno));
-    else if (S_ISREG(st.st_mode)) rc = open_gguf(m, path, 0, err);
-    else if (!S_ISDIR(st.st_mode)) rc = qz_fail(err, QZ_EINPUT, "%s: not a model directory or .gguf file", path);
-    else if ((rc = qz_path_join(cfg, sizeof cfg, path, "config.json", err)) == QZ_OK)
-        rc = access(cfg, F_OK) == 0 ? open_hf_dir(m, cfg, err) : open_gguf(m, path, 1, err);
+    char file[4096], cfg[4096];
+    int is_gguf = 0;
+    int rc = qz_hf_model_locate(path, file, sizeof file, &is_gguf, err);
+    if (rc == QZ_OK && is_gguf) rc = qz_gguf_model_open(m, file, err);
+    else if (rc == QZ_OK && (rc = qz_path_join(cfg, sizeof cfg, path, "config.json", err)) == QZ_OK) rc = open_hf_dir(m, cfg, err);
     if (rc) {
         qz_hf_model_free(m);
         return rc;

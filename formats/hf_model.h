@@ -78,6 +78,13 @@ cJSON *qz_model_config_to_json(const qz_model_config *cfg);
 int qz_hf_model_open(qz_hf_model **out, const char *path, qz_error *err);
 void qz_hf_model_free(qz_hf_model *m);
 
+/* Which of those path is, without opening it: *is_gguf = 1 and the GGUF
+ * file's path in gguf (cap bytes) for a file or a directory without
+ * config.json (its one *.gguf); *is_gguf = 0 for a directory with
+ * config.json. Errors as qz_hf_model_open (QZ_EINPUT: missing path, no or
+ * several .gguf files; QZ_EINTERNAL: the path does not fit). */
+int qz_hf_model_locate(const char *path, char *gguf, size_t cap, int *is_gguf, qz_error *err);
+
 /* Finds a tensor in any shard (CRC verified when stored); QZ_EINPUT naming the
  * directory and tensor when missing. For GGUF it dequantizes the tensor
  * into memory the model owns until qz_hf_model_release. */
