@@ -12,7 +12,7 @@ BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-pthread
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 -Werror
 CFLAGS  ?= -O2 -g
 QZ_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -ffp-contract=off $(WARN) -pthread \
-           -I. -Ilibquant -Ilibquant/train -Iformats -Icalib -Itests -Itests/bench -I$(BLAS_INC) -I/usr/include/cjson
+           -I. -Ilibquant -Ilibquant/train -Ilibquant/cuda -Iformats -Icalib -Itests -Itests/bench -I$(BLAS_INC) -I/usr/include/cjson
 LDLIBS  := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lpcre2-8 -lz -lm -pthread
 
 # BUILD=DIR puts objects elsewhere (parallel work trees sharing one checkout).
@@ -24,8 +24,36 @@ else
 BUILD   ?= build
 endif
 
-LIB_SRC   := $(wildcard libquant/*.c libquant/train/*.c formats/*.c calib/*.c)
+LIB_SRC   := $(wildcard libquant/*.c libquant/train/*.c formats/*.c calib/*.c) \
+             libquant/cuda/qz_cuda_common.c libquant/cuda/cuda_model.c
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+
+# CUDA (docs/cuda.md): built when nvcc is found, else qz_cuda_none.c makes
+# every GPU call say how to get it. The SAN build always takes the no-CUDA
+# variant (ASan and the CUDA driver do not share an address space cleanly).
+# CUDA_ARCHS: SASS targets; CUDA_PTX: the PTX that older cards JIT.
+NVCC       ?= $(shell command -v nvcc 2>/dev/null || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; })
+CUDA_ARCHS ?= 90
+CUDA_PTX   ?= 75
+CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+ifneq ($(SAN),1)
+ifneq ($(NVCC),)
+QZ_CUDA := 1
+endif
+endif
+ifeq ($(QZ_CUDA),1)
+$(info nvcc found: building CUDA ($(NVCC), sm_$(CUDA_ARCHS) + compute_$(CUDA_PTX) PTX))
+NVCCFLAGS ?= -O2 -g
+QZ_NVCCFLAGS = $(NVCCFLAGS) -std=c++17 -I. -Ilibquant -Ilibquant/cuda -Iformats \
+               $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+               -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX) \
+               -Xcompiler -Wall,-Wextra,-Wshadow,-Werror --Werror all-warnings
+LIB_OBJ += $(BUILD)/libquant/cuda/qz_cuda.o
+LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart
+else
+$(info nvcc not found, skipping CUDA)
+LIB_OBJ += $(BUILD)/libquant/cuda/qz_cuda_none.o
+endif
 TOOL_SRC  := $(wildcard tools/qz-*.c)
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
 TOOL_COMMON_OBJ := $(BUILD)/tools/cli.o
@@ -36,7 +64,7 @@ BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .SECONDARY:
-.PHONY: all lib tools tests test demo bench install clean deps
+.PHONY: all lib tools tests test demo bench install clean deps cuda-test
 all: tools
 
 # A fresh machine: install the Debian packages before the first compile.
@@ -50,6 +78,10 @@ deps: $(DEPS_STAMP)
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(QZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libquant/cuda/qz_cuda.o: libquant/cuda/qz_cuda.cu libquant/cuda/qz_cuda.h formats/pack_index.h libquant/qz_common.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(QZ_NVCCFLAGS) -c $< -o $@
 
 $(BUILD)/libquant.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
@@ -80,6 +112,15 @@ demo: tools
 sweep: tools
 	@BUILD=$(BUILD) SHARED=$(SHARED) bash scripts/sweep.sh
 
+# The GPU kernel tests (each kernel against its CPU twin) and benchmark:
+# scripts/gpu-check.sh runs them on a machine with a GPU.
+CUDA_TEST_SRC := $(wildcard tests/cuda/*.c)
+CUDA_TESTS    := $(CUDA_TEST_SRC:tests/cuda/%.c=$(BUILD)/cuda/%)
+$(BUILD)/cuda/%: $(BUILD)/tests/cuda/%.o $(BUILD)/libquant.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(if $(QZ_CUDA),-lcublas) -o $@
+cuda-test: $(CUDA_TESTS) $(TOOLS)
+
 bench: tools $(BENCHES)
 	@BUILD=$(BUILD) bash scripts/bench.sh
 
@@ -87,9 +128,9 @@ install: tools lib
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/qz
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(BUILD)/libquant.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 libquant/*.h formats/*.h calib/*.h $(DESTDIR)$(PREFIX)/include/qz/
+	install -m 644 libquant/*.h libquant/cuda/*.h formats/*.h calib/*.h $(DESTDIR)$(PREFIX)/include/qz/
 
 clean:
 	rm -rf build build-san
 
--include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUILD)/%.d)
+-include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUILD)/%.d) $(CUDA_TEST_SRC:%.c=$(BUILD)/%.d)
