@@ -49,7 +49,7 @@ QZ_NVCCFLAGS = $(NVCCFLAGS) -std=c++17 -I. -Ilibquant -Ilibquant/cuda -Iformats 
                -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX) \
                -Xcompiler -Wall,-Wextra,-Wshadow,-Werror --Werror all-warnings
 LIB_OBJ += $(BUILD)/libquant/cuda/qz_cuda.o
-LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart
+LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
 else
 $(info nvcc not found, skipping CUDA)
 LIB_OBJ += $(BUILD)/libquant/cuda/qz_cuda_none.o

@@ -67,7 +67,7 @@ extern "C" int qz_cuda_device_count(int *n, qz_error *err)
     cudaError_t e = cudaGetDeviceCount(n);
     if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver || (e == cudaSuccess && *n == 0)) {
         *n = 0;
-        return qz_fail(err, QZ_EINPUT, NO_DEVICE_MSG " (%s)",
+        return qz_fail(err, QZ_EINPUT, NO_DEVICE_MSG " (CUDA runtime: %s)",
                        e == cudaSuccess ? "the driver lists none" : cudaGetErrorString(e));
     }
     if (e != cudaSuccess) return cuda_fail(err, e, "cudaGetDeviceCount(n)", __FILE__, __LINE__, -1);
