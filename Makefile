@@ -51,7 +51,7 @@ QZ_NVCCFLAGS = $(NVCCFLAGS) -std=c++17 -I. -Ilibquant -Ilibquant/cuda -Iformats 
 LIB_OBJ += $(BUILD)/libquant/cuda/qz_cuda.o
 LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
 else
-$(info nvcc not found, skipping CUDA)
+$(info $(if $(NVCC),SAN build: skipping CUDA (the no-CUDA variant is linked),nvcc not found, skipping CUDA))
 LIB_OBJ += $(BUILD)/libquant/cuda/qz_cuda_none.o
 endif
 TOOL_SRC  := $(wildcard tools/qz-*.c)
@@ -79,7 +79,7 @@ $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(QZ_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/libquant/cuda/qz_cuda.o: libquant/cuda/qz_cuda.cu libquant/cuda/qz_cuda.h formats/pack_index.h libquant/qz_common.h
+$(BUILD)/libquant/cuda/%.o: libquant/cuda/%.cu $(wildcard libquant/cuda/*.h) formats/pack_index.h libquant/qz_common.h
 	@mkdir -p $(dir $@)
 	$(NVCC) $(QZ_NVCCFLAGS) -c $< -o $@
 
@@ -114,11 +114,15 @@ sweep: tools
 
 # The GPU kernel tests (each kernel against its CPU twin) and benchmark:
 # scripts/gpu-check.sh runs them on a machine with a GPU.
-CUDA_TEST_SRC := $(wildcard tests/cuda/*.c)
+# The benchmark's cuBLAS reference (qz_cuda_bench.cu) exists in CUDA builds only.
+CUDA_TEST_SRC := tests/cuda/test_cuda_kernels.c $(if $(QZ_CUDA),tests/cuda/bench_cuda.c)
 CUDA_TESTS    := $(CUDA_TEST_SRC:tests/cuda/%.c=$(BUILD)/cuda/%)
+$(BUILD)/cuda/bench_cuda: $(BUILD)/tests/cuda/bench_cuda.o $(BUILD)/libquant/cuda/qz_cuda_bench.o $(BUILD)/libquant.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcublas -o $@
 $(BUILD)/cuda/%: $(BUILD)/tests/cuda/%.o $(BUILD)/libquant.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(if $(QZ_CUDA),-lcublas) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 cuda-test: $(CUDA_TESTS) $(TOOLS)
 
 bench: tools $(BENCHES)
