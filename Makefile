@@ -95,7 +95,7 @@ tools: $(TOOLS)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libquant.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-tests: $(TESTS) $(TOOLS)
+tests: $(TESTS) $(TOOLS) $(BUILD)/cuda/qz-eval-host
 
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libquant.a
 	@mkdir -p $(dir $@)
@@ -125,6 +125,12 @@ $(BUILD)/cuda/%: $(BUILD)/tests/cuda/%.o $(BUILD)/libquant.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 cuda-test: $(CUDA_TESTS) $(TOOLS)
 
+# qz-eval whose "GPU" is the host (tests/cuda/qz_cuda_host.c, the kernels'
+# CPU twins): runs cuda_model.c in every build, for tests/cli/test_cuda.sh.
+$(BUILD)/cuda/qz-eval-host: $(BUILD)/tools/qz-eval.o $(TOOL_COMMON_OBJ) $(BUILD)/tests/cuda/qz_cuda_host.o $(BUILD)/libquant.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 bench: tools $(BENCHES)
 	@BUILD=$(BUILD) bash scripts/bench.sh
 
@@ -137,4 +143,4 @@ install: tools lib
 clean:
 	rm -rf build build-san
 
--include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUILD)/%.d) $(CUDA_TEST_SRC:%.c=$(BUILD)/%.d)
+-include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUILD)/%.d) $(CUDA_TEST_SRC:%.c=$(BUILD)/%.d) $(BUILD)/tests/cuda/qz_cuda_host.d

@@ -430,8 +430,12 @@ static int run_check(qz_cuda_model *gm, const int32_t *tokens, int64_t windows, 
     chk->cpu_mean_nll = w.nll_sum / (double)w.rows;
     chk->nll_rel_diff = fabs(gpu_mean_nll - chk->cpu_mean_nll) / chk->cpu_mean_nll;
     chk->top1_agree = (double)w.agree / (double)w.rows;
-    chk->passed = chk->max_dlogit <= QZ_CUDA_TOL_DLOGIT && chk->nll_rel_diff <= QZ_CUDA_TOL_NLL_REL &&
-                  chk->top1_agree >= QZ_CUDA_TOL_TOP1;
+    const int w8a8 = m->quant.kind == QZ_QUANT_KIND_CT_INT;
+    chk->tol_dlogit = w8a8 ? QZ_CUDA_TOL_W8A8_DLOGIT : QZ_CUDA_TOL_DLOGIT;
+    chk->tol_nll_rel = w8a8 ? QZ_CUDA_TOL_W8A8_NLL_REL : QZ_CUDA_TOL_NLL_REL;
+    chk->tol_top1 = w8a8 ? QZ_CUDA_TOL_W8A8_TOP1 : QZ_CUDA_TOL_TOP1;
+    chk->passed = chk->max_dlogit <= chk->tol_dlogit && chk->nll_rel_diff <= chk->tol_nll_rel &&
+                  chk->top1_agree >= chk->tol_top1;
     return QZ_OK;
 }
 

@@ -25,11 +25,18 @@
  * wrong packed index changes most weights of a linear by a whole grid step
  * and moves logits by O(1) and the mean NLL by percents, far outside these;
  * summation order and FMA contraction move logits by ~1e-5 x their scale.
- * W8A8 adds activation codes that round the other way where the two
- * inputs straddle a rounding boundary. */
+ * W8A8 gets wider ones: its activation codes are a step function of the
+ * input, so an input that differs by one ulp across a rounding boundary
+ * moves one activation by a whole step (amax/127), and that compounds
+ * through the layers (on stories260K, a host run of the same arithmetic in
+ * another summation order gives max |dlogit| 0.45, mean NLL rel 7e-4, top-1
+ * 0.990, where weight-only formats give 5e-5, 3e-8, 1.000). */
 #define QZ_CUDA_TOL_DLOGIT 2e-2    /* max |logit_gpu - logit_cpu| */
 #define QZ_CUDA_TOL_NLL_REL 1e-3   /* |mean NLL gpu - cpu| / mean NLL cpu */
 #define QZ_CUDA_TOL_TOP1 0.99      /* minimum fraction of equal argmax */
+#define QZ_CUDA_TOL_W8A8_DLOGIT 2.0
+#define QZ_CUDA_TOL_W8A8_NLL_REL 5e-3
+#define QZ_CUDA_TOL_W8A8_TOP1 0.97
 
 typedef struct qz_cuda_model qz_cuda_model;
 
@@ -53,7 +60,8 @@ typedef struct qz_cuda_check {
     double nll_rel_diff; /* |gpu - cpu| / cpu mean NLL */
     double top1_agree;   /* fraction of positions with the same argmax */
     int64_t positions;
-    int passed;          /* every figure within its QZ_CUDA_TOL_* */
+    double tol_dlogit, tol_nll_rel, tol_top1; /* the QZ_CUDA_TOL_* applied (W8A8's or the others') */
+    int passed;          /* every figure within its tolerance */
 } qz_cuda_check;
 
 /* eval.h's protocol (windows of o->seqlen, o->max_windows) on device
