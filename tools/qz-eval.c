@@ -532,8 +532,9 @@ static void print_check(const qz_cli *c, const eval_args *a, const qz_ppl_result
     if (c->json) {
         print_json_fields(a, r, seqlen, sim);
         printf(",\"device\":\"cuda:%d\",\"check_cpu\":{\"cpu_mean_nll\":%.9g,\"max_dlogit\":%.6g,\"nll_rel_diff\":%.6g,"
-               "\"top1_agree\":%.6f,\"positions\":%lld,\"passed\":%s}}\n", a->device, k->cpu_mean_nll, k->max_dlogit,
-               k->nll_rel_diff, k->top1_agree, (long long)k->positions, k->passed ? "true" : "false");
+               "\"top1_agree\":%.6f,\"positions\":%lld,\"tol_dlogit\":%g,\"tol_nll_rel\":%g,\"tol_top1\":%g,\"passed\":%s}}\n",
+               a->device, k->cpu_mean_nll, k->max_dlogit, k->nll_rel_diff, k->top1_agree, (long long)k->positions,
+               k->tol_dlogit, k->tol_nll_rel, k->tol_top1, k->passed ? "true" : "false");
         return;
     }
     print_result(c, a, r, seqlen, sim);
