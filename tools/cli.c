@@ -4,6 +4,7 @@
 #include "calib.h"
 #include "hf_model.h"
 #include "model_tokenizer.h"
+#include "qz_cuda.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -94,12 +95,7 @@ int qz_cli_real(const qz_cli *c, const char *flag, const char *s, double lo, dou
 void qz_cli_version(const char *tool)
 {
     printf("%s %s\nfeatures: blas=%s threads=%d cuda=%s\n", tool, QZ_VERSION, "openblas", openblas_get_num_threads(),
-#ifdef QZ_HAVE_CUDA
-           "yes"
-#else
-           "no"
-#endif
-    );
+           qz_cuda_built() ? "yes" : "no");
 }
 
 static void fmt_clock(char *buf, size_t n, double s)
