@@ -64,7 +64,7 @@ ln -s "$(cd "$F16" && pwd)" "$A/f16"
 "$BIN"/qz-gptq "$F16" "$A/gptq3_v2_act" "${CAL[@]}" --bits 3 --group-size -1 --asym --act-order >/dev/null 2>&1
 "$BIN"/qz-gptq "$F16" "$A/gptq4_v2_act_g32" "${CAL[@]}" --bits 4 --group-size 32 --asym --act-order >/dev/null 2>&1
 "$BIN"/qz-gptq "$F16" "$A/gptq8_v1" --method rtn --bits 8 --group-size -1 --quiet >/dev/null 2>&1
-"$BIN"/qz-awq "$F16" "$A/awq4" "${CAL[@]}" --bits 4 --group-size 32 >/dev/null 2>&1
+"$BIN"/qz-awq "$F16" "$A/awq4" "${CAL[@]}" --bits 4 --group-size 32 --allow-partial-groups >/dev/null 2>&1
 "$BIN"/qz-smooth "$F16" "$A/w8a8" "${CAL[@]}" --w8a8 >/dev/null 2>&1
 "$BIN"/qz-prune "$F16" "$A/sparse24" --method magnitude --pattern 2:4 --format compressed-tensors --quiet >/dev/null 2>&1
 EV=(--text "$TMP/heldout.txt" --seqlen 128 --max-windows 4)
