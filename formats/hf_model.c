@@ -304,8 +304,8 @@ static int find_gguf(const char *dir, char *path, size_t cap, qz_error *err)
     closedir(d);
     if (rc) return rc;
     if (n == 0)
-        return qz_fail(err, QZ_EINPUT, "%s: no config.json and no .gguf file: qz reads a Hugging Face directory (config.json + "
-                       "model.safetensors) or a GGUF file (llama.cpp); llama2.c .bin checkpoints are not supported", dir);
+        return qz_fail(err, QZ_EINPUT, "%s/config.json: cannot open, and no .gguf file there: qz reads a Hugging Face directory "
+                       "(config.json + model.safetensors) or a GGUF file (llama.cpp); llama2.c .bin checkpoints are not supported", dir);
     if (n > 1) return qz_fail(err, QZ_EINPUT, "%s: no config.json and %d .gguf files: name the .gguf file to read", dir, n);
     return QZ_OK;
 }
@@ -315,7 +315,7 @@ int qz_hf_model_locate(const char *path, char *gguf, size_t cap, int *is_gguf, q
     char cfg[4096];
     struct stat st;
     *is_gguf = 0;
-    if (stat(path, &st) != 0) return qz_fail(err, QZ_EINPUT, "%s: no such model directory or file: %s", path, strerror(errno));
+    if (stat(path, &st) != 0) return qz_fail(err, QZ_EINPUT, "%s: not a model directory or .gguf file: %s", path, strerror(errno));
     if (S_ISREG(st.st_mode)) {
         *is_gguf = 1;
         int n = snprintf(gguf, cap, "%s", path);

@@ -221,7 +221,7 @@ static void census(qz_info *info, const qz_hf_model *hf, uint8_t *seen)
         info->lin[id].bytes += bytes;
         info->decoder_bytes += bytes;
         if (!strcmp(suffix, "weight") || !strcmp(suffix, "qweight") || !strcmp(suffix, "compressed")) note_linear_type(&info->lin[id], type);
-        seen[layer * QZ_LIN_COUNT + id] |= (uint8_t)storage_bit(suffix, t->dtype, strcmp(type, "F32") && strcmp(type, "F16") && strcmp(type, "BF16"));
+        seen[layer * QZ_LIN_COUNT + id] |= (uint8_t)storage_bit(suffix, t->dtype, hf->gguf && strcmp(type, "F32") && strcmp(type, "F16") && strcmp(type, "BF16"));
     }
 }
 

@@ -67,6 +67,6 @@ fi
 printf 'x' >"$TMP/t.txt"
 expect_exit tokenize_with_text 2 "excludes" "$BIN"/qz-eval "$SHARED/models/stories260K" --tokenize "$TMP/t.txt" --text "$TMP/t.txt"
 mkdir "$TMP/empty"
-expect_exit tokenize_no_model 2 "no config.json and no .gguf" "$BIN"/qz-eval "$TMP/empty" --tokenize "$TMP/t.txt"
+expect_exit tokenize_no_model 2 "config.json: cannot open, and no .gguf file there" "$BIN"/qz-eval "$TMP/empty" --tokenize "$TMP/t.txt"
 touch "$TMP/empty/config.json"
 expect_exit tokenize_no_tokenizer 2 "tokenizer.json" "$BIN"/qz-eval "$TMP/empty" --tokenize "$TMP/t.txt"

@@ -336,6 +336,48 @@ static void test_stories_gguf_equals_hf(void)
     qz_hf_model_free(gm);
 }
 
+/* The real-size GGUF: its metadata as JSON (what the tokenizer reads), the
+ * config synthesized from it (README of the shared models: hidden 576,
+ * intermediate 1536, 30 layers, 9 / 3 heads, head_dim 64, vocab 49152,
+ * rope_theta 100000, tied), and a Q4_1 linear against its own blocks
+ * dequantized by hand for one element. */
+static void test_smollm(void)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/models/smollm2-135m-instruct-q4_1", qzt_shared());
+    if (access(path, R_OK)) SKIP("%s not found (set SHARED)", path);
+    qz_hf_model *m = NULL;
+    qz_error err = {0};
+    int rc = qz_hf_model_open(&m, path, &err);
+    CHECK(rc == QZ_OK, "open: %s", err.msg);
+    if (rc) return;
+    const qz_model_config *c = &m->cfg;
+    CHECK(c->hidden == 576 && c->intermediate == 1536 && c->n_layers == 30 && c->n_heads == 9 && c->n_kv_heads == 3 && c->head_dim == 64 &&
+              c->vocab == 49152 && c->rope_theta == 100000 && c->tie_embeddings && c->arch == QZ_ARCH_LLAMA,
+          "config");
+    cJSON *j = NULL;
+    CHECK(qz_gguf_metadata_json(m->gguf, &j, &err) == QZ_OK, "json: %s", err.msg);
+    const cJSON *toks = cJSON_GetObjectItemCaseSensitive(j, "tokenizer.ggml.tokens");
+    const cJSON *pre = cJSON_GetObjectItemCaseSensitive(j, "tokenizer.ggml.pre");
+    CHECK(cJSON_GetArraySize(toks) == 49152 && cJSON_IsString(pre) && !strcmp(pre->valuestring, "smollm"), "tokenizer keys");
+    cJSON_Delete(j);
+    /* element (r, c) of a Q4_1 weight: block c / 32 of GGUF row r; v_proj has no permutation */
+    qz_st_tensor *t = NULL;
+    rc = qz_hf_model_get(m, "model.layers.3.self_attn.v_proj.weight", &t, &err);
+    const qz_gguf_tensor *g = qz_gguf_find_tensor(m->gguf, "blk.3.attn_v.weight");
+    CHECK(rc == QZ_OK && g && g->type == QZ_GGML_Q4_1 && t->shape[0] == 192 && t->shape[1] == 576, "v_proj: %s", err.msg);
+    if (rc == QZ_OK && g) {
+        int64_t r = 100, col = 77; /* block 2, element 13: low nibble of qs[13] */
+        qz_block_q4_1 b;
+        memcpy(&b, (const char *)g->data + (r * (576 / 32) + col / 32) * (int64_t)sizeof b, sizeof b);
+        float want = (float)(b.qs[13] & 15) * qz_fp16_to_fp32(b.d) + qz_fp16_to_fp32(b.m);
+        CHECK(((const float *)t->data)[r * 576 + col] == want, "v_proj[100][77] = %g, want %g", (double)((const float *)t->data)[r * 576 + col],
+              (double)want);
+    }
+    qz_hf_model_release(m, t);
+    qz_hf_model_free(m);
+}
+
 /* A directory with no config.json: its one .gguf, else a message saying
  * what is supported. */
 static void test_dir_forms(void)
@@ -381,6 +423,7 @@ int main(int argc, char **argv)
     QZ_RUN(test_truncated);
     QZ_RUN(test_bad_files);
     QZ_RUN(test_stories_gguf_equals_hf);
+    QZ_RUN(test_smollm);
     QZ_RUN(test_dir_forms);
     qzt_rmdir(tmpdir);
     QZ_TEST_EXIT();
