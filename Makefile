@@ -51,6 +51,9 @@ $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(QZ_CFLAGS) -MMD -MP -c $< -o $@
 
+# The vectorized kernels: -O3 for the loop vectorizer (kernels.c).
+$(BUILD)/libquant/kernels.o: QZ_CFLAGS += -O3
+
 $(BUILD)/libquant.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 lib: $(BUILD)/libquant.a

@@ -1,4 +1,6 @@
-/* pipeline.c - the layer-wise calibration pass (see pipeline.h). */
+/* pipeline.c - the layer-wise calibration pass (see pipeline.h): samples go
+ * through each layer in groups (one sgemm per linear over a group's rows);
+ * true-sequential stages compute only what their observers need. */
 #include "pipeline.h"
 
 #include <string.h>
@@ -42,8 +44,9 @@ static void filtered_observe(void *ctx, const qz_layer *L, qz_site site, const f
 typedef struct {
     qz_model *m;
     int64_t nsamples, seqlen, L;
+    int64_t group; /* samples per forward call */
     qz_scratch *s;
-    float *tmp; /* (seqlen, hidden) one sample's copy */
+    float *xn, *tmp; /* (group*seqlen, hidden) each: a normed input; a block output or a discarded copy */
     qz_progress_fn progress;
     void *pctx;
     double t0;
@@ -51,22 +54,78 @@ typedef struct {
     int64_t passes_per_sample;         /* layer passes per sample over the model */
 } run_state;
 
-/* One pass of layer L over every sample: out = L(x) (out may equal x).
- * Progress counts sample passes. */
-static void layer_pass(run_state *rs, const qz_layer *L, const float *x, float *out, const qz_observer *obs)
+static void count_passes(run_state *rs, const qz_layer *L, int64_t n)
+{
+    rs->passes_done += n;
+    if (rs->progress) {
+        qz_progress p = {"layer", L->index + 1, rs->L, rs->passes_done, rs->passes_total, qz_now() - rs->t0,
+                         rs->passes_done * rs->seqlen * rs->m->cfg.n_layers / rs->passes_per_sample};
+        rs->progress(rs->pctx, &p);
+    }
+}
+
+static int64_t group_at(const run_state *rs, int64_t i)
+{
+    return rs->nsamples - i < rs->group ? rs->nsamples - i : rs->group;
+}
+
+/* One whole-layer pass over every sample, rs->group samples per forward
+ * call: out = L(x) (out may equal x, or be NULL to discard it). */
+static void layer_pass(run_state *rs, const qz_layer *L, float *x, float *out, const qz_observer *obs)
 {
     int64_t n = rs->seqlen * rs->m->cfg.hidden;
-    for (int64_t i = 0; i < rs->nsamples; i++) {
-        memcpy(rs->tmp, x + i * n, (size_t)n * sizeof(float));
-        qz_layer_forward(rs->m, L, rs->tmp, rs->seqlen, rs->s, obs);
-        if (out) memcpy(out + i * n, rs->tmp, (size_t)n * sizeof(float));
-        rs->passes_done++;
-        if (rs->progress) {
-            qz_progress p = {"layer", L->index + 1, rs->L, rs->passes_done, rs->passes_total, qz_now() - rs->t0,
-                             rs->passes_done * rs->seqlen * rs->m->cfg.n_layers / rs->passes_per_sample};
-            rs->progress(rs->pctx, &p);
-        }
+    for (int64_t i = 0; i < rs->nsamples; i += rs->group) {
+        int64_t g = group_at(rs, i);
+        float *y = out ? out + i * n : rs->tmp;
+        if (y != x + i * n) memcpy(y, x + i * n, (size_t)(g * n) * sizeof(float));
+        qz_layer_forward(rs->m, L, y, g, rs->seqlen, rs->s, obs);
+        count_passes(rs, L, g);
     }
+}
+
+/* True-sequential stage st (0 q/k/v, 1 o, 2 gate/up, 3 down; 4 the final
+ * pass) on g samples at xg, computing only what the stage needs. The
+ * attention half no longer changes once stage 1 has transformed o, so stage
+ * 2 leaves the post-attention residual h = x + attn(x) in xg and stages 3
+ * and 4 start from it instead of recomputing attention. */
+static void seq_stage(run_state *rs, const qz_layer *L, int st, float *xg, int64_t g, const qz_observer *obs)
+{
+    const qz_model_config *c = &rs->m->cfg;
+    int64_t T = rs->seqlen, rows = g * T, d = c->hidden;
+    if (st <= 2) {
+        qz_rmsnorm(rs->xn, xg, L->attn_norm, rows, d, c->rms_eps);
+        if (st == 0) {
+            qz_observe(obs, L, QZ_SITE_ATTN_IN, rs->xn, g, T, d);
+            return;
+        }
+        qz_attention_block(rs->m, L, rs->xn, g, T, rs->s, rs->tmp, st == 1 ? obs : NULL);
+        if (st == 1) return;
+        qz_add(xg, rs->tmp, rows * d);
+    }
+    qz_rmsnorm(rs->xn, xg, L->mlp_norm, rows, d, c->rms_eps);
+    if (st == 2) {
+        qz_observe(obs, L, QZ_SITE_MLP_IN, rs->xn, g, T, d);
+        return;
+    }
+    qz_mlp_block(rs->m, L, rs->xn, g, T, rs->s, rs->tmp, st == 3 ? obs : NULL);
+    if (st == 4) qz_add(xg, rs->tmp, rows * d);
+}
+
+/* The four true-sequential stages and the final pass, x updated in place. */
+static int run_true_sequential(run_state *rs, const qz_method *meth, const stage *st, qz_layer *L, float *x, qz_error *err)
+{
+    int64_t n = rs->seqlen * rs->m->cfg.hidden;
+    int rc = QZ_OK;
+    for (int k = 0; k <= 4 && rc == QZ_OK; k++) {
+        stage_filter f = {meth, &st[k < 4 ? k : 0]};
+        qz_observer obs = {k < 4 && meth->observe ? filtered_observe : NULL, &f};
+        for (int64_t i = 0; i < rs->nsamples; i += rs->group) {
+            seq_stage(rs, L, k, x + i * n, group_at(rs, i), &obs);
+            count_passes(rs, L, group_at(rs, i));
+        }
+        if (k < 4) rc = meth->transform(meth->ctx, L, st[k].ids, st[k].n_ids, err);
+    }
+    return rc;
 }
 
 static int run_layer(run_state *rs, const qz_method *meth, int64_t l, float *x, float *fp_out, qz_error *err)
@@ -77,20 +136,36 @@ static int run_layer(run_state *rs, const qz_method *meth, int64_t l, float *x, 
     int rc = qz_layer_load(rs->m, l, &L, err);
     if (rc == QZ_OK) rc = qz_layer_check_finite(&L, err);
     if (rc == QZ_OK && meth->layer_begin) rc = meth->layer_begin(meth->ctx, rs->m, &L, err);
-    if (!meth->transform) n_st = 0; /* plain forward: the recompute pass below is the only one */
-    for (int s = 0; s < n_st && rc == QZ_OK; s++) {
-        stage_filter f = {meth, &st[s]};
-        qz_observer obs = {meth->observe ? filtered_observe : NULL, &f};
-        layer_pass(rs, &L, x, s == 0 ? fp_out : NULL, &obs);
-        rc = meth->transform(meth->ctx, &L, st[s].ids, st[s].n_ids, err);
-    }
-    if (rc == QZ_OK) {
-        if (fp_out) memcpy(x, fp_out, (size_t)(rs->nsamples * rs->seqlen * rs->m->cfg.hidden) * sizeof(float));
-        else layer_pass(rs, &L, x, x, NULL);
+    if (rc == QZ_OK && meth->transform && n_st == 4 && !fp_out) {
+        rc = run_true_sequential(rs, meth, st, &L, x, err);
+    } else if (rc == QZ_OK) {
+        if (!meth->transform) n_st = 0; /* plain forward: the recompute pass below is the only one */
+        for (int s = 0; s < n_st && rc == QZ_OK; s++) {
+            stage_filter f = {meth, &st[s]};
+            qz_observer obs = {meth->observe ? filtered_observe : NULL, &f};
+            layer_pass(rs, &L, x, s == 0 ? fp_out : NULL, &obs);
+            rc = meth->transform(meth->ctx, &L, st[s].ids, st[s].n_ids, err);
+        }
+        if (rc == QZ_OK) {
+            if (fp_out) memcpy(x, fp_out, (size_t)(rs->nsamples * rs->seqlen * rs->m->cfg.hidden) * sizeof(float));
+            else layer_pass(rs, &L, x, x, NULL);
+        }
     }
     if (rc == QZ_OK && meth->layer_end) rc = meth->layer_end(meth->ctx, rs->m, &L, err);
     qz_layer_free(&L);
     return rc;
+}
+
+/* Samples per forward call: as many as QZ_PIPELINE_BATCH_BYTES of
+ * activations hold (the scratch plus the two buffers above), at least one. */
+static int64_t forward_group(const qz_model_config *c, int64_t nsamples, int64_t seqlen)
+{
+    int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    int64_t widest = c->intermediate > qd ? c->intermediate : qd;
+    widest = widest > c->hidden ? widest : c->hidden;
+    int64_t per_row = 4 * c->hidden + 2 * qd + 2 * kvd + 2 * c->intermediate + widest;
+    int64_t g = (int64_t)(QZ_PIPELINE_BATCH_BYTES / sizeof(float)) / (per_row * seqlen);
+    return g < 1 ? 1 : g < nsamples ? g : nsamples;
 }
 
 int qz_pipeline_run(qz_model *m, const int32_t *windows, int64_t nsamples, int64_t seqlen, const qz_method *meth,
@@ -100,21 +175,25 @@ int qz_pipeline_run(qz_model *m, const int32_t *windows, int64_t nsamples, int64
     for (int64_t i = 0; i < nsamples * seqlen; i++)
         if (windows[i] < 0 || windows[i] >= m->cfg.vocab)
             return qz_fail(err, QZ_EINPUT, "token id %d outside the model's vocabulary of %lld (tokenizer does not match the model)", windows[i], (long long)m->cfg.vocab);
-    run_state rs = {m, nsamples, seqlen, m->cfg.n_layers, NULL, NULL, progress, progress_ctx, qz_now(), 0, 0, 0};
+    run_state rs = {m, nsamples, seqlen, m->cfg.n_layers, forward_group(&m->cfg, nsamples, seqlen), NULL, NULL, NULL,
+                    progress, progress_ctx, qz_now(), 0, 0, 0};
     int64_t stages = !meth->transform ? 0 : meth->true_sequential ? 4 : 1;
     rs.passes_per_sample = m->cfg.n_layers * (stages + (meth->feed_fp_outputs ? 0 : 1));
     rs.passes_total = rs.passes_per_sample * nsamples;
     float *x = x_out ? x_out : qz_malloc_array((size_t)n, sizeof(float));
     float *fp_out = meth->feed_fp_outputs ? qz_malloc_array((size_t)n, sizeof(float)) : NULL;
-    rs.tmp = qz_malloc_array((size_t)(seqlen * m->cfg.hidden), sizeof(float));
-    int rc = x && rs.tmp && (fp_out || !meth->feed_fp_outputs)
+    size_t gn = (size_t)(rs.group * seqlen * m->cfg.hidden);
+    rs.xn = qz_malloc_array(gn, sizeof(float));
+    rs.tmp = qz_malloc_array(gn, sizeof(float));
+    int rc = x && rs.xn && rs.tmp && (fp_out || !meth->feed_fp_outputs)
                  ? QZ_OK
                  : qz_fail(err, QZ_EINTERNAL, "out of memory for %lld calibration samples of %lld tokens", (long long)nsamples, (long long)seqlen);
     if (rc == QZ_OK) rc = qz_model_reserve(m, seqlen, err);
-    if (rc == QZ_OK) rc = qz_scratch_new(&rs.s, &m->cfg, seqlen, err);
+    if (rc == QZ_OK) rc = qz_scratch_new(&rs.s, &m->cfg, rs.group * seqlen, err);
     if (rc == QZ_OK) qz_model_embed(m, windows, nsamples * seqlen, x);
     for (int64_t l = 0; l < m->cfg.n_layers && rc == QZ_OK; l++) rc = run_layer(&rs, meth, l, x, fp_out, err);
     qz_scratch_free(rs.s);
+    free(rs.xn);
     free(rs.tmp);
     free(fp_out);
     if (x != x_out) free(x);
