@@ -406,7 +406,7 @@ void qz_attention_block(const qz_model *m, const qz_layer *L, const float *xn, i
     qz_attn_shape sh = {n_seq, T, c->n_heads, c->n_kv_heads, c->head_dim, c->sliding_window};
     qz_attention(&sh, s->q, s->k, s->v, s->att, s->work, s->workers);
     qz_observe(obs, L, QZ_SITE_O_IN, s->att, n_seq, T, qd);
-    qz_linear_apply(&L->lin[QZ_LIN_O], linear_input(m, s, s->att, rows, qd), rows, out);
+    if (out) qz_linear_apply(&L->lin[QZ_LIN_O], linear_input(m, s, s->att, rows, qd), rows, out);
 }
 
 void qz_mlp_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t n_seq, int64_t T, qz_scratch *s, float *out,
@@ -419,22 +419,34 @@ void qz_mlp_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t
     qz_linear_apply(&L->lin[QZ_LIN_UP], xin, rows, s->up);
     qz_swiglu(s->gate, s->up, rows * ff);
     qz_observe(obs, L, QZ_SITE_DOWN_IN, s->gate, n_seq, T, ff);
-    qz_linear_apply(&L->lin[QZ_LIN_DOWN], linear_input(m, s, s->gate, rows, ff), rows, out);
+    if (out) qz_linear_apply(&L->lin[QZ_LIN_DOWN], linear_input(m, s, s->gate, rows, ff), rows, out);
+}
+
+void qz_layer_forward_part(const qz_model *m, const qz_layer *L, float *x, int64_t n_seq, int64_t T, qz_scratch *s,
+                           int from_residual, qz_site stop, const qz_observer *obs)
+{
+    const qz_model_config *c = &m->cfg;
+    int64_t d = c->hidden, rows = n_seq * T;
+    if (!from_residual) {
+        qz_rmsnorm(s->xn, x, L->attn_norm, rows, d, c->rms_eps);
+        qz_observe(obs, L, QZ_SITE_ATTN_IN, s->xn, n_seq, T, d);
+        if (stop == QZ_SITE_ATTN_IN) return;
+        qz_attention_block(m, L, s->xn, n_seq, T, s, stop == QZ_SITE_O_IN ? NULL : s->out, obs);
+        if (stop == QZ_SITE_O_IN) return;
+        qz_add(x, s->out, rows * d);
+    }
+    qz_rmsnorm(s->xn, x, L->mlp_norm, rows, d, c->rms_eps);
+    qz_observe(obs, L, QZ_SITE_MLP_IN, s->xn, n_seq, T, d);
+    if (stop == QZ_SITE_MLP_IN) return;
+    qz_mlp_block(m, L, s->xn, n_seq, T, s, stop == QZ_SITE_DOWN_IN ? NULL : s->out, obs);
+    if (stop == QZ_SITE_DOWN_IN) return;
+    qz_add(x, s->out, rows * d);
 }
 
 void qz_layer_forward(const qz_model *m, const qz_layer *L, float *x, int64_t n_seq, int64_t T, qz_scratch *s,
                       const qz_observer *obs)
 {
-    const qz_model_config *c = &m->cfg;
-    int64_t d = c->hidden, rows = n_seq * T;
-    qz_rmsnorm(s->xn, x, L->attn_norm, rows, d, c->rms_eps);
-    qz_observe(obs, L, QZ_SITE_ATTN_IN, s->xn, n_seq, T, d);
-    qz_attention_block(m, L, s->xn, n_seq, T, s, s->out, obs);
-    qz_add(x, s->out, rows * d);
-    qz_rmsnorm(s->xn, x, L->mlp_norm, rows, d, c->rms_eps);
-    qz_observe(obs, L, QZ_SITE_MLP_IN, s->xn, n_seq, T, d);
-    qz_mlp_block(m, L, s->xn, n_seq, T, s, s->out, obs);
-    qz_add(x, s->out, rows * d);
+    qz_layer_forward_part(m, L, x, n_seq, T, s, 0, QZ_SITE_COUNT, obs);
 }
 
 void qz_model_embed(const qz_model *m, const int32_t *tokens, int64_t T, float *x)

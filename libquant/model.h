@@ -132,10 +132,20 @@ int64_t qz_scratch_rows(const qz_scratch *s);
 void qz_layer_forward(const qz_model *m, const qz_layer *L, float *x, int64_t n_seq, int64_t T, qz_scratch *s,
                       const qz_observer *obs);
 
+/* Part of a layer, for passes that need only some of it. x holds the layer
+ * input, or with from_residual the post-attention residual
+ * h = x + attention block(x) (the attention half is then skipped). Runs up
+ * to the observation of site stop and no further (QZ_SITE_COUNT: to the
+ * end); x becomes h once the run passes the attention residual add, and the
+ * layer output when it runs to the end. qz_layer_forward is (0, COUNT). */
+void qz_layer_forward_part(const qz_model *m, const qz_layer *L, float *x, int64_t n_seq, int64_t T, qz_scratch *s,
+                           int from_residual, qz_site stop, const qz_observer *obs);
+
 /* The two halves of a layer on an already normed input xn (n_seq*T, hidden),
  * without the residual: out (n_seq*T, hidden) = o_proj(attention(q, k, v of
  * xn)), and out = down(silu(gate(xn)) * up(xn)). out must not alias
- * scratch; obs sees the O_IN / DOWN_IN inputs. qz_layer_forward is norm +
+ * scratch; out NULL: the last projection is skipped (only the observers see
+ * its input). obs sees the O_IN / DOWN_IN inputs. qz_layer_forward is norm +
  * block + residual, twice. */
 void qz_attention_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t n_seq, int64_t T, qz_scratch *s,
                         float *out, const qz_observer *obs);

@@ -46,7 +46,7 @@ typedef struct {
     int64_t nsamples, seqlen, L;
     int64_t group; /* samples per forward call */
     qz_scratch *s;
-    float *xn, *tmp; /* (group*seqlen, hidden) each: a normed input; a block output or a discarded copy */
+    float *copy; /* (group*seqlen, hidden) a pass's discarded copy */
     qz_progress_fn progress;
     void *pctx;
     double t0;
@@ -69,62 +69,36 @@ static int64_t group_at(const run_state *rs, int64_t i)
     return rs->nsamples - i < rs->group ? rs->nsamples - i : rs->group;
 }
 
-/* One whole-layer pass over every sample, rs->group samples per forward
- * call: out = L(x) (out may equal x, or be NULL to discard it). */
-static void layer_pass(run_state *rs, const qz_layer *L, float *x, float *out, const qz_observer *obs)
+/* One pass over every sample, rs->group samples per forward call, of the
+ * part of L that qz_layer_forward_part(from_residual, stop) runs, on x in
+ * place, or on a copy in out (NULL: a scratch copy, discarded). */
+static void layer_pass(run_state *rs, const qz_layer *L, float *x, float *out, int from_residual, qz_site stop,
+                       const qz_observer *obs)
 {
     int64_t n = rs->seqlen * rs->m->cfg.hidden;
     for (int64_t i = 0; i < rs->nsamples; i += rs->group) {
         int64_t g = group_at(rs, i);
-        float *y = out ? out + i * n : rs->tmp;
+        float *y = out ? out + i * n : rs->copy;
         if (y != x + i * n) memcpy(y, x + i * n, (size_t)(g * n) * sizeof(float));
-        qz_layer_forward(rs->m, L, y, g, rs->seqlen, rs->s, obs);
+        qz_layer_forward_part(rs->m, L, y, g, rs->seqlen, rs->s, from_residual, stop, obs);
         count_passes(rs, L, g);
     }
 }
 
-/* True-sequential stage st (0 q/k/v, 1 o, 2 gate/up, 3 down; 4 the final
- * pass) on g samples at xg, computing only what the stage needs. The
- * attention half no longer changes once stage 1 has transformed o, so stage
- * 2 leaves the post-attention residual h = x + attn(x) in xg and stages 3
- * and 4 start from it instead of recomputing attention. */
-static void seq_stage(run_state *rs, const qz_layer *L, int st, float *xg, int64_t g, const qz_observer *obs)
-{
-    const qz_model_config *c = &rs->m->cfg;
-    int64_t T = rs->seqlen, rows = g * T, d = c->hidden;
-    if (st <= 2) {
-        qz_rmsnorm(rs->xn, xg, L->attn_norm, rows, d, c->rms_eps);
-        if (st == 0) {
-            qz_observe(obs, L, QZ_SITE_ATTN_IN, rs->xn, g, T, d);
-            return;
-        }
-        qz_attention_block(rs->m, L, rs->xn, g, T, rs->s, rs->tmp, st == 1 ? obs : NULL);
-        if (st == 1) return;
-        qz_add(xg, rs->tmp, rows * d);
-    }
-    qz_rmsnorm(rs->xn, xg, L->mlp_norm, rows, d, c->rms_eps);
-    if (st == 2) {
-        qz_observe(obs, L, QZ_SITE_MLP_IN, rs->xn, g, T, d);
-        return;
-    }
-    qz_mlp_block(rs->m, L, rs->xn, g, T, rs->s, rs->tmp, st == 3 ? obs : NULL);
-    if (st == 4) qz_add(xg, rs->tmp, rows * d);
-}
-
-/* The four true-sequential stages and the final pass, x updated in place. */
+/* The four true-sequential stages, each run only as far as its site; the
+ * attention half does not change after the o stage, so the gate/up stage
+ * leaves the post-attention residual in x and the down stage and the final
+ * pass start from it. */
 static int run_true_sequential(run_state *rs, const qz_method *meth, const stage *st, qz_layer *L, float *x, qz_error *err)
 {
-    int64_t n = rs->seqlen * rs->m->cfg.hidden;
     int rc = QZ_OK;
-    for (int k = 0; k <= 4 && rc == QZ_OK; k++) {
-        stage_filter f = {meth, &st[k < 4 ? k : 0]};
-        qz_observer obs = {k < 4 && meth->observe ? filtered_observe : NULL, &f};
-        for (int64_t i = 0; i < rs->nsamples; i += rs->group) {
-            seq_stage(rs, L, k, x + i * n, group_at(rs, i), &obs);
-            count_passes(rs, L, group_at(rs, i));
-        }
-        if (k < 4) rc = meth->transform(meth->ctx, L, st[k].ids, st[k].n_ids, err);
+    for (int k = 0; k < 4 && rc == QZ_OK; k++) {
+        stage_filter f = {meth, &st[k]};
+        qz_observer obs = {meth->observe ? filtered_observe : NULL, &f};
+        layer_pass(rs, L, x, x, k == 3, st[k].sites[0], &obs); /* only the gate/up stage changes x: to h */
+        rc = meth->transform(meth->ctx, L, st[k].ids, st[k].n_ids, err);
     }
+    if (rc == QZ_OK) layer_pass(rs, L, x, x, 1, QZ_SITE_COUNT, NULL);
     return rc;
 }
 
@@ -143,12 +117,13 @@ static int run_layer(run_state *rs, const qz_method *meth, int64_t l, float *x, 
         for (int s = 0; s < n_st && rc == QZ_OK; s++) {
             stage_filter f = {meth, &st[s]};
             qz_observer obs = {meth->observe ? filtered_observe : NULL, &f};
-            layer_pass(rs, &L, x, s == 0 ? fp_out : NULL, &obs);
+            /* an output nobody keeps needs no down_proj */
+            layer_pass(rs, &L, x, s == 0 ? fp_out : NULL, 0, s == 0 && fp_out ? QZ_SITE_COUNT : QZ_SITE_DOWN_IN, &obs);
             rc = meth->transform(meth->ctx, &L, st[s].ids, st[s].n_ids, err);
         }
         if (rc == QZ_OK) {
             if (fp_out) memcpy(x, fp_out, (size_t)(rs->nsamples * rs->seqlen * rs->m->cfg.hidden) * sizeof(float));
-            else layer_pass(rs, &L, x, x, NULL);
+            else layer_pass(rs, &L, x, x, 0, QZ_SITE_COUNT, NULL);
         }
     }
     if (rc == QZ_OK && meth->layer_end) rc = meth->layer_end(meth->ctx, rs->m, &L, err);
@@ -157,13 +132,13 @@ static int run_layer(run_state *rs, const qz_method *meth, int64_t l, float *x, 
 }
 
 /* Samples per forward call: as many as QZ_PIPELINE_BATCH_BYTES of
- * activations hold (the scratch plus the two buffers above), at least one. */
+ * activations hold (the scratch plus the copy above), at least one. */
 static int64_t forward_group(const qz_model_config *c, int64_t nsamples, int64_t seqlen)
 {
     int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
     int64_t widest = c->intermediate > qd ? c->intermediate : qd;
     widest = widest > c->hidden ? widest : c->hidden;
-    int64_t per_row = 4 * c->hidden + 2 * qd + 2 * kvd + 2 * c->intermediate + widest;
+    int64_t per_row = 3 * c->hidden + 2 * qd + 2 * kvd + 2 * c->intermediate + widest;
     int64_t g = (int64_t)(QZ_PIPELINE_BATCH_BYTES / sizeof(float)) / (per_row * seqlen);
     return g < 1 ? 1 : g < nsamples ? g : nsamples;
 }
@@ -175,17 +150,15 @@ int qz_pipeline_run(qz_model *m, const int32_t *windows, int64_t nsamples, int64
     for (int64_t i = 0; i < nsamples * seqlen; i++)
         if (windows[i] < 0 || windows[i] >= m->cfg.vocab)
             return qz_fail(err, QZ_EINPUT, "token id %d outside the model's vocabulary of %lld (tokenizer does not match the model)", windows[i], (long long)m->cfg.vocab);
-    run_state rs = {m, nsamples, seqlen, m->cfg.n_layers, forward_group(&m->cfg, nsamples, seqlen), NULL, NULL, NULL,
+    run_state rs = {m, nsamples, seqlen, m->cfg.n_layers, forward_group(&m->cfg, nsamples, seqlen), NULL, NULL,
                     progress, progress_ctx, qz_now(), 0, 0, 0};
     int64_t stages = !meth->transform ? 0 : meth->true_sequential ? 4 : 1;
     rs.passes_per_sample = m->cfg.n_layers * (stages + (meth->feed_fp_outputs ? 0 : 1));
     rs.passes_total = rs.passes_per_sample * nsamples;
     float *x = x_out ? x_out : qz_malloc_array((size_t)n, sizeof(float));
     float *fp_out = meth->feed_fp_outputs ? qz_malloc_array((size_t)n, sizeof(float)) : NULL;
-    size_t gn = (size_t)(rs.group * seqlen * m->cfg.hidden);
-    rs.xn = qz_malloc_array(gn, sizeof(float));
-    rs.tmp = qz_malloc_array(gn, sizeof(float));
-    int rc = x && rs.xn && rs.tmp && (fp_out || !meth->feed_fp_outputs)
+    rs.copy = qz_malloc_array((size_t)(rs.group * seqlen * m->cfg.hidden), sizeof(float));
+    int rc = x && rs.copy && (fp_out || !meth->feed_fp_outputs)
                  ? QZ_OK
                  : qz_fail(err, QZ_EINTERNAL, "out of memory for %lld calibration samples of %lld tokens", (long long)nsamples, (long long)seqlen);
     if (rc == QZ_OK) rc = qz_model_reserve(m, seqlen, err);
@@ -193,8 +166,7 @@ int qz_pipeline_run(qz_model *m, const int32_t *windows, int64_t nsamples, int64
     if (rc == QZ_OK) qz_model_embed(m, windows, nsamples * seqlen, x);
     for (int64_t l = 0; l < m->cfg.n_layers && rc == QZ_OK; l++) rc = run_layer(&rs, meth, l, x, fp_out, err);
     qz_scratch_free(rs.s);
-    free(rs.xn);
-    free(rs.tmp);
+    free(rs.copy);
     free(fp_out);
     if (x != x_out) free(x);
     return rc;

@@ -15,7 +15,8 @@
  *
  * Samples run through a layer in groups as large as QZ_PIPELINE_BATCH_BYTES
  * of activations allow (one sgemm per linear over the group's rows); the
- * observers still see one sample per call, in sample order. With
+ * observers still see one sample per call, in sample order at each site
+ * (a group's samples pass one site before the next is computed). With
  * true_sequential (and no feed_fp_outputs), a stage computes only what its
  * observers need, and the attention output is computed for the last time in
  * the gate/up stage: the down stage and the final pass start from the
