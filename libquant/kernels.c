@@ -270,7 +270,11 @@ void qz_nll_rows(const float *logits, int64_t n, int64_t vocab, const int32_t *n
 
 /* -------------------------------------------------------------- attention */
 
-int64_t qz_attention_work(int64_t hd) { return QZ_ATTN_TILE * (QZ_ATTN_TILE + hd + 2); }
+int64_t qz_attention_work(const qz_attn_shape *sh)
+{
+    int64_t rows = QZ_ATTN_TILE * (sh->n_heads / sh->n_kv);
+    return rows * (2 * sh->hd + QZ_ATTN_TILE + 2);
+}
 
 typedef struct {
     const qz_attn_shape *sh;
@@ -280,12 +284,15 @@ typedef struct {
     float scale;
 } attn_ctx;
 
-/* Query tile's running state for one head. */
+/* One query tile of every head of a kv group, stacked as rows r = j*nq + i
+ * (head j of the group, query q0 + i), so that each key tile is one sgemm
+ * for the whole group. */
 typedef struct {
-    float *o;    /* (nq, hd) unnormalized output */
-    float *s;    /* (nq, QZ_ATTN_TILE) scores, then probabilities */
-    float *m, *l; /* (nq) running max and sum */
-    int64_t q0, nq;
+    float *qp;    /* (rows, hd) the group's scaled queries */
+    float *o;     /* (rows, hd) unnormalized output */
+    float *s;     /* (rows, QZ_ATTN_TILE) scores, then probabilities */
+    float *m, *l; /* (rows) running max and sum */
+    int64_t q0, nq, rows;
 } tile_state;
 
 /* Visible keys [lo, hi] of query t (hi inclusive). */
@@ -307,67 +314,83 @@ static inline float exp_shifted_inplace(float *x, int64_t n, float mx)
     return sum;
 }
 
-/* Online-softmax update of row i with the scores of keys [k0, k0+nk). */
-QZ_CLONES static void softmax_update_row(const qz_attn_shape *sh, tile_state *ts, int64_t i, int64_t k0, int64_t nk)
+/* Online-softmax update of every row with the scores of keys [k0, k0+nk). */
+QZ_CLONES static void softmax_update(const qz_attn_shape *sh, tile_state *ts, int64_t k0, int64_t nk)
 {
-    float *srow = ts->s + i * QZ_ATTN_TILE, *orow = ts->o + i * sh->hd;
-    int64_t lo, hi;
-    visible(sh, ts->q0 + i, &lo, &hi);
-    int64_t a = lo > k0 ? lo - k0 : 0, b = hi - k0 + 1 < nk ? hi - k0 + 1 : nk; /* visible columns [a, b) */
-    if (a >= b) {
-        memset(srow, 0, (size_t)nk * sizeof(float));
-        return;
+    for (int64_t r = 0; r < ts->rows; r++) {
+        float *srow = ts->s + r * QZ_ATTN_TILE, *orow = ts->o + r * sh->hd;
+        int64_t lo, hi;
+        visible(sh, ts->q0 + r % ts->nq, &lo, &hi);
+        int64_t a = lo > k0 ? lo - k0 : 0, b = hi - k0 + 1 < nk ? hi - k0 + 1 : nk; /* visible columns [a, b) */
+        if (a >= b) {
+            memset(srow, 0, (size_t)nk * sizeof(float));
+            continue;
+        }
+        float mx = row_max(srow + a, b - a), m_new = mx > ts->m[r] ? mx : ts->m[r];
+        float corr = ts->m[r] == -INFINITY ? 0.0f : exp_nonpos(ts->m[r] - m_new);
+        float sum = exp_shifted_inplace(srow + a, b - a, m_new);
+        memset(srow, 0, (size_t)a * sizeof(float));
+        memset(srow + b, 0, (size_t)(nk - b) * sizeof(float));
+        ts->l[r] = ts->l[r] * corr + sum;
+        ts->m[r] = m_new;
+        if (corr != 1.0f)
+            for (int64_t d = 0; d < sh->hd; d++) orow[d] *= corr;
     }
-    float mx = row_max(srow + a, b - a), m_new = mx > ts->m[i] ? mx : ts->m[i];
-    float corr = ts->m[i] == -INFINITY ? 0.0f : exp_nonpos(ts->m[i] - m_new);
-    float sum = exp_shifted_inplace(srow + a, b - a, m_new);
-    memset(srow, 0, (size_t)a * sizeof(float));
-    memset(srow + b, 0, (size_t)(nk - b) * sizeof(float));
-    ts->l[i] = ts->l[i] * corr + sum;
-    ts->m[i] = m_new;
-    for (int64_t d = 0; d < sh->hd; d++) orow[d] *= corr;
 }
 
-/* Head h of sequence n over the query tile of ts, writing its output rows. */
-static void attend_head(const attn_ctx *c, tile_state *ts, int64_t n, int64_t h)
+/* Packs the group's queries (times the softmax scale) and resets the state. */
+static void tile_begin(const attn_ctx *c, tile_state *ts, int64_t n, int64_t g)
 {
     const qz_attn_shape *sh = c->sh;
-    int64_t hd = sh->hd, qd = sh->n_heads * hd, kvd = sh->n_kv * hd, g = h / (sh->n_heads / sh->n_kv);
-    int64_t row0 = n * sh->T;
-    const float *Q = c->q + (row0 + ts->q0) * qd + h * hd;
-    memset(ts->o, 0, (size_t)(ts->nq * hd) * sizeof(float));
-    for (int64_t i = 0; i < ts->nq; i++) ts->m[i] = -INFINITY, ts->l[i] = 0;
-    int64_t lo, hi;
-    visible(sh, ts->q0, &lo, &hi);
-    for (int64_t k0 = lo / QZ_ATTN_TILE * QZ_ATTN_TILE; k0 < ts->q0 + ts->nq; k0 += QZ_ATTN_TILE) {
-        int64_t nk = sh->T - k0 < QZ_ATTN_TILE ? sh->T - k0 : QZ_ATTN_TILE;
-        const float *K = c->k + (row0 + k0) * kvd + g * hd, *V = c->v + (row0 + k0) * kvd + g * hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ts->nq, (int)nk, (int)hd, c->scale, Q, (int)qd, K, (int)kvd,
-                    0.0f, ts->s, QZ_ATTN_TILE);
-        for (int64_t i = 0; i < ts->nq; i++) softmax_update_row(sh, ts, i, k0, nk);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ts->nq, (int)hd, (int)nk, 1.0f, ts->s, QZ_ATTN_TILE, V,
-                    (int)kvd, 1.0f, ts->o, (int)hd);
-    }
-    float *out = c->out + (row0 + ts->q0) * qd + h * hd;
-    for (int64_t i = 0; i < ts->nq; i++) {
-        float inv = 1.0f / ts->l[i];
-        for (int64_t d = 0; d < hd; d++) out[i * qd + d] = ts->o[i * hd + d] * inv;
+    int64_t hd = sh->hd, qd = sh->n_heads * hd, group = sh->n_heads / sh->n_kv;
+    for (int64_t j = 0; j < group; j++)
+        for (int64_t i = 0; i < ts->nq; i++) {
+            const float *src = c->q + (n * sh->T + ts->q0 + i) * qd + (g * group + j) * hd;
+            float *dst = ts->qp + (j * ts->nq + i) * hd;
+            for (int64_t d = 0; d < hd; d++) dst[d] = src[d] * c->scale;
+        }
+    memset(ts->o, 0, (size_t)(ts->rows * hd) * sizeof(float));
+    for (int64_t r = 0; r < ts->rows; r++) ts->m[r] = -INFINITY, ts->l[r] = 0;
+}
+
+/* O / l into the output rows of each head. */
+static void tile_end(const attn_ctx *c, const tile_state *ts, int64_t n, int64_t g)
+{
+    const qz_attn_shape *sh = c->sh;
+    int64_t hd = sh->hd, qd = sh->n_heads * hd, group = sh->n_heads / sh->n_kv;
+    for (int64_t r = 0; r < ts->rows; r++) {
+        float inv = 1.0f / ts->l[r];
+        float *dst = c->out + (n * sh->T + ts->q0 + r % ts->nq) * qd + (g * group + r / ts->nq) * hd;
+        for (int64_t d = 0; d < hd; d++) dst[d] = ts->o[r * hd + d] * inv;
     }
 }
 
 /* Task: (sequence, kv head, query tile), the longest (last) tiles first so
- * that the workers finish together; every query head of the kv group. */
+ * that the workers finish together. */
 static void attn_task(void *ctx, int64_t task, int worker)
 {
     const attn_ctx *c = ctx;
     const qz_attn_shape *sh = c->sh;
     int64_t qt = c->n_qt - 1 - task % c->n_qt, g = task / c->n_qt % sh->n_kv, n = task / (c->n_qt * sh->n_kv);
-    int64_t group = sh->n_heads / sh->n_kv;
-    float *w = c->work + worker * qz_attention_work(sh->hd);
-    tile_state ts = {w, w + QZ_ATTN_TILE * sh->hd, w + QZ_ATTN_TILE * (sh->hd + QZ_ATTN_TILE),
-                     w + QZ_ATTN_TILE * (sh->hd + QZ_ATTN_TILE + 1), qt * QZ_ATTN_TILE, 0};
+    int64_t hd = sh->hd, kvd = sh->n_kv * hd, rows_max = QZ_ATTN_TILE * (sh->n_heads / sh->n_kv);
+    float *w = c->work + worker * qz_attention_work(sh);
+    tile_state ts = {w, w + rows_max * hd, w + 2 * rows_max * hd, w + rows_max * (2 * hd + QZ_ATTN_TILE),
+                     w + rows_max * (2 * hd + QZ_ATTN_TILE + 1), qt * QZ_ATTN_TILE, 0, 0};
     ts.nq = sh->T - ts.q0 < QZ_ATTN_TILE ? sh->T - ts.q0 : QZ_ATTN_TILE;
-    for (int64_t h = g * group; h < (g + 1) * group; h++) attend_head(c, &ts, n, h);
+    ts.rows = ts.nq * (sh->n_heads / sh->n_kv);
+    tile_begin(c, &ts, n, g);
+    int64_t lo, hi;
+    visible(sh, ts.q0, &lo, &hi);
+    for (int64_t k0 = lo / QZ_ATTN_TILE * QZ_ATTN_TILE; k0 < ts.q0 + ts.nq; k0 += QZ_ATTN_TILE) {
+        int64_t nk = sh->T - k0 < QZ_ATTN_TILE ? sh->T - k0 : QZ_ATTN_TILE;
+        const float *K = c->k + (n * sh->T + k0) * kvd + g * hd, *V = c->v + (n * sh->T + k0) * kvd + g * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ts.rows, (int)nk, (int)hd, 1.0f, ts.qp, (int)hd, K, (int)kvd,
+                    0.0f, ts.s, QZ_ATTN_TILE);
+        softmax_update(sh, &ts, k0, nk);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ts.rows, (int)hd, (int)nk, 1.0f, ts.s, QZ_ATTN_TILE, V,
+                    (int)kvd, 1.0f, ts.o, (int)hd);
+    }
+    tile_end(c, &ts, n, g);
 }
 
 void qz_attention(const qz_attn_shape *sh, const float *q, const float *k, const float *v, float *out, float *work, int workers)

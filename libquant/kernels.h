@@ -79,14 +79,15 @@ typedef struct qz_attn_shape {
 
 /* Flash-style: tiles of QZ_ATTN_TILE queries x QZ_ATTN_TILE keys, online
  * softmax (Dao et al. 2022, FlashAttention, Alg. 1), key tiles above the
- * diagonal (or before the window) skipped, K/V read in place by every query
- * head of a group; tiles multiplied with single-threaded sgemm, (sequence,
- * kv head, query tile) tasks spread over the workers. work: at least
- * qz_attention_work(hd) floats per worker, for workers workers (the number
- * of threads used is at most workers). Calls BLAS with OpenBLAS set to one
- * thread meanwhile, restored after. */
+ * diagonal (or before the window) skipped. The query heads of a kv group
+ * are stacked into one tile (their queries copied, scaled), so each key tile
+ * is one sgemm for the whole group and K/V are read in place, never copied.
+ * Tiles multiplied with single-threaded sgemm (OpenBLAS set to one thread
+ * meanwhile, restored after); (sequence, kv head, query tile) tasks spread
+ * over the workers. work: qz_attention_work(sh) floats per worker, for
+ * workers workers (the number of threads used is at most workers). */
 #define QZ_ATTN_TILE 128
-int64_t qz_attention_work(int64_t hd);
+int64_t qz_attention_work(const qz_attn_shape *sh);
 void qz_attention(const qz_attn_shape *sh, const float *q, const float *k, const float *v, float *out, float *work,
                   int workers);
 /* Scalar: per query, the scores of every visible key, softmax, weighted sum. */

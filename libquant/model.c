@@ -326,7 +326,7 @@ struct qz_scratch {
     float *up;     /* (rows, intermediate) */
     float *out;    /* (rows, hidden) block output before the residual add */
     float *xq;     /* (rows, max input width) fake-quantized linear input */
-    float *work;   /* (workers, qz_attention_work(head_dim)) */
+    float *work;   /* (workers, qz_attention_work) */
 };
 
 int qz_scratch_new(qz_scratch **out, const qz_model_config *c, int64_t rows, qz_error *err)
@@ -335,8 +335,9 @@ int qz_scratch_new(qz_scratch **out, const qz_model_config *c, int64_t rows, qz_
     int64_t widest = c->intermediate > qd ? c->intermediate : qd;
     widest = widest > c->hidden ? widest : c->hidden;
     int workers = qz_threads();
+    qz_attn_shape sh = {1, 1, c->n_heads, c->n_kv_heads, c->head_dim, 0};
     int64_t sizes[] = {rows * c->hidden, rows * qd, rows * kvd, rows * kvd, rows * qd, rows * c->intermediate,
-                       rows * c->intermediate, rows * c->hidden, rows * widest, workers * qz_attention_work(c->head_dim)};
+                       rows * c->intermediate, rows * c->hidden, rows * widest, workers * qz_attention_work(&sh)};
     int64_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) total += sizes[i];
     qz_scratch *s = calloc(1, sizeof *s);

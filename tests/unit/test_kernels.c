@@ -124,7 +124,7 @@ static void check_attention(qz_attn_shape sh, uint64_t seed)
     qz_rng_seed(&r, seed);
     float *q = alloc_f(rows * qd), *k = alloc_f(rows * kvd), *v = alloc_f(rows * kvd);
     float *o1 = alloc_f(rows * qd), *o3 = alloc_f(rows * qd), *o_ref = alloc_f(rows * qd);
-    float *work = alloc_f(3 * qz_attention_work(sh.hd));
+    float *work = alloc_f(3 * qz_attention_work(&sh));
     fill(q, rows * qd, &r, 2.0);
     fill(k, rows * kvd, &r, 2.0);
     fill(v, rows * kvd, &r, 1.0);
@@ -166,7 +166,7 @@ static void test_attention_first_row_and_nan(void)
 {
     qz_attn_shape sh = {1, 4, 2, 1, 8, 0};
     float q[4 * 16], k[4 * 8], v[4 * 8], o[4 * 16];
-    float *work = alloc_f(qz_attention_work(8));
+    float *work = alloc_f(qz_attention_work(&sh));
     for (int i = 0; i < 64; i++) q[i] = (float)(i % 5) - 2.0f;
     for (int i = 0; i < 32; i++) k[i] = (float)(i % 3), v[i] = (float)i;
     qz_attention(&sh, q, k, v, o, work, 1);
