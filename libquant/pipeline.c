@@ -102,6 +102,13 @@ static int run_true_sequential(run_state *rs, const qz_method *meth, const stage
     return rc;
 }
 
+/* Whether a layer needs passes before its transform: something observes the
+ * inputs, or the method keeps the untransformed outputs. */
+static int observing(const qz_method *meth)
+{
+    return meth->transform && (meth->observe || meth->feed_fp_outputs);
+}
+
 static int run_layer(run_state *rs, const qz_method *meth, int64_t l, float *x, float *fp_out, qz_error *err)
 {
     stage st[4];
@@ -110,10 +117,13 @@ static int run_layer(run_state *rs, const qz_method *meth, int64_t l, float *x, 
     int rc = qz_layer_load(rs->m, l, &L, err);
     if (rc == QZ_OK) rc = qz_layer_check_finite(&L, err);
     if (rc == QZ_OK && meth->layer_begin) rc = meth->layer_begin(meth->ctx, rs->m, &L, err);
-    if (rc == QZ_OK && meth->transform && n_st == 4 && !fp_out) {
+    if (rc == QZ_OK && meth->transform && n_st == 4 && !fp_out && meth->observe) {
         rc = run_true_sequential(rs, meth, st, &L, x, err);
     } else if (rc == QZ_OK) {
-        if (!meth->transform) n_st = 0; /* plain forward: the recompute pass below is the only one */
+        if (!observing(meth)) { /* nothing to observe (plain forward, RTN, magnitude): one pass after the transforms */
+            for (int s = 0; s < n_st && rc == QZ_OK && meth->transform; s++) rc = meth->transform(meth->ctx, &L, st[s].ids, st[s].n_ids, err);
+            n_st = 0;
+        }
         for (int s = 0; s < n_st && rc == QZ_OK; s++) {
             stage_filter f = {meth, &st[s]};
             qz_observer obs = {meth->observe ? filtered_observe : NULL, &f};
@@ -152,7 +162,7 @@ int qz_pipeline_run(qz_model *m, const int32_t *windows, int64_t nsamples, int64
             return qz_fail(err, QZ_EINPUT, "token id %d outside the model's vocabulary of %lld (tokenizer does not match the model)", windows[i], (long long)m->cfg.vocab);
     run_state rs = {m, nsamples, seqlen, m->cfg.n_layers, forward_group(&m->cfg, nsamples, seqlen), NULL, NULL,
                     progress, progress_ctx, qz_now(), 0, 0, 0};
-    int64_t stages = !meth->transform ? 0 : meth->true_sequential ? 4 : 1;
+    int64_t stages = !observing(meth) ? 0 : meth->true_sequential ? 4 : 1;
     rs.passes_per_sample = m->cfg.n_layers * (stages + (meth->feed_fp_outputs ? 0 : 1));
     rs.passes_total = rs.passes_per_sample * nsamples;
     float *x = x_out ? x_out : qz_malloc_array((size_t)n, sizeof(float));

@@ -146,6 +146,34 @@ static void compare_with_reference(int true_seq)
     qzt_rmdir(dir);
 }
 
+/* A method that observes nothing (RTN, magnitude pruning) gets one pass per
+ * layer after its transforms; the result is the reference's. */
+static void test_unobserved_method_matches_reference(void)
+{
+    char dir[256];
+    qzt_tmpdir(dir, sizeof dir, "pipe_rtn");
+    qz_error err = {0};
+    qz_model *m = open_tiny(dir, &err);
+    CHECK(m, "%s", err.msg);
+    if (!m) return;
+    int32_t ids[NS * T];
+    qz_rng rng;
+    qz_rng_seed(&rng, 7);
+    for (int i = 0; i < NS * T; i++) ids[i] = (int32_t)qz_rng_below(&rng, 64);
+    int64_t cap = (int64_t)tiny.n_layers * NS * T * 48;
+    recorder ignored = {{NULL}, {0}, cap};
+    for (int k = 0; k < QZ_SITE_COUNT; k++) ignored.log[k] = malloc(sizeof(float) * cap);
+    float *x_got = malloc(sizeof(float) * NS * T * 32), *x_want = malloc(sizeof(float) * NS * T * 32);
+    qz_method meth = {.transform = rec_transform};
+    CHECK(qz_pipeline_run(m, ids, NS, T, &meth, NULL, NULL, x_got, &err) == 0, "%s", err.msg);
+    CHECK(reference_run(m, ids, 0, &ignored, x_want, &err) == 0, "%s", err.msg);
+    check_close_arrays("final hidden state", x_got, x_want, NS * T * 32);
+    for (int k = 0; k < QZ_SITE_COUNT; k++) free(ignored.log[k]);
+    free(x_got), free(x_want);
+    qz_model_free(m);
+    qzt_rmdir(dir);
+}
+
 static void test_true_sequential_matches_reference(void) { compare_with_reference(1); }
 static void test_one_stage_matches_reference(void) { compare_with_reference(0); }
 
@@ -182,6 +210,7 @@ int main(void)
 {
     QZ_RUN(test_true_sequential_matches_reference);
     QZ_RUN(test_one_stage_matches_reference);
+    QZ_RUN(test_unobserved_method_matches_reference);
     QZ_RUN(test_forward_thread_count_independent);
     QZ_TEST_EXIT();
 }
