@@ -2,8 +2,10 @@
  * Hugging Face transformers' LlamaForCausalLM conventions): RMSNorm, RoPE in
  * the rotate-half convention with optional llama3 frequency scaling,
  * grouped-query causal attention (optional sliding window), SwiGLU MLP.
- * Every matrix product is an sgemm over the whole sequence. Leaves out: KV
- * caching and token-by-token generation, biases on o_proj. */
+ * Several sequences run at once: every linear is one sgemm over all their
+ * rows; attention and the elementwise ops are the kernels of kernels.c
+ * (flash-style tiles, vectorized, threaded). Leaves out: KV caching and
+ * token-by-token generation, biases on o_proj. */
 #include "model.h"
 
 #include "half.h"
