@@ -352,7 +352,7 @@ static void attention_case(int64_t T, int64_t window)
     qz_scratch *s = NULL;
     qz_error err = {0};
     QZ_ASSERT(want && got && qz_scratch_new(&s, c, T, &err) == QZ_OK);
-    qz_attention_block(&m, &L, xn, T, s, want, NULL);
+    qz_attention_block(&m, &L, xn, 1, T, s, want, NULL);
     const qz_cuda_linear lq = dense_on_gpu(&L.lin[QZ_LIN_Q]), lk = dense_on_gpu(&L.lin[QZ_LIN_K]),
                          lv = dense_on_gpu(&L.lin[QZ_LIN_V]), lo = dense_on_gpu(&L.lin[QZ_LIN_O]);
     float *d_x = dev_copy(xn, (size_t)(T * d) * 4), *d_q = dev((size_t)(T * qd) * 4), *d_k = dev((size_t)(T * kvd) * 4);
@@ -397,7 +397,7 @@ static void test_mlp_block(void)
     qz_scratch *s = NULL;
     qz_error err = {0};
     QZ_ASSERT(want && got && qz_scratch_new(&s, &m.cfg, T, &err) == QZ_OK);
-    qz_mlp_block(&m, &L, xn, T, s, want, NULL);
+    qz_mlp_block(&m, &L, xn, 1, T, s, want, NULL);
     const qz_cuda_linear lg = dense_on_gpu(&L.lin[QZ_LIN_GATE]), lu = dense_on_gpu(&L.lin[QZ_LIN_UP]),
                          ld = dense_on_gpu(&L.lin[QZ_LIN_DOWN]);
     float *d_x = dev_copy(xn, (size_t)(T * d) * 4), *d_g = dev((size_t)(T * ff) * 4), *d_u = dev((size_t)(T * ff) * 4);
