@@ -27,7 +27,17 @@ void dtrtri_(const char *uplo, const char *diag, const blasint *n, double *a, co
 qz_gptq_opts qz_gptq_opts_default(void)
 {
     return (qz_gptq_opts){.bits = 4, .group_size = -1, .sym = 0, .act_order = 0,
-                          .static_groups = 0, .mse = 0, .damp = 0.01, .block_size = 128};
+                          .static_groups = 0, .mse = 0, .damp = 0.01, .block_size = 128,
+                          .solver = QZ_GPTQ_SOLVER_BLOCKED};
+}
+
+const char *qz_gptq_solver_name(int solver)
+{
+    switch (solver) {
+    case QZ_GPTQ_SOLVER_BLOCKED: return "blocked";
+    case QZ_GPTQ_SOLVER_REF: return "ref";
+    default: return "unknown";
+    }
 }
 
 /* Everything one run needs; sized and allocated once in gptq_alloc. */
@@ -41,13 +51,15 @@ typedef struct gptq_state {
     float maxq;
     qz_gptq_keep_fn keep_fn;
     void *keep_ctx;
+    int64_t leaf;    /* widest span solved column by column (the block in the ref solver) */
+    int64_t align;   /* sub-block splits at multiples of this from the block start */
     qz_quant_result *res;
     /* workspace */
     double *Hd;      /* (cols, cols) fp64 factorization buffer */
     int32_t *perm;   /* (cols) NULL without act_order */
     int32_t *invperm;
-    float *W1;       /* (rows, bs) running block */
-    float *Err1;     /* (rows, bs) scaled errors of the block */
+    float *W1;       /* (rows, bs) running block, layout gptq_blk */
+    float *Err1;     /* (rows, bs) scaled errors of the block, same layout */
     float *rowbuf;   /* (cols) permutation scratch */
     uint8_t *keep;   /* (rows) */
     float *zf;       /* (rows) current group's zeros as fp32 */
@@ -73,6 +85,9 @@ static int gptq_check(int64_t rows, int64_t cols, const qz_gptq_opts *o, qz_erro
         return qz_fail(err, QZ_EINPUT, "gptq: block_size = %d: must be > 0", o->block_size);
     if (!(o->damp > 0.0) || !isfinite(o->damp))
         return qz_fail(err, QZ_EINPUT, "gptq: damp = %g: must be finite and > 0", o->damp);
+    if (o->solver < 0 || o->solver >= QZ_GPTQ_SOLVER_COUNT)
+        return qz_fail(err, QZ_EINPUT, "gptq: solver = %d: allowed 0 (blocked) or 1 (ref)",
+                       o->solver);
     return QZ_OK;
 }
 
@@ -325,11 +340,43 @@ static float gptq_target(gptq_state *s, int64_t r, int64_t i, float w, const flo
     return qz_grid_dequant(c, scale[r], z);
 }
 
-static int gptq_column(gptq_state *s, int64_t i1, int64_t i2, int64_t i, double *loss,
+/* The running block [i1, i2): W1 and Err1 hold (rows, n) with element (r, j)
+ * at [r * rs + j * cs]. The reference solver keeps them row-major (rs = n,
+ * cs = 1); the blocked one column-major (rs = 1, cs = rows), so that a
+ * column is contiguous and every per-column step runs along it. */
+typedef struct gptq_blk {
+    int64_t i1, i2, n, rs, cs;
+} gptq_blk;
+
+/* A[r, j] -= x[r] * y[j] for r < nr, j < nc, with A's strides as a block's;
+ * the loop along the unit stride is innermost (vectorizable). Per element
+ * this is the reference's w1[j] -= er * U[i, j]. */
+static void rank1_sub(float *A, const gptq_blk *b, int64_t nr, int64_t nc, const float *x,
+                      int64_t xs, const float *y)
+{
+    if (b->cs == 1) {
+        for (int64_t r = 0; r < nr; r++) {
+            float *a = A + r * b->rs;
+            const float xr = x[r * xs];
+            for (int64_t j = 0; j < nc; j++) a[j] -= xr * y[j];
+        }
+    } else {
+        for (int64_t j = 0; j < nc; j++) {
+            float *a = A + j * b->cs;
+            const float yj = y[j];
+            for (int64_t r = 0; r < nr; r++) a[r] -= x[r * xs] * yj;
+        }
+    }
+}
+
+/* Column i of the block: q, err = (w - q) / U[i,i], loss; then the columns
+ * (i, end) of W1 are updated by err (x) U[i, i+1:end]. end is the block's end
+ * in the reference solver, the sub-block's end in the blocked one. */
+static int gptq_column(gptq_state *s, const gptq_blk *b, int64_t i, int64_t end, double *loss,
                        qz_error *err)
 {
-    const int64_t n = i2 - i1, c = i - i1;
-    const float *Ui = s->U + i * s->cols + i1; /* U[i, i1:i2] */
+    const int64_t c = i - b->i1;
+    const float *Ui = s->U + i * s->cols + b->i1; /* U[i, i1:i2] */
     const float d = Ui[c];
     const float *scale = NULL;
     if (s->quant) {
@@ -338,39 +385,86 @@ static int gptq_column(gptq_state *s, int64_t i1, int64_t i2, int64_t i, double 
         scale = s->res->scales + k * s->rows;
     }
     if (s->keep_fn) {
-        qz_gptq_colstate st = {i, i1, i2, s->rows, s->cols, s->W1, s->U, s->perm};
+        qz_gptq_colstate st = {i, b->i1, b->i2, s->rows, s->cols, s->W1, b->rs, b->cs,
+                               b->i1 + end, s->U, s->perm};
         int rc = s->keep_fn(s->keep_ctx, &st, s->keep, err);
         if (rc < 0) return rc;
     }
+    float *w1 = s->W1 + c * b->cs, *e1 = s->Err1 + c * b->cs;
     for (int64_t r = 0; r < s->rows; r++) {
-        float *w1 = s->W1 + r * n;
-        float w = w1[c];
+        float w = w1[r * b->rs];
         float q = gptq_target(s, r, i, w, scale);
         float e = w - q;
         *loss += 0.5 * (double)((e * e) / (d * d));
-        float er = e / d;
-        s->Err1[r * n + c] = er;
-        for (int64_t j = c + 1; j < n; j++) w1[j] -= er * Ui[j];
-        w1[c] = q;
+        e1[r * b->rs] = e / d;
+        w1[r * b->rs] = q;
     }
+    rank1_sub(w1 + b->cs, b, s->rows, end - c - 1, e1, b->rs, Ui + c + 1);
     return QZ_OK;
+}
+
+/* C -= Err1[:, a:m] * U[i1+a : i1+m, ...] (nc columns of U from column u0),
+ * with C and Err1 in the block's layout (ldc for C's columns or rows). */
+static void gptq_gemm_sub(const gptq_state *s, const gptq_blk *b, int64_t a, int64_t m,
+                          const float *Ub, int64_t nc, float *C, int64_t ldc, int cm)
+{
+    const float *E = s->Err1 + a * b->cs;
+    const blasint M = (blasint)s->rows, N = (blasint)nc, K = (blasint)(m - a);
+    if (cm) { /* column-major C (rows, nc): C -= E * Ub, Ub row-major = transposed */
+        QZ_ASSERT(b->rs == 1);
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, M, N, K, -1.0f, E,
+                    (blasint)b->cs, Ub, (blasint)s->cols, 1.0f, C, (blasint)ldc);
+    } else    /* row-major C: E is (rows, K) with strides (rs, cs) */
+        cblas_sgemm(CblasRowMajor, b->cs == 1 ? CblasNoTrans : CblasTrans, CblasNoTrans, M, N,
+                    K, -1.0f, E, (blasint)(b->cs == 1 ? b->rs : b->cs), Ub,
+                    (blasint)s->cols, 1.0f, C, (blasint)ldc);
+}
+
+/* Columns [a, b) of the block (local indices), all updates from the block's
+ * columns before a already applied. Wider than s->leaf: split at m (a
+ * multiple of s->align from the block start), solve the left part, apply its
+ * errors to the right part with one sgemm, solve the right part. */
+static int gptq_span(gptq_state *s, const gptq_blk *b, int64_t a, int64_t e, double *loss,
+                     qz_error *err)
+{
+    int64_t half = (e - a) / 2 / s->align * s->align, m = a + (half > 0 ? half : s->align);
+    if (e - a <= s->leaf || m >= e) {
+        for (int64_t c = a; c < e; c++) {
+            int rc = gptq_column(s, b, b->i1 + c, e, loss, err);
+            if (rc < 0) return rc;
+        }
+        return QZ_OK;
+    }
+    int rc = gptq_span(s, b, a, m, loss, err);
+    if (rc < 0) return rc;
+    gptq_gemm_sub(s, b, a, m, s->U + (b->i1 + a) * s->cols + b->i1 + m, e - m,
+                  s->W1 + m * b->cs, b->cs, 1);
+    return gptq_span(s, b, m, e, loss, err);
+}
+
+/* W[:, i1:i2] <-> W1 in the block's layout. */
+static void gptq_block_copy(gptq_state *s, const gptq_blk *b, int to_w1)
+{
+    for (int64_t r = 0; r < s->rows; r++) {
+        float *w = s->W + r * s->cols + b->i1, *w1 = s->W1 + r * b->rs;
+        for (int64_t j = 0; j < b->n; j++) {
+            if (to_w1) w1[j * b->cs] = w[j];
+            else w[j] = w1[j * b->cs];
+        }
+    }
 }
 
 static int gptq_block(gptq_state *s, int64_t i1, int64_t i2, double *loss, qz_error *err)
 {
-    const int64_t n = i2 - i1, rows = s->rows, cols = s->cols;
-    for (int64_t r = 0; r < rows; r++)
-        memcpy(s->W1 + r * n, s->W + r * cols + i1, (size_t)n * sizeof(float));
-    for (int64_t i = i1; i < i2; i++) {
-        int rc = gptq_column(s, i1, i2, i, loss, err);
-        if (rc < 0) return rc;
-    }
-    for (int64_t r = 0; r < rows; r++)
-        memcpy(s->W + r * cols + i1, s->W1 + r * n, (size_t)n * sizeof(float));
+    const int64_t n = i2 - i1, cols = s->cols;
+    const int ref = s->o->solver == QZ_GPTQ_SOLVER_REF;
+    const gptq_blk b = {i1, i2, n, ref ? n : 1, ref ? 1 : s->rows};
+    gptq_block_copy(s, &b, 1);
+    int rc = gptq_span(s, &b, 0, n, loss, err);
+    if (rc < 0) return rc;
+    gptq_block_copy(s, &b, 0);
     if (i2 < cols) /* lazy batch update: W[:, i2:] -= Err1 * U[i1:i2, i2:] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)rows,
-                    (blasint)(cols - i2), (blasint)n, -1.0f, s->Err1, (blasint)n,
-                    s->U + i1 * cols + i2, (blasint)cols, 1.0f, s->W + i2, (blasint)cols);
+        gptq_gemm_sub(s, &b, 0, n, s->U + i1 * cols + i2, cols - i2, s->W + i2, cols, 0);
     return QZ_OK;
 }
 
@@ -431,10 +525,13 @@ static int gptq_solve(gptq_state *s, qz_error *err)
 }
 
 int qz_gptq_run(float *W, int64_t rows, int64_t cols, float *H, const qz_gptq_opts *o,
-                qz_gptq_keep_fn keep_fn, void *keep_ctx, qz_quant_result *res, qz_error *err)
+                qz_gptq_keep_fn keep_fn, void *keep_ctx, int64_t keep_span, qz_quant_result *res,
+                qz_error *err)
 {
     memset(res, 0, sizeof *res);
     int rc = gptq_check(rows, cols, o, err);
+    if (!rc && keep_span < 1)
+        rc = qz_fail(err, QZ_EINPUT, "gptq: keep_span = %lld: must be >= 1", (long long)keep_span);
     if (!rc) rc = gptq_check_finite(W, rows, cols, H, err);
     if (rc) return rc;
     gptq_state s = {.W = W, .U = H, .rows = rows, .cols = cols, .o = o,
@@ -442,6 +539,8 @@ int qz_gptq_run(float *W, int64_t rows, int64_t cols, float *H, const qz_gptq_op
                     .keep_fn = keep_fn, .keep_ctx = keep_ctx, .res = res};
     s.gs = o->group_size;
     s.bs = o->block_size < cols ? o->block_size : cols;
+    s.align = keep_span;
+    s.leaf = o->solver == QZ_GPTQ_SOLVER_REF ? s.bs : QZ_GPTQ_LEAF;
     s.maxq = s.quant ? (float)qz_grid_maxq(o->bits) : 0.0f;
     res->rows = rows;
     res->cols = cols;
@@ -469,7 +568,7 @@ int qz_gptq_quantize(float *W, int64_t rows, int64_t cols, float *H, const qz_gp
                      const uint8_t *keep_mask, qz_quant_result *res, qz_error *err)
 {
     mask_ctx mc = {keep_mask};
-    return qz_gptq_run(W, rows, cols, H, o, keep_mask ? keep_from_mask : NULL, &mc, res, err);
+    return qz_gptq_run(W, rows, cols, H, o, keep_mask ? keep_from_mask : NULL, &mc, 1, res, err);
 }
 
 /* ------------------------------------------------------------------------- */
