@@ -40,6 +40,9 @@ const char *qz_gptq_solver_name(int solver)
     }
 }
 
+/* Rows (or columns) per pass of the transposing copies. */
+#define TILE 16
+
 /* Everything one run needs; sized and allocated once in gptq_alloc. */
 typedef struct gptq_state {
     float *W;        /* (rows, cols) permuted in place */
@@ -60,6 +63,7 @@ typedef struct gptq_state {
     int32_t *invperm;
     float *W1;       /* (rows, bs) running block, layout gptq_blk */
     float *Err1;     /* (rows, bs) scaled errors of the block, same layout */
+    uint8_t *C1;     /* (rows, bs) codes of the block, same layout (quant only) */
     float *rowbuf;   /* (cols) permutation scratch */
     uint8_t *keep;   /* (rows) */
     float *zf;       /* (rows) current group's zeros as fp32 */
@@ -121,6 +125,7 @@ static void gptq_free(gptq_state *s)
     free(s->invperm);
     free(s->W1);
     free(s->Err1);
+    free(s->C1);
     free(s->rowbuf);
     free(s->keep);
     free(s->zf);
@@ -148,7 +153,8 @@ static int gptq_alloc(gptq_state *s, qz_error *err)
         r->scales = qz_malloc_array((size_t)(r->n_groups * rows), sizeof(float));
         r->zeros = qz_malloc_array((size_t)(r->n_groups * rows), sizeof(int32_t));
         r->g_idx = qz_malloc_array((size_t)cols, sizeof(int32_t));
-        ok = ok && r->codes && r->scales && r->zeros && r->g_idx;
+        s->C1 = qz_malloc_array((size_t)(rows * s->bs), 1);
+        ok = ok && r->codes && r->scales && r->zeros && r->g_idx && s->C1;
     }
     if (!ok)
         return qz_fail(err, QZ_EINTERNAL, "gptq: out of memory for a (%lld, %lld) weight",
@@ -268,7 +274,9 @@ static int hinv_factor(double *Hd, int64_t n)
     return info != 0 ? -1 : 0;
 }
 
-/* U[i, j] = Linv[n-1-i, n-1-j] (column-major Linv), zero below the diagonal. */
+/* U[i, j] = Linv[n-1-i, n-1-j] (column-major Linv), zero below the diagonal.
+ * A transposing copy: TILE columns of Linv at a time, so that each row of U
+ * is written in runs rather than one element per cache line. */
 static void hinv_store(gptq_state *s)
 {
     const int64_t n = s->cols;
@@ -276,10 +284,11 @@ static void hinv_store(gptq_state *s)
         float *u = s->U + i * n;
         for (int64_t j = 0; j < i; j++) u[j] = 0.0f;
     }
-    for (int64_t q = 0; q < n; q++) {      /* column q of Linv = column n-1-q of U */
-        const double *col = s->Hd + q * n;
-        for (int64_t p = q; p < n; p++) s->U[(n - 1 - p) * n + (n - 1 - q)] = (float)col[p];
-    }
+    for (int64_t q0 = 0; q0 < n; q0 += TILE)
+        for (int64_t p = q0; p < n; p++) {
+            float *u = s->U + (n - 1 - p) * n + (n - 1);
+            for (int64_t q = q0; q < q0 + TILE && q <= p; q++) u[-q] = (float)s->Hd[q * n + p];
+        }
 }
 
 /* Writes U (fp32, zero lower triangle) over H; reports the damping used. */
@@ -330,13 +339,14 @@ static void gptq_use_group(gptq_state *s, int64_t k)
     s->cur_group = k;
 }
 
-/* Target q of row r's weight w, writing its code when quantizing. */
-static float gptq_target(gptq_state *s, int64_t r, int64_t i, float w, const float *scale)
+/* Target q of row r's weight w, writing its code to *code when quantizing. */
+static inline float gptq_target(const gptq_state *s, int64_t r, float w, const float *scale,
+                                uint8_t *code)
 {
     if (!s->quant) return s->keep[r] ? w : 0.0f;
     float z = s->zf[r];
     float c = s->keep[r] ? qz_grid_codef(w, scale[r], z, s->maxq) : z;
-    s->res->codes[r * s->cols + i] = (uint8_t)c;
+    *code = (uint8_t)c;
     return qz_grid_dequant(c, scale[r], z);
 }
 
@@ -348,6 +358,24 @@ typedef struct gptq_blk {
     int64_t i1, i2, n, rs, cs;
 } gptq_blk;
 
+/* a[k] -= x[k] * y for k < n. Unrolled by 8 over restrict pointers so that
+ * -O2's straight-line (SLP) vectorizer turns the body into vector ops. */
+static void axpy_neg(float *restrict a, const float *restrict x, float y, int64_t n)
+{
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        a[k + 0] -= x[k + 0] * y;
+        a[k + 1] -= x[k + 1] * y;
+        a[k + 2] -= x[k + 2] * y;
+        a[k + 3] -= x[k + 3] * y;
+        a[k + 4] -= x[k + 4] * y;
+        a[k + 5] -= x[k + 5] * y;
+        a[k + 6] -= x[k + 6] * y;
+        a[k + 7] -= x[k + 7] * y;
+    }
+    for (; k < n; k++) a[k] -= x[k] * y;
+}
+
 /* A[r, j] -= x[r] * y[j] for r < nr, j < nc, with A's strides as a block's;
  * the loop along the unit stride is innermost (vectorizable). Per element
  * this is the reference's w1[j] -= er * U[i, j]. */
@@ -355,17 +383,10 @@ static void rank1_sub(float *A, const gptq_blk *b, int64_t nr, int64_t nc, const
                       int64_t xs, const float *y)
 {
     if (b->cs == 1) {
-        for (int64_t r = 0; r < nr; r++) {
-            float *a = A + r * b->rs;
-            const float xr = x[r * xs];
-            for (int64_t j = 0; j < nc; j++) a[j] -= xr * y[j];
-        }
+        for (int64_t r = 0; r < nr; r++) axpy_neg(A + r * b->rs, y, x[r * xs], nc);
     } else {
-        for (int64_t j = 0; j < nc; j++) {
-            float *a = A + j * b->cs;
-            const float yj = y[j];
-            for (int64_t r = 0; r < nr; r++) a[r] -= x[r * xs] * yj;
-        }
+        QZ_ASSERT(xs == 1);
+        for (int64_t j = 0; j < nc; j++) axpy_neg(A + j * b->cs, x, y[j], nr);
     }
 }
 
@@ -391,14 +412,17 @@ static int gptq_column(gptq_state *s, const gptq_blk *b, int64_t i, int64_t end,
         if (rc < 0) return rc;
     }
     float *w1 = s->W1 + c * b->cs, *e1 = s->Err1 + c * b->cs;
+    uint8_t *c1 = s->C1 ? s->C1 + c * b->cs : NULL, none;
+    double l = 0.0;
     for (int64_t r = 0; r < s->rows; r++) {
         float w = w1[r * b->rs];
-        float q = gptq_target(s, r, i, w, scale);
+        float q = gptq_target(s, r, w, scale, c1 ? c1 + r * b->rs : &none);
         float e = w - q;
-        *loss += 0.5 * (double)((e * e) / (d * d));
+        l += 0.5 * (double)((e * e) / (d * d));
         e1[r * b->rs] = e / d;
         w1[r * b->rs] = q;
     }
+    *loss += l;
     rank1_sub(w1 + b->cs, b, s->rows, end - c - 1, e1, b->rs, Ui + c + 1);
     return QZ_OK;
 }
@@ -442,16 +466,32 @@ static int gptq_span(gptq_state *s, const gptq_blk *b, int64_t a, int64_t e, dou
     return gptq_span(s, b, m, e, loss, err);
 }
 
-/* W[:, i1:i2] <-> W1 in the block's layout. */
-static void gptq_block_copy(gptq_state *s, const gptq_blk *b, int to_w1)
+/* dst(r, j) = src(r, j) for r < nr, j < nc, element (r, j) of a matrix with
+ * strides (r_s, j_s) at [r * r_s + j * j_s]. TILE rows at a time, so that a
+ * transposing copy touches few cache lines per pass. For the weights (f32)
+ * and the codes (u8). */
+#define COPY_STRIDED(T, dst, d_r, d_j, src, s_r, s_j, nr, nc)                        \
+    do {                                                                            \
+        T *restrict d_ = (dst);                                                     \
+        const T *restrict s_ = (src);                                               \
+        for (int64_t r0 = 0; r0 < (nr); r0 += TILE) {                               \
+            const int64_t r1 = r0 + TILE < (nr) ? r0 + TILE : (nr);                 \
+            for (int64_t j = 0; j < (nc); j++)                                      \
+                for (int64_t r = r0; r < r1; r++)                                   \
+                    d_[r * (d_r) + j * (d_j)] = s_[r * (s_r) + j * (s_j)];          \
+        }                                                                           \
+    } while (0)
+
+static void copy_f32(float *dst, int64_t d_r, int64_t d_j, const float *src, int64_t s_r,
+                     int64_t s_j, int64_t nr, int64_t nc)
 {
-    for (int64_t r = 0; r < s->rows; r++) {
-        float *w = s->W + r * s->cols + b->i1, *w1 = s->W1 + r * b->rs;
-        for (int64_t j = 0; j < b->n; j++) {
-            if (to_w1) w1[j * b->cs] = w[j];
-            else w[j] = w1[j * b->cs];
-        }
-    }
+    COPY_STRIDED(float, dst, d_r, d_j, src, s_r, s_j, nr, nc);
+}
+
+static void copy_u8(uint8_t *dst, int64_t d_r, int64_t d_j, const uint8_t *src, int64_t s_r,
+                    int64_t s_j, int64_t nr, int64_t nc)
+{
+    COPY_STRIDED(uint8_t, dst, d_r, d_j, src, s_r, s_j, nr, nc);
 }
 
 static int gptq_block(gptq_state *s, int64_t i1, int64_t i2, double *loss, qz_error *err)
@@ -459,10 +499,12 @@ static int gptq_block(gptq_state *s, int64_t i1, int64_t i2, double *loss, qz_er
     const int64_t n = i2 - i1, cols = s->cols;
     const int ref = s->o->solver == QZ_GPTQ_SOLVER_REF;
     const gptq_blk b = {i1, i2, n, ref ? n : 1, ref ? 1 : s->rows};
-    gptq_block_copy(s, &b, 1);
+    float *Wb = s->W + i1;
+    copy_f32(s->W1, b.rs, b.cs, Wb, cols, 1, s->rows, n);
     int rc = gptq_span(s, &b, 0, n, loss, err);
     if (rc < 0) return rc;
-    gptq_block_copy(s, &b, 0);
+    copy_f32(Wb, cols, 1, s->W1, b.rs, b.cs, s->rows, n);
+    if (s->C1) copy_u8(s->res->codes + i1, cols, 1, s->C1, b.rs, b.cs, s->rows, n);
     if (i2 < cols) /* lazy batch update: W[:, i2:] -= Err1 * U[i1:i2, i2:] */
         gptq_gemm_sub(s, &b, 0, n, s->U + i1 * cols + i2, cols - i2, s->W + i2, cols, 0);
     return QZ_OK;
