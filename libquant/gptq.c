@@ -6,10 +6,16 @@
  * damping retries; stable tie-break in the act-order sort). Leaves out the
  * layer walk (the pipeline's job) and packing (formats/gptq_pack).
  *
+ * Step 7 has two solvers sharing every per-column step (gptq.h): the
+ * reference order, and the blocked one that applies the lazy-batch idea of
+ * GPTQ's paper (section 4, "Lazy Batch-Updates") recursively inside each
+ * block, so that all but QZ_GPTQ_LEAF-wide spans update through sgemm.
+ *
  * Memory: W is permuted and updated in place (the quantized block is written
  * back only after the block, so W keeps the block-start state the stale-group
  * quirk needs); H is overwritten with U; the extra workspace is one fp64
- * (cols, cols) matrix for the factorizations plus two (rows, block) buffers.
+ * (cols, cols) matrix for the factorizations plus three (rows, block)
+ * buffers (weights, errors, codes).
  */
 #include "gptq.h"
 

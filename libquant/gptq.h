@@ -46,7 +46,9 @@
  *     weights without the block's earlier updates).
  *  8. undo the permutation.
  * Everything outside step 6 is fp32 in the reference's operation order; the
- * only other difference is the summation order inside sgemm.
+ * only other differences are summation orders: inside sgemm (lazy updates),
+ * and, with the blocked solver, of the in-block updates and of the loss
+ * (one fp64 partial sum per column).
  *
  * Outputs (qz_quant_result, see quant_grid.h), all in ORIGINAL column order:
  *   codes (rows, cols); scales/zeros (n_groups, rows) in the order g_idx
