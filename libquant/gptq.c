@@ -46,8 +46,13 @@ const char *qz_gptq_solver_name(int solver)
     }
 }
 
-/* Rows (or columns) per pass of the transposing copies. */
-#define TILE 16
+/* Rows or columns per pass of a transposing copy: at most the L1
+ * associativity (8 ways), as the TILE lines of one pass can share a set. */
+#define TILE 8
+/* Column stride of the blocked solver's column-major block: padded, so that
+ * a power-of-two row count does not put every column of the block into the
+ * same cache sets. */
+#define COL_LD(rows) ((rows) + 16)
 
 /* Everything one run needs; sized and allocated once in gptq_alloc. */
 typedef struct gptq_state {
@@ -142,8 +147,8 @@ static int gptq_alloc(gptq_state *s, qz_error *err)
     int64_t rows = s->rows, cols = s->cols;
     qz_quant_result *r = s->res;
     s->Hd = qz_malloc_array((size_t)(cols * cols), sizeof(double));
-    s->W1 = qz_malloc_array((size_t)(rows * s->bs), sizeof(float));
-    s->Err1 = qz_malloc_array((size_t)(rows * s->bs), sizeof(float));
+    s->W1 = qz_malloc_array((size_t)(COL_LD(rows) * s->bs), sizeof(float));
+    s->Err1 = qz_malloc_array((size_t)(COL_LD(rows) * s->bs), sizeof(float));
     s->rowbuf = qz_malloc_array((size_t)cols, sizeof(float));
     s->keep = qz_malloc_array((size_t)rows, 1);
     s->zf = qz_malloc_array((size_t)rows, sizeof(float));
@@ -159,7 +164,7 @@ static int gptq_alloc(gptq_state *s, qz_error *err)
         r->scales = qz_malloc_array((size_t)(r->n_groups * rows), sizeof(float));
         r->zeros = qz_malloc_array((size_t)(r->n_groups * rows), sizeof(int32_t));
         r->g_idx = qz_malloc_array((size_t)cols, sizeof(int32_t));
-        s->C1 = qz_malloc_array((size_t)(rows * s->bs), 1);
+        s->C1 = qz_malloc_array((size_t)(COL_LD(rows) * s->bs), 1);
         ok = ok && r->codes && r->scales && r->zeros && r->g_idx && s->C1;
     }
     if (!ok)
@@ -358,8 +363,8 @@ static inline float gptq_target(const gptq_state *s, int64_t r, float w, const f
 
 /* The running block [i1, i2): W1 and Err1 hold (rows, n) with element (r, j)
  * at [r * rs + j * cs]. The reference solver keeps them row-major (rs = n,
- * cs = 1); the blocked one column-major (rs = 1, cs = rows), so that a
- * column is contiguous and every per-column step runs along it. */
+ * cs = 1); the blocked one column-major (rs = 1, cs = COL_LD(rows)), so
+ * that a column is contiguous and every per-column step runs along it. */
 typedef struct gptq_blk {
     int64_t i1, i2, n, rs, cs;
 } gptq_blk;
@@ -472,9 +477,12 @@ static int gptq_span(gptq_state *s, const gptq_blk *b, int64_t a, int64_t e, dou
     return gptq_span(s, b, m, e, loss, err);
 }
 
-/* dst(r, j) = src(r, j) for r < nr, j < nc, element (r, j) of a matrix with
- * strides (r_s, j_s) at [r * r_s + j * j_s]. TILE rows at a time, so that a
- * transposing copy touches few cache lines per pass. For the weights (f32)
+/* dst(r, j) = src(r, j) for r < nr, j < nc; element (r, j) of a matrix
+ * with strides (r_s, j_s) is at [r * r_s + j * j_s]. One side is always W
+ * or the codes (row-major), the other a block. TILE rows at a time, column
+ * by column: a pass touches TILE rows of W (TILE lines per cache set even
+ * when the row stride is a power of two) and one page of a column-major
+ * block per column, instead of a page per element. For the weights (f32)
  * and the codes (u8). */
 #define COPY_STRIDED(T, dst, d_r, d_j, src, s_r, s_j, nr, nc)                        \
     do {                                                                            \
@@ -504,7 +512,7 @@ static int gptq_block(gptq_state *s, int64_t i1, int64_t i2, double *loss, qz_er
 {
     const int64_t n = i2 - i1, cols = s->cols;
     const int ref = s->o->solver == QZ_GPTQ_SOLVER_REF;
-    const gptq_blk b = {i1, i2, n, ref ? n : 1, ref ? 1 : s->rows};
+    const gptq_blk b = {i1, i2, n, ref ? n : 1, ref ? 1 : COL_LD(s->rows)};
     float *Wb = s->W + i1;
     copy_f32(s->W1, b.rs, b.cs, Wb, cols, 1, s->rows, n);
     int rc = gptq_span(s, &b, 0, n, loss, err);

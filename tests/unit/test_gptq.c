@@ -68,6 +68,35 @@ typedef struct grid_case {
     float q[4];
 } grid_case;
 
+/* qz_round_half_even must equal nearbyintf bit for bit: the .5 ties (to
+ * even), signed zeros, the 2^22 switch-over, huge values, and a sweep of
+ * random floats of every magnitude. */
+static void test_round_half_even(void)
+{
+    static const float cases[] = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 0.49999997f, -0.3f, -0.0f,
+                                  0.0f, 7.5f, 8.5f, 0x1p22f - 0.5f, 0x1p22f, 0x1p22f + 1.0f,
+                                  -0x1p22f + 0.5f, 0x1.8p22f + 0.5f, 0x1p23f, 1e30f, -1e30f,
+                                  INFINITY, -INFINITY, 1e-40f};
+    int bad = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        float a = qz_round_half_even(cases[k]), b = nearbyintf(cases[k]);
+        if (memcmp(&a, &b, sizeof a)) bad++, printf("  round(%a) = %a, nearbyintf %a\n", (double)cases[k], (double)a, (double)b);
+    }
+    for (int k = 0; k < 200000; k++) {
+        uint32_t u = (uint32_t)splitmix64();
+        float x;
+        memcpy(&x, &u, sizeof x);
+        if (isnan(x)) continue;
+        float a = qz_round_half_even(x), b = nearbyintf(x);
+        bad += memcmp(&a, &b, sizeof a) != 0;
+        x = (float)((double)(int32_t)u / 256.0); /* many exact halves */
+        a = qz_round_half_even(x), b = nearbyintf(x);
+        bad += memcmp(&a, &b, sizeof a) != 0;
+    }
+    CHECK(bad == 0, "%d values round differently from nearbyintf", bad);
+    CHECK(isnan(qz_round_half_even(NAN)), "NaN");
+}
+
 static void test_grid_hand(void)
 {
     /* All values below are exact in fp32 except the 0.2 and 2/15 scales,
@@ -729,6 +758,7 @@ int main(int argc, char **argv)
 {
     (void)argc;
     fx_init(argv[0], "gptq", "scripts/gen_gptq_fixture.py");
+    QZ_RUN(test_round_half_even);
     QZ_RUN(test_grid_hand);
     QZ_RUN(test_grid_column_range);
     QZ_RUN(test_rtn_fixture);
