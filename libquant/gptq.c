@@ -630,14 +630,15 @@ int qz_gptq_quantize(float *W, int64_t rows, int64_t cols, float *H, const qz_gp
 /* ------------------------------------------------------------------------- */
 /* Hessian accumulation                                                       */
 
-/* Copies the upper triangle onto the lower one, in cache-sized tiles. */
+/* Copies the upper triangle onto the lower one, in TILE x TILE tiles: the
+ * TILE source rows of a tile share cache sets when n is a power of two, so
+ * TILE stays within the L1 associativity. */
 static void mirror_upper(float *H, int64_t n)
 {
-    const int64_t T = 64;
-    for (int64_t i0 = 0; i0 < n; i0 += T)
-        for (int64_t j0 = 0; j0 <= i0; j0 += T)
-            for (int64_t i = i0; i < i0 + T && i < n; i++)
-                for (int64_t j = j0; j < j0 + T && j < i; j++) H[i * n + j] = H[j * n + i];
+    for (int64_t i0 = 0; i0 < n; i0 += TILE)
+        for (int64_t j0 = 0; j0 <= i0; j0 += TILE)
+            for (int64_t i = i0; i < i0 + TILE && i < n; i++)
+                for (int64_t j = j0; j < j0 + TILE && j < i; j++) H[i * n + j] = H[j * n + i];
 }
 
 int qz_hessian_add(float *H, int64_t *n_seen, const float *X, int64_t tokens, int64_t cols,

@@ -8,7 +8,10 @@
  *       solver (QZ_GPTQ_SOLVER_REF) on the same H, their code agreement;
  *   floor: the solve's FLOPs (lazy-block + in-block updates in fp32, the
  *       dpotrf + dtrtri factorizations in fp64) at the sgemm/dgemm peaks
- *       measured in this run, and the fraction of it qz reaches;
+ *       measured in this run, and the fraction of it qz reaches; the same in
+ *       process CPU time (peaks as FLOP per CPU second), which a loaded
+ *       machine disturbs far less than wall time, most of all with
+ *       OPENBLAS_NUM_THREADS=1;
  *   torch: scripts/bench_gptq_torch.py (fasterquant transcribed from
  *       FORMATS-AND-ALGORITHMS.md 1b, fp32 torch) on the same X and W, run
  *       with $QZ_TORCH_PYTHON (default /usr/bin/python3); "skipped" with the
@@ -23,22 +26,39 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-/* Best of three n^3 dgemm runs, FLOP/s: the rate the fp64 factorizations
- * (blocked, dgemm-bound) can reach at most. */
-static double bench_dgemm_peak(int n)
+static double cpu_now(void)
 {
-    double *a = qz_malloc_array((size_t)n * n, 8), *b = qz_malloc_array((size_t)n * n, 8),
-           *c = qz_malloc_array((size_t)n * n, 8);
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Best of five n^3 gemm runs (fp64 with dbl, else fp32): FLOP/s of wall
+ * time, and in *cpu FLOP per second of process CPU time (all threads). The
+ * fp64 rate bounds the factorizations (blocked, dgemm-bound). */
+static double gemm_peak(int dbl, int n, double *cpu)
+{
+    const size_t nn = (size_t)n * n, es = dbl ? sizeof(double) : sizeof(float);
+    void *a = qz_malloc_array(nn, es), *b = qz_malloc_array(nn, es), *c = qz_malloc_array(nn, es);
     QZ_ASSERT(a && b && c);
-    for (int64_t i = 0; i < (int64_t)n * n; i++) a[i] = b[i] = (double)(i % 7) * 0.1;
-    double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = qz_now();
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0, a, n, b, n, 0.0, c, n);
-        double f = 2.0 * n * n * (double)n / (qz_now() - t0);
-        best = f > best ? f : best;
+    for (size_t i = 0; i < nn; i++) {
+        if (dbl) ((double *)a)[i] = ((double *)b)[i] = (double)(i % 7) * 0.1;
+        else ((float *)a)[i] = ((float *)b)[i] = (float)(i % 7) * 0.1f;
+    }
+    double best = 0, flops = 2.0 * n * n * (double)n;
+    *cpu = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = qz_now(), c0 = cpu_now();
+        if (dbl)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0, a, n, b, n, 0.0, c, n);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double w = flops / (qz_now() - t0), u = flops / (cpu_now() - c0);
+        best = w > best ? w : best;
+        *cpu = u > *cpu ? u : *cpu;
     }
     free(a);
     free(b);
@@ -106,18 +126,20 @@ static double json_num(const cJSON *o, const char *k)
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-/* One solve on a copy of W and H; returns seconds. */
+/* One solve on a copy of W and H; returns wall seconds, *cpu its process
+ * CPU seconds. */
 static double solve(const float *W0, const float *H0, int64_t n, const qz_gptq_opts *o,
-                    qz_quant_result *res)
+                    qz_quant_result *res, double *cpu)
 {
     float *W = qz_malloc_array((size_t)(n * n), 4), *H = qz_malloc_array((size_t)(n * n), 4);
     QZ_ASSERT(W && H);
     memcpy(W, W0, (size_t)(n * n) * 4);
     memcpy(H, H0, (size_t)(n * n) * 4);
     qz_error err = {0};
-    double t0 = qz_now();
+    double t0 = qz_now(), c0 = cpu_now();
     int rc = qz_gptq_quantize(W, n, n, H, o, NULL, res, &err);
     double t = qz_now() - t0;
+    *cpu = cpu_now() - c0;
     if (rc) {
         fprintf(stderr, "bench_gptq_solve: %s\n", err.msg);
         exit(3);
@@ -133,7 +155,7 @@ int main(void)
     int64_t tokens = getenv("QZ_BENCH_SOLVE_TOKENS") ? atoll(getenv("QZ_BENCH_SOLVE_TOKENS")) : 8192;
     const int64_t chunk = 2048;
     tokens = tokens < chunk ? chunk : tokens / chunk * chunk;
-    double speak = bench_sgemm_peak(2048), dpeak = bench_dgemm_peak(2048);
+    double scpu, dcpu, speak = gemm_peak(0, 2048, &scpu), dpeak = gemm_peak(1, 2048, &dcpu);
     qz_rng rng;
     qz_rng_seed(&rng, 7);
     float *X = qz_malloc_array((size_t)(tokens * n), 4), *W = qz_malloc_array((size_t)(n * n), 4),
@@ -160,14 +182,14 @@ int main(void)
     o.sym = 1;
     o.act_order = 1;
     qz_quant_result rb, rr;
-    double tb = solve(W, H, n, &o, &rb);
+    double cb, cr, tb = solve(W, H, n, &o, &rb, &cb);
     o.solver = QZ_GPTQ_SOLVER_REF;
-    double tr = solve(W, H, n, &o, &rr);
+    double tr = solve(W, H, n, &o, &rr, &cr);
     int64_t diff = 0;
     for (int64_t i = 0; i < n * n; i++) diff += rb.codes[i] != rr.codes[i];
     double f32, f64;
     solve_flops(n, n, o.block_size, &f32, &f64);
-    double floor_s = f32 / speak + f64 / dpeak;
+    double floor_s = f32 / speak + f64 / dpeak, floor_cpu = f32 / scpu + f64 / dcpu;
     cJSON *tj = NULL;
     fprintf(stderr, "bench_gptq_solve: running the torch reference (tens of seconds)\n");
     const char *skip = run_torch(X, W, tokens, n, chunk, &tj);
@@ -175,14 +197,18 @@ int main(void)
     printf("{\n  \"benchmark\": \"gptq_solve\",\n  \"problem\": \"%lldx%lld, 4-bit sym, group 128, "
            "act-order, %lld tokens\",\n  \"blas_core\": \"%s\",\n  \"threads\": %d,\n"
            "  \"sgemm_2048_gflops\": %.1f,\n  \"dgemm_2048_gflops\": %.1f,\n"
+           "  \"sgemm_2048_gflop_per_cpu_s\": %.1f,\n  \"dgemm_2048_gflop_per_cpu_s\": %.1f,\n"
            "  \"qz_hessian_seconds\": %.3f,\n  \"qz_seconds\": %.3f,\n  \"qz_ref_seconds\": %.3f,\n"
+           "  \"qz_cpu_seconds\": %.3f,\n  \"qz_ref_cpu_seconds\": %.3f,\n"
            "  \"blocked_vs_ref_speedup\": %.2f,\n  \"blocked_vs_ref_codes_differing\": %lld,\n"
            "  \"qz_loss\": %.6g,\n  \"qz_ref_loss\": %.6g,\n"
-           "  \"floor\": {\"fp32_gflop\": %.1f, \"fp64_gflop\": %.1f, \"seconds\": %.3f},\n"
-           "  \"qz_fraction_of_floor\": %.3f,\n",
+           "  \"floor\": {\"fp32_gflop\": %.1f, \"fp64_gflop\": %.1f, \"seconds\": %.3f, "
+           "\"cpu_seconds\": %.3f},\n"
+           "  \"qz_fraction_of_floor\": %.3f,\n  \"qz_fraction_of_floor_cpu\": %.3f,\n",
            (long long)n, (long long)n, (long long)tokens, openblas_get_corename(),
-           openblas_get_num_threads(), speak * 1e-9, dpeak * 1e-9, hess_s, tb, tr, tr / tb,
-           (long long)diff, rb.loss, rr.loss, f32 * 1e-9, f64 * 1e-9, floor_s, floor_s / tb);
+           openblas_get_num_threads(), speak * 1e-9, dpeak * 1e-9, scpu * 1e-9, dcpu * 1e-9, hess_s, tb, tr, cb, cr, tr / tb,
+           (long long)diff, rb.loss, rr.loss, f32 * 1e-9, f64 * 1e-9, floor_s, floor_cpu,
+           floor_s / tb, floor_cpu / cb);
     if (tj) {
         double ts = json_num(tj, "seconds");
         printf("  \"torch\": {\"version\": \"%s\", \"seconds\": %.3f, \"hessian_seconds\": %.3f, "
