@@ -535,7 +535,7 @@ static int64_t blocked_vs_ref(const char *name, const rand_problem *p, const qz_
 
 static void test_gptq_blocked_vs_ref(void)
 {
-    /* shapes: cols neither a multiple of 128 nor of the leaf (16) */
+    /* shapes: cols neither a multiple of 128 nor of QZ_GPTQ_LEAF */
     static const int64_t shapes[][2] = {{7, 45}, {33, 131}, {16, 200}, {24, 301}};
     static const int bits[] = {2, 3, 4, 8};
     static const int64_t groups[] = {32, 64, 128, -1};

@@ -499,7 +499,7 @@ static void test_deterministic_and_noop(void)
 
 /* The blocked GPTQ solver against the reference-order one under the
  * SparseGPT hook: the N:M hook reads M columns ahead, so the blocked
- * solver's sub-blocks must align to M (also M = 32 > QZ_GPTQ_LEAF). Masks
+ * solver's sub-blocks must align to M (also M = 64 > QZ_GPTQ_LEAF). Masks
  * and codes may differ at near-ties only (MAX_TIE_FRAC), the loss within
  * TOL_LOSS_REL, W within TOL_W_ABS in rows without a differing mask/code. */
 static void blocked_vs_ref(const char *name, int64_t rows, int64_t cols, const qz_sparsegpt_opts *o,
@@ -582,9 +582,9 @@ static void test_blocked_vs_ref(void)
     o.prune_n = 2, o.prune_m = 3;
     o.gptq.block_size = 48;
     blocked_vs_ref("2:3 bs48 9x141", 9, 141, &o, &g);
-    o.prune_n = 16, o.prune_m = 32;
+    o.prune_n = 32, o.prune_m = 64;
     o.gptq.block_size = 128;
-    blocked_vs_ref("16:32 11x224", 11, 224, &o, &g);
+    blocked_vs_ref("32:64 11x320", 11, 320, &o, &g);
 }
 
 int main(int argc, char **argv)
