@@ -438,8 +438,10 @@ static int gptq_column(gptq_state *s, const gptq_blk *b, int64_t i, int64_t end,
     return QZ_OK;
 }
 
-/* C -= Err1[:, a:m] * U[i1+a : i1+m, ...] (nc columns of U from column u0),
- * with C and Err1 in the block's layout (ldc for C's columns or rows). */
+/* C (rows, nc) -= Err1[:, a:m] * Ub, Ub = the (m-a, nc) slice of U at
+ * U[i1+a, first column], row stride cols. cm: C is column-major with column
+ * stride ldc (a slice of the blocked solver's W1); else row-major with row
+ * stride ldc (W for the lazy update), Err1 in either block layout. */
 static void gptq_gemm_sub(const gptq_state *s, const gptq_blk *b, int64_t a, int64_t m,
                           const float *Ub, int64_t nc, float *C, int64_t ldc, int cm)
 {
@@ -455,7 +457,7 @@ static void gptq_gemm_sub(const gptq_state *s, const gptq_blk *b, int64_t a, int
                     (blasint)s->cols, 1.0f, C, (blasint)ldc);
 }
 
-/* Columns [a, b) of the block (local indices), all updates from the block's
+/* Columns [a, e) of the block (local indices), all updates from the block's
  * columns before a already applied. Wider than s->leaf: split at m (a
  * multiple of s->align from the block start), solve the left part, apply its
  * errors to the right part with one sgemm, solve the right part. */

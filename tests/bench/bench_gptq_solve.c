@@ -195,7 +195,7 @@ int main(void)
     const char *skip = run_torch(X, W, tokens, n, chunk, &tj);
     if (skip) fprintf(stderr, "bench_gptq_solve: SKIP torch reference: %s\n", skip);
     printf("{\n  \"benchmark\": \"gptq_solve\",\n  \"problem\": \"%lldx%lld, 4-bit sym, group 128, "
-           "act-order, %lld tokens\",\n  \"blas_core\": \"%s\",\n  \"threads\": %d,\n"
+           "act-order, %lld tokens\",\n  \"solver\": \"%s\",\n  \"blas_core\": \"%s\",\n  \"threads\": %d,\n"
            "  \"sgemm_2048_gflops\": %.1f,\n  \"dgemm_2048_gflops\": %.1f,\n"
            "  \"sgemm_2048_gflop_per_cpu_s\": %.1f,\n  \"dgemm_2048_gflop_per_cpu_s\": %.1f,\n"
            "  \"qz_hessian_seconds\": %.3f,\n  \"qz_seconds\": %.3f,\n  \"qz_ref_seconds\": %.3f,\n"
@@ -205,7 +205,8 @@ int main(void)
            "  \"floor\": {\"fp32_gflop\": %.1f, \"fp64_gflop\": %.1f, \"seconds\": %.3f, "
            "\"cpu_seconds\": %.3f},\n"
            "  \"qz_fraction_of_floor\": %.3f,\n  \"qz_fraction_of_floor_cpu\": %.3f,\n",
-           (long long)n, (long long)n, (long long)tokens, openblas_get_corename(),
+           (long long)n, (long long)n, (long long)tokens,
+           qz_gptq_solver_name(QZ_GPTQ_SOLVER_BLOCKED), openblas_get_corename(),
            openblas_get_num_threads(), speak * 1e-9, dpeak * 1e-9, scpu * 1e-9, dcpu * 1e-9, hess_s, tb, tr, cb, cr, tr / tb,
            (long long)diff, rb.loss, rr.loss, f32 * 1e-9, f64 * 1e-9, floor_s, floor_cpu,
            floor_s / tb, floor_cpu / cb);

@@ -402,6 +402,15 @@ static void test_gptq_bad_input(void)
     o.group_size = -1;
     o.damp = 0.0;
     CHECK(qz_gptq_quantize(W, 2, 2, H, &o, NULL, &r, &err) == QZ_EINPUT, "damp 0 accepted");
+    o.damp = 0.01;
+    o.solver = QZ_GPTQ_SOLVER_COUNT;
+    CHECK(qz_gptq_quantize(W, 2, 2, H, &o, NULL, &r, &err) == QZ_EINPUT, "solver 2 accepted");
+    CHECK(strstr(err.msg, "solver") != NULL, "message: %s", err.msg);
+    o.solver = QZ_GPTQ_SOLVER_REF;
+    CHECK(qz_gptq_run(W, 2, 2, H, &o, NULL, NULL, 0, &r, &err) == QZ_EINPUT, "keep_span 0 accepted");
+    CHECK(!strcmp(qz_gptq_solver_name(QZ_GPTQ_SOLVER_BLOCKED), "blocked") &&
+              !strcmp(qz_gptq_solver_name(QZ_GPTQ_SOLVER_REF), "ref") &&
+              !strcmp(qz_gptq_solver_name(7), "unknown"), "solver names");
     qz_quant_result_free(NULL);
 }
 
