@@ -16,6 +16,7 @@
  *       FORMATS-AND-ALGORITHMS.md 1b, fp32 torch) on the same X and W, run
  *       with $QZ_TORCH_PYTHON (default /usr/bin/python3); "skipped" with the
  *       reason when that python has no torch.
+ * Run from the repository root (make bench does), where the script lies.
  * QZ_BENCH_SOLVE_N and QZ_BENCH_SOLVE_TOKENS override the size (4096, 8192).
  * Timings are wall-clock on a possibly shared machine; nothing is asserted.
  */
