@@ -7,6 +7,7 @@
  * An existing target is refused unless force is set, and with force it must
  * be a directory that is neither the input nor one of its ancestors
  * (qz_artifact_check_target, which tools call before any work).
+ * Missing parents of the target are created first, as `mkdir -p` would.
  *
  * Durability: every file is fsynced before it is closed, the temporary
  * directory before the rename and the parent directory after it.

@@ -59,7 +59,7 @@ else
 fi
 # calibration windows: the text is checked before nsamples x seqlen tokens are allocated
 expect_exit calib_checked_before_alloc 2 "calibration text has" \
-  "$BIN"/qz-gptq "$M16" "$TMP/never" --calib "$TXT" --nsamples 1048576 --seqlen 1048576 --quiet
+  "$BIN"/qz-gptq "$M16" "$TMP/never" --calib "$TXT" --nsamples 1048576 --seqlen 1048576 --group-size 32 --quiet
 [ ! -e "$TMP/never" ] && pass calib_nothing_written || fail calib_nothing_written "output left"
 
 # -- defect 2: tokenizer strings that are not UTF-8 (an invalid byte reached NFC's assertion / PCRE2)
@@ -100,31 +100,31 @@ expect_exit regex_length_limit 2 "300 bytes, more than the limit of 256" "$BIN"/
 
 # -- defect 7: output paths validated before any work; never the input or its ancestor
 d=$(model anc); mkdir -p "$TMP/parent"; mv "$d" "$TMP/parent/m"; cp -r "$TMP/parent/m" "$TMP/anc_ref"
-expect_exit force_out_ancestor_of_in 2 "contains it" "$BIN"/qz-gptq "$TMP/parent/m" "$TMP/parent" --method rtn --force --quiet
+expect_exit force_out_ancestor_of_in 2 "contains it" "$BIN"/qz-gptq "$TMP/parent/m" "$TMP/parent" --method rtn --group-size 32 --force --quiet
 same_tree "$TMP/parent/m" "$TMP/anc_ref" && [ -z "$(ls -d "$TMP"/parent.qz-* 2>/dev/null)" ] && pass force_ancestor_input_intact ||
   fail force_ancestor_input_intact "input moved or changed"
 echo "not a directory" >"$TMP/plain"
 # the calibration text is too short for the windows: main did that work first and failed on it
 expect_exit force_out_plain_file_first 2 "exists and is not a directory" \
-  "$BIN"/qz-gptq "$M16" "$TMP/plain" --calib "$TXT" --nsamples 100000 --seqlen 64 --force --quiet
+  "$BIN"/qz-gptq "$M16" "$TMP/plain" --calib "$TXT" --nsamples 100000 --seqlen 64 --group-size 32 --force --quiet
 [ "$(cat "$TMP/plain")" = "not a directory" ] && pass force_plain_file_untouched || fail force_plain_file_untouched "file changed"
 
 # -- defect 8: stale temporaries of killed runs are reclaimed, with a note on stderr
 pid=$(dead_pid)
 mkdir "$TMP/st.qz-tmp-$pid"; echo x >"$TMP/st.qz-tmp-$pid/model.safetensors"
 mkdir "$TMP/st.qz-tmp-1"  # pid 1 is alive: never touched
-"$BIN"/qz-gptq "$M16" "$TMP/st" --method rtn --quiet >/dev/null 2>"$TMP/st.err"
+"$BIN"/qz-gptq "$M16" "$TMP/st" --method rtn --group-size 32 --quiet >/dev/null 2>"$TMP/st.err"
 [ ! -e "$TMP/st.qz-tmp-$pid" ] && grep -q "qz-gptq: note: removed $TMP/st.qz-tmp-$pid, left by a killed run" "$TMP/st.err" &&
   [ -d "$TMP/st.qz-tmp-1" ] && [ -f "$TMP/st/config.json" ] && pass stale_tmp_reclaimed ||
   fail stale_tmp_reclaimed "$(ls -d "$TMP"/st* | tr '\n' ' ') $(head -c 300 "$TMP/st.err")"
 mkdir "$TMP/st.qz-old-$pid"  # OUT exists: a stale old copy is garbage
-"$BIN"/qz-gptq "$M16" "$TMP/st" --method rtn --force --quiet >/dev/null 2>"$TMP/st.err"
+"$BIN"/qz-gptq "$M16" "$TMP/st" --method rtn --group-size 32 --force --quiet >/dev/null 2>"$TMP/st.err"
 [ ! -e "$TMP/st.qz-old-$pid" ] && grep -q "note: removed $TMP/st.qz-old-$pid" "$TMP/st.err" && pass stale_old_reclaimed ||
   fail stale_old_reclaimed "$(head -c 300 "$TMP/st.err")"
 
 # -- defect 14: every file of the artifact and both directories are fsynced
 if command -v strace >/dev/null 2>&1; then
-  strace -f -y -e trace=fsync,fdatasync -o "$TMP/sync.log" "$BIN"/qz-gptq "$M16" "$TMP/sync" --method rtn --quiet >/dev/null 2>&1
+  strace -f -y -e trace=fsync,fdatasync -o "$TMP/sync.log" "$BIN"/qz-gptq "$M16" "$TMP/sync" --method rtn --group-size 32 --quiet >/dev/null 2>&1
   missing=""
   for f in model.safetensors config.json quantize_config.json tokenizer.json tokenizer_config.json qz-log.jsonl; do
     grep -q "fsync([0-9]*<$TMP/sync.qz-tmp-[0-9]*/$f" "$TMP/sync.log" || missing="$missing $f"
