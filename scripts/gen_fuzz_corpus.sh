@@ -14,7 +14,7 @@ BIN=$BUILD/bin
 C=tests/fuzz/corpus
 W=$(mktemp -d /tmp/qz-corpus.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-for t in safetensors_open config_parse tokenizer_json tokenizer_encode checkpoint_load topk_read gate_load calib_read; do
+for t in safetensors_open config_parse tokenizer_json tokenizer_encode checkpoint_load topk_read gate_load calib_read gguf_open; do
   rm -rf "${C:?}/$t"
   mkdir -p "$C/$t"
 done
@@ -75,6 +75,76 @@ sed 's/"model_type": "llama"/"model_type": "mistral", "sliding_window": 4096/' "
 sed 's/"model_type": "llama"/"model_type": "qwen2", "use_sliding_window": false/' "$SHARED/models/stories260K/config.json" >"$C/config_parse/qwen2"
 printf '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"e":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"__metadata__":{"format":"pt"}}' >"$W/h"
 { printf "$(printf '\\x%02x' $(( $(wc -c <"$W/h") )) )\0\0\0\0\0\0\0"; cat "$W/h"; printf '\1\2\3\4\5\6\7\10'; } >"$C/safetensors_open/zero_size"
+
+# -- GGUF: stories260K.gguf's header, a tiny llama with every 32-wide block
+# type, the K-quant types, and the tokenizer fixtures' bad files
+"$PY" - "$C/gguf_open" "$SHARED/models/stories260K-llama2c/stories260K.gguf" <<'EOF'
+import struct, sys
+import numpy as np
+import gguf
+from gguf import GGMLQuantizationType as T
+
+out, stories = sys.argv[1], sys.argv[2]
+
+# 1. stories260K.gguf's header: every key/value pair (the llama2.c tokenizer
+#    included), the tensor count patched to 0, padded to the alignment.
+b = open(stories, "rb").read()
+SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+def skip_value(p, t):
+    if t == 8:
+        n, = struct.unpack_from("<Q", b, p)
+        return p + 8 + n
+    if t == 9:
+        et, n = struct.unpack_from("<IQ", b, p)
+        p += 12
+        for _ in range(n):
+            p = skip_value(p, et)
+        return p
+    return p + SIZES[t]
+assert b[:4] == b"GGUF"
+n_kv, = struct.unpack_from("<Q", b, 16)
+p = 24
+for _ in range(n_kv):
+    klen, = struct.unpack_from("<Q", b, p)
+    p += 8 + klen
+    t, = struct.unpack_from("<I", b, p)
+    p = skip_value(p + 4, t)
+head = b[:8] + struct.pack("<Q", 0) + b[16:p]
+head += b"\0" * (-len(head) % 32)
+open(f"{out}/stories260K_header", "wb").write(head)
+
+rng = np.random.default_rng(0)
+def q(w, t):
+    return gguf.quants.quantize(w.astype(np.float32), t) if t not in (T.F32, T.F16) else w.astype(np.float32 if t == T.F32 else np.float16)
+
+# 2. a tiny llama (hidden 32, 1 layer, vocab 32): a model qz opens, one
+#    tensor per block type that a 32-wide row allows.
+w = gguf.GGUFWriter(f"{out}/tiny_llama", "llama")
+H, I, NH, KV, V = 32, 64, 2, 1, 32
+w.add_context_length(64); w.add_embedding_length(H); w.add_feed_forward_length(I); w.add_block_count(1)
+w.add_head_count(NH); w.add_head_count_kv(KV); w.add_layer_norm_rms_eps(1e-5); w.add_rope_freq_base(10000.0)
+w.add_vocab_size(V); w.add_bos_token_id(1); w.add_eos_token_id(2)
+hd = H // NH
+tensors = [("token_embd.weight", (V, H), T.Q8_0), ("output_norm.weight", (H,), T.F32), ("output.weight", (V, H), T.Q4_0),
+           ("blk.0.attn_norm.weight", (H,), T.F32), ("blk.0.ffn_norm.weight", (H,), T.F32),
+           ("blk.0.attn_q.weight", (NH * hd, H), T.Q4_1), ("blk.0.attn_k.weight", (KV * hd, H), T.Q5_0),
+           ("blk.0.attn_v.weight", (KV * hd, H), T.Q5_1), ("blk.0.attn_output.weight", (H, NH * hd), T.F16),
+           ("blk.0.ffn_gate.weight", (I, H), T.Q8_0), ("blk.0.ffn_up.weight", (I, H), T.F16), ("blk.0.ffn_down.weight", (H, I), T.Q4_0)]
+for name, shape, t in tensors:
+    a = 1 + 0.05 * rng.standard_normal(shape) if name.endswith("norm.weight") else rng.standard_normal(shape) / np.sqrt(shape[-1])
+    d = q(a, t)
+    w.add_tensor(name, d, raw_dtype=t if t not in (T.F32, T.F16) else None)
+w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+
+# 3. the K-quant and BF16 block types, two 256-wide rows each (no
+#    architecture), as random block bytes (gguf-py cannot quantize to K-quants).
+w = gguf.GGUFWriter(f"{out}/kquants", "none")
+for t in (T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K, T.BF16):
+    shape = gguf.quants.quant_shape_to_byte_shape((2, 256), t)
+    w.add_tensor(f"t.{t.name}", rng.integers(0, 256, size=shape, dtype=np.uint8), raw_dtype=t)
+w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+EOF
+cp tests/fixtures/tokenizer/gguf/bad_model.gguf tests/fixtures/tokenizer/gguf/bad_pre.gguf "$C/gguf_open/"
 
 # -- tokenizers: each fixture's tokenizer.json, NUL, a text with non-ASCII
 for d in tests/fixtures/tokenizer/*/; do

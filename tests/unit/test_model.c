@@ -1,6 +1,7 @@
-/* test_model.c - config.json validation, and the forward pass against the
+/* test_model.c - config.json validation, the forward pass against the
  * float64 numpy reference (tests/fixtures/window64.txt, made by
- * scripts/ref_ppl.py) on token ids, without the tokenizer. */
+ * scripts/ref_ppl.py) on token ids, without the tokenizer, and the finiteness
+ * check on GGUF tensors after dequantization. */
 #include "eval.h"
 #include "qz_test.h"
 
@@ -188,6 +189,56 @@ static void test_sharded_checkpoint(void)
     CHECK(qzt_rmdir(dir) == 0, "cleanup");
 }
 
+/* The tiny GGUF llama of the gguf_open fuzz seeds (scripts/gen_fuzz_corpus.sh)
+ * with one value of tensor gguf_name poked: F32 bytes at element at, or a
+ * Q8_0 block scale (at = -1: the f16 +Inf 0x7c00 as block 0's d). The load
+ * must refuse it naming the tensor's HF name and the element. */
+static void check_gguf_poke(const char *gguf_name, int64_t at, const char *want)
+{
+    const char *src = "tests/fuzz/corpus/gguf_open/tiny_llama";
+    FILE *f = fopen(src, "rb");
+    static unsigned char buf[1 << 16];
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    CHECK(n > 0 && n < sizeof buf, "%s: cannot read (run from the repository root)", src);
+    qz_gguf *g = NULL;
+    qz_error err = {0};
+    CHECK(qz_gguf_open(&g, src, &err) == 0, "%s", err.msg);
+    const qz_gguf_tensor *t = g ? qz_gguf_find_tensor(g, gguf_name) : NULL;
+    CHECK(t && t->nbytes >= 34, "%s missing", gguf_name);
+    unsigned char *p = t ? memmem(buf, n, t->data, t->nbytes) : NULL;
+    qz_gguf_close(g);
+    CHECK(p != NULL, "%s: data not found in the file", gguf_name);
+    if (!p) return;
+    static const unsigned char nan32[4] = {0, 0, 0xc0, 0x7f}, inf16[2] = {0, 0x7c};
+    if (at >= 0) memcpy(p + 4 * at, nan32, 4);
+    else memcpy(p, inf16, 2);
+    char dir[256], path[300];
+    qzt_tmpdir(dir, sizeof dir, "gguf_nan");
+    snprintf(path, sizeof path, "%s/model.gguf", dir);
+    f = fopen(path, "wb");
+    CHECK(f && fwrite(buf, 1, n, f) == n, "write %s", path);
+    if (f) fclose(f);
+    qz_model *m = NULL;
+    int rc = qz_model_open(&m, path, &err);
+    if (rc == 0) {
+        qz_layer L;
+        rc = qz_layer_load(m, 0, &L, &err);
+        if (rc == 0) qz_layer_free(&L);
+    }
+    qz_model_free(m);
+    CHECK(rc == QZ_EINPUT, "rc %d (%s)", rc, err.msg);
+    CHECK(strstr(err.msg, want) != NULL, "message '%s' lacks '%s'", err.msg, want);
+    CHECK(qzt_rmdir(dir) == 0, "cleanup");
+}
+
+static void test_gguf_nonfinite_tensor(void)
+{
+    check_gguf_poke("output_norm.weight", 3, "tensor 'model.norm.weight': element 3 is nan");
+    check_gguf_poke("token_embd.weight", -1, "tensor 'model.embed_tokens.weight': element 0 is");
+    check_gguf_poke("blk.0.ffn_gate.weight", -1, "tensor 'model.layers.0.mlp.gate_proj.weight': element 0 is");
+}
+
 int main(void)
 {
     QZ_RUN(test_sharded_checkpoint);
@@ -195,5 +246,6 @@ int main(void)
     QZ_RUN(test_config_defaults_and_fields);
     QZ_RUN(test_config_rejects);
     QZ_RUN(test_forward_matches_reference);
+    QZ_RUN(test_gguf_nonfinite_tensor);
     QZ_TEST_EXIT();
 }
