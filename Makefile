@@ -33,16 +33,18 @@ LIB_SRC   := $(wildcard libquant/*.c libquant/train/*.c formats/*.c calib/*.c) \
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 
 # CUDA (docs/cuda.md): built when nvcc is found, else qz_cuda_none.c makes
-# every GPU call say how to get it. The SAN build always takes the no-CUDA
-# variant (ASan and the CUDA driver do not share an address space cleanly).
+# every GPU call say how to get it. The SAN and FUZZ builds always take the
+# no-CUDA variant (ASan and the CUDA driver do not share an address space cleanly).
 # CUDA_ARCHS: SASS targets; CUDA_PTX: the PTX that older cards JIT.
 NVCC       ?= $(shell command -v nvcc 2>/dev/null || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; })
 CUDA_ARCHS ?= 90
 CUDA_PTX   ?= 75
 CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 ifneq ($(SAN),1)
+ifneq ($(FUZZ),1)
 ifneq ($(NVCC),)
 QZ_CUDA := 1
+endif
 endif
 endif
 ifeq ($(QZ_CUDA),1)
@@ -55,7 +57,7 @@ QZ_NVCCFLAGS = $(NVCCFLAGS) -std=c++17 -I. -Ilibquant -Ilibquant/cuda -Iformats 
 LIB_OBJ += $(BUILD)/libquant/cuda/qz_cuda.o
 LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
 else
-$(info $(if $(NVCC),SAN build: skipping CUDA (the no-CUDA variant is linked),nvcc not found, skipping CUDA))
+$(info $(if $(NVCC),SAN/FUZZ build: skipping CUDA (the no-CUDA variant is linked),nvcc not found, skipping CUDA))
 LIB_OBJ += $(BUILD)/libquant/cuda/qz_cuda_none.o
 endif
 TOOL_SRC  := $(wildcard tools/qz-*.c)
