@@ -34,8 +34,7 @@ int qz_eval_hidden(qz_model *m, const int32_t *tokens, int64_t n_windows, const 
     return qz_pipeline_run(m, tokens, n_windows, o->seqlen, &plain, o->progress, o->progress_ctx, x, err);
 }
 
-/* NLL of token y under one row of logits. */
-static double row_nll(const float *row, int64_t V, int32_t y)
+double qz_row_nll(const float *row, int64_t V, int32_t y)
 {
     float mx = row[0];
     for (int64_t v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
@@ -167,7 +166,7 @@ static int add_nll(void *ctx, const qz_eval_chunk *c, qz_error *err)
 {
     (void)err;
     double *nll = ctx;
-    for (int64_t t = 0; t < c->n; t++) *nll += row_nll(c->logits[0] + t * c->vocab, c->vocab, c->next[t]);
+    for (int64_t t = 0; t < c->n; t++) *nll += qz_row_nll(c->logits[0] + t * c->vocab, c->vocab, c->next[t]);
     return QZ_OK;
 }
 

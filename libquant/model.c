@@ -381,21 +381,26 @@ void qz_linear_apply(const qz_linear *l, const float *x, int64_t T, float *y)
             for (int64_t o = 0; o < l->out; o++) y[t * l->out + o] += l->bias[o];
 }
 
-/* Rotate-half RoPE on x (T, n_heads, head_dim) at positions 0..T-1. */
-static void rope_apply(const qz_model *m, float *x, int64_t T, int64_t n_heads)
+void qz_rope_rotate(float *x, const float *cos_tab, const float *sin_tab, int64_t T, int64_t n_heads, int64_t hd, int inverse)
 {
-    int64_t hd = m->cfg.head_dim, half = hd / 2;
+    int64_t half = hd / 2;
+    float sign = inverse ? -1.0f : 1.0f;
     for (int64_t t = 0; t < T; t++) {
-        const float *cs = m->rope_cos + t * half, *sn = m->rope_sin + t * half;
+        const float *cs = cos_tab + t * half, *sn = sin_tab + t * half;
         for (int64_t h = 0; h < n_heads; h++) {
             float *v = x + (t * n_heads + h) * hd;
             for (int64_t i = 0; i < half; i++) {
-                float a = v[i], b = v[i + half];
-                v[i] = a * cs[i] - b * sn[i];
-                v[i + half] = b * cs[i] + a * sn[i];
+                float a = v[i], b = v[i + half], s = sign * sn[i];
+                v[i] = a * cs[i] - b * s;
+                v[i + half] = b * cs[i] + a * s;
             }
         }
     }
+}
+
+static void rope_apply(const qz_model *m, float *x, int64_t T, int64_t n_heads)
+{
+    qz_rope_rotate(x, m->rope_cos, m->rope_sin, T, n_heads, m->cfg.head_dim, 0);
 }
 
 /* exp(x) for x <= 0 without libm's special-case paths: x = n ln2 + r with
@@ -425,9 +430,7 @@ void qz_exp_nonpos_row(float *x, int64_t n)
     for (int64_t i = 0; i < n; i++) x[i] = exp_nonpos(x[i]);
 }
 
-/* Row-wise causal softmax of scores (T, T) in place; entries outside
- * [t - window + 1, t] become 0. window 0 = unlimited. */
-static void causal_softmax(float *scores, int64_t T, int64_t window)
+void qz_causal_softmax(float *scores, int64_t T, int64_t window)
 {
     for (int64_t t = 0; t < T; t++) {
         float *row = scores + t * T;
@@ -457,7 +460,7 @@ static void attention(const qz_model *m, int64_t T, qz_scratch *s)
         int64_t g = h / group;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)hd, scale, s->q + h * hd, (int)qd,
                     s->k + g * hd, (int)kvd, 0.0f, s->scores, (int)T);
-        causal_softmax(s->scores, T, c->sliding_window);
+        qz_causal_softmax(s->scores, T, c->sliding_window);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)T, 1.0f, s->scores, (int)T,
                     s->v + g * hd, (int)kvd, 0.0f, s->att + h * hd, (int)qd);
     }

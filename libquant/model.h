@@ -139,6 +139,14 @@ void qz_model_head(const qz_model *m, float *x, int64_t T, float *logits);
  * softmax kernel). */
 void qz_exp_nonpos_row(float *x, int64_t n);
 
+/* Rotate-half RoPE of x (T, n_heads, hd) at positions 0..T-1 with tables
+ * (T, hd/2) as qz_model's; inverse = 1 rotates by -angle (its transpose,
+ * the backward). */
+void qz_rope_rotate(float *x, const float *cos_tab, const float *sin_tab, int64_t T, int64_t n_heads, int64_t hd, int inverse);
+/* Row-wise causal softmax of scores (T, T) in place; entries outside
+ * [t - window + 1, t] become 0. window 0 = unlimited. */
+void qz_causal_softmax(float *scores, int64_t T, int64_t window);
+
 /* y (n, dim) = rmsnorm(x) * w, eps from the config. */
 void qz_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t dim, double eps);
 /* y (T, out) = x (T, in) W^T + bias. */

@@ -1,0 +1,578 @@
+/* test_train.c - the training code (libquant/train/): every op's backward
+ * and every loss's gradient against central finite differences (float
+ * forward, float64 differences and sums), the whole-model gradient by
+ * finite differences and against a float64 torch autograd fixture
+ * (scripts/gen_train_fixture.py), one AdamW step pair against
+ * torch.optim.AdamW, the schedule and clipping by hand, the trainer's
+ * forward against model.c's, and save / load / continue giving the bytes of
+ * an uninterrupted run. */
+#include "distill.h"
+#include "eval.h"
+#include "synth.h"
+#include "tests/qz_fixture.h"
+#include "tests/qz_test.h"
+
+#include <math.h>
+#include <string.h>
+
+static char tmpdir[512];
+
+/* Finite differences at tolerances for a float32 forward (eps 1e-2). */
+#define FD_EPS 1e-2
+#define FD_ATOL 2e-3
+#define FD_RTOL 2e-2
+
+static void fill(float *x, int64_t n, qz_rng *r, double mean, double sd)
+{
+    for (int64_t i = 0; i < n; i++) x[i] = (float)(mean + sd * qz_rng_normal(r));
+}
+
+static double dot(const float *a, const float *b, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* Central differences of f at every (or every stride-th) entry of x
+ * against grad; f recomputes the loss from the current x. */
+static void check_fd(const char *what, float *x, int64_t n, int64_t stride, const float *grad, double (*f)(void *), void *ctx)
+{
+    for (int64_t i = 0; i < n; i += stride) {
+        float save = x[i];
+        float xp = (float)(save + FD_EPS), xm = (float)(save - FD_EPS);
+        x[i] = xp;
+        double fp = f(ctx);
+        x[i] = xm;
+        double fm = f(ctx);
+        x[i] = save;
+        double fd = (fp - fm) / ((double)xp - xm);
+        CHECK(fabs(grad[i] - fd) <= FD_ATOL + FD_RTOL * fabs(fd), "%s[%lld]: backward %.6g, finite difference %.6g", what, (long long)i,
+              (double)grad[i], fd);
+    }
+}
+
+/* ------------------------------------------------------------------- ops */
+
+typedef struct op_ctx {
+    float *x, *w, *b, *y, *r, *aux, *k, *v;
+    int64_t n, dim, in, out, T, H, KV, hd, window;
+    const float *cs, *sn;
+} op_ctx;
+
+static double f_rmsnorm(void *p)
+{
+    op_ctx *c = p;
+    qz_train_rmsnorm(c->y, c->aux, c->x, c->w, c->n, c->dim, 1e-5);
+    return dot(c->y, c->r, c->n * c->dim);
+}
+
+static void test_rmsnorm_backward(void)
+{
+    enum { N = 3, D = 8 };
+    float x[N * D], w[D], y[N * D], r[N * D], rstd[N], dx[N * D] = {0}, dw[D] = {0};
+    qz_rng g;
+    qz_rng_seed(&g, 1);
+    fill(x, N * D, &g, 0, 1), fill(w, D, &g, 1, 0.3), fill(r, N * D, &g, 0, 1);
+    op_ctx c = {.x = x, .w = w, .y = y, .r = r, .aux = rstd, .n = N, .dim = D};
+    f_rmsnorm(&c);
+    qz_train_rmsnorm_backward(dx, dw, r, x, w, rstd, N, D);
+    check_fd("rmsnorm dx", x, N * D, 1, dx, f_rmsnorm, &c);
+    check_fd("rmsnorm dw", w, D, 1, dw, f_rmsnorm, &c);
+}
+
+static double f_linear(void *p)
+{
+    op_ctx *c = p;
+    qz_train_linear(c->y, c->x, c->w, c->b, c->T, c->in, c->out);
+    return dot(c->y, c->r, c->T * c->out);
+}
+
+static void test_linear_backward(void)
+{
+    enum { T = 3, IN = 5, OUT = 4 };
+    float x[T * IN], w[OUT * IN], b[OUT], y[T * OUT], r[T * OUT], dx[T * IN] = {0}, dw[OUT * IN] = {0}, db[OUT] = {0};
+    qz_rng g;
+    qz_rng_seed(&g, 2);
+    fill(x, T * IN, &g, 0, 1), fill(w, OUT * IN, &g, 0, 0.5), fill(b, OUT, &g, 0, 0.5), fill(r, T * OUT, &g, 0, 1);
+    op_ctx c = {.x = x, .w = w, .b = b, .y = y, .r = r, .T = T, .in = IN, .out = OUT};
+    qz_train_linear_backward(dx, dw, db, r, x, w, T, IN, OUT);
+    check_fd("linear dx", x, T * IN, 1, dx, f_linear, &c);
+    check_fd("linear dw", w, OUT * IN, 1, dw, f_linear, &c);
+    check_fd("linear db", b, OUT, 1, db, f_linear, &c);
+}
+
+static double f_rope(void *p)
+{
+    op_ctx *c = p;
+    memcpy(c->y, c->x, (size_t)(c->T * c->H * c->hd) * sizeof(float));
+    qz_rope_rotate(c->y, c->cs, c->sn, c->T, c->H, c->hd, 0);
+    return dot(c->y, c->r, c->T * c->H * c->hd);
+}
+
+static void test_rope_backward(void)
+{
+    enum { T = 3, H = 2, HD = 4, N = T * H * HD };
+    float x[N], y[N], r[N], dx[N], cs[T * HD / 2], sn[T * HD / 2];
+    qz_rng g;
+    qz_rng_seed(&g, 3);
+    for (int i = 0; i < T * HD / 2; i++) {
+        double a = 3 * qz_rng_normal(&g);
+        cs[i] = (float)cos(a), sn[i] = (float)sin(a);
+    }
+    fill(x, N, &g, 0, 1), fill(r, N, &g, 0, 1);
+    op_ctx c = {.x = x, .y = y, .r = r, .T = T, .H = H, .hd = HD, .cs = cs, .sn = sn};
+    memcpy(dx, r, sizeof dx);
+    qz_rope_rotate(dx, cs, sn, T, H, HD, 1);
+    check_fd("rope dx", x, N, 1, dx, f_rope, &c);
+}
+
+static double f_attention(void *p)
+{
+    op_ctx *c = p;
+    qz_train_attention(c->y, c->aux, c->x, c->k, c->v, c->T, c->H, c->KV, c->hd, c->window);
+    return dot(c->y, c->r, c->T * c->H * c->hd);
+}
+
+static void attention_case(int64_t window)
+{
+    enum { T = 5, H = 4, KV = 2, HD = 3, QD = H * HD, KVD = KV * HD };
+    float q[T * QD], k[T * KVD], v[T * KVD], y[T * QD], r[T * QD], p[H * T * T], dp[T * T];
+    float dq[T * QD], dk[T * KVD], dv[T * KVD];
+    qz_rng g;
+    qz_rng_seed(&g, 4 + (uint64_t)window);
+    fill(q, T * QD, &g, 0, 1), fill(k, T * KVD, &g, 0, 1), fill(v, T * KVD, &g, 0, 1), fill(r, T * QD, &g, 0, 1);
+    op_ctx c = {.x = q, .k = k, .v = v, .y = y, .r = r, .aux = p, .T = T, .H = H, .KV = KV, .hd = HD, .window = window};
+    f_attention(&c);
+    for (int64_t t = 0; window && t < T; t++)
+        for (int64_t j = 0; j < T; j++)
+            CHECK((p[t * T + j] == 0) == (j > t || j <= t - window), "window %lld: p[%lld,%lld] = %g", (long long)window, (long long)t,
+                  (long long)j, (double)p[t * T + j]);
+    qz_train_attention_backward(dq, dk, dv, dp, r, p, q, k, v, T, H, KV, HD);
+    check_fd("attention dq", q, T * QD, 1, dq, f_attention, &c);
+    check_fd("attention dk", k, T * KVD, 1, dk, f_attention, &c);
+    check_fd("attention dv", v, T * KVD, 1, dv, f_attention, &c);
+}
+
+static void test_attention_backward(void)
+{
+    attention_case(0);
+    attention_case(3); /* sliding window */
+}
+
+static double f_swiglu(void *p)
+{
+    op_ctx *c = p;
+    qz_train_swiglu(c->y, c->x, c->w, c->n);
+    return dot(c->y, c->r, c->n);
+}
+
+static void test_swiglu_backward(void)
+{
+    enum { N = 12 };
+    float g_[N], u[N], h[N], r[N], dg[N], du[N];
+    qz_rng g;
+    qz_rng_seed(&g, 5);
+    fill(g_, N, &g, 0, 2), fill(u, N, &g, 0, 1), fill(r, N, &g, 0, 1);
+    op_ctx c = {.x = g_, .w = u, .y = h, .r = r, .n = N};
+    qz_train_swiglu_backward(dg, du, r, g_, u, N);
+    check_fd("swiglu dgate", g_, N, 1, dg, f_swiglu, &c);
+    check_fd("swiglu dup", u, N, 1, du, f_swiglu, &c);
+}
+
+/* ---------------------------------------------------------------- losses */
+
+enum { LV = 7 };
+typedef struct loss_ctx {
+    qz_loss_opts o;
+    float zs[LV], zt[LV], dz[LV], logp[LV];
+    int32_t ids[LV];
+    int k;
+    double p_rest, work[3 * LV];
+} loss_ctx;
+
+static double f_loss(void *p)
+{
+    loss_ctx *c = p;
+    float dz[LV];
+    if (c->k) return qz_loss_row_topk(&c->o, c->zs, LV, c->ids, c->logp, c->k, c->p_rest, 2, 1.0, dz, c->work).loss;
+    return qz_loss_row(&c->o, c->zs, c->zt, LV, 2, 1.0, dz, c->work).loss;
+}
+
+static void test_loss_gradients(void)
+{
+    const qz_loss_opts cases[] = {{QZ_LOSS_KL, 1.0, 1.0}, {QZ_LOSS_KL, 0.5, 2.0}, {QZ_LOSS_RKL, 1.0, 1.5}, {QZ_LOSS_RKL, 0.3, 1.0},
+                                  {QZ_LOSS_JSD, 1.0, 1.0}, {QZ_LOSS_JSD, 0.5, 3.0}, {QZ_LOSS_CE, 0.0, 1.0}};
+    qz_rng g;
+    qz_rng_seed(&g, 6);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        loss_ctx c = {.o = cases[i]};
+        fill(c.zs, LV, &g, 0, 2), fill(c.zt, LV, &g, 0, 2);
+        qz_loss_row(&c.o, c.zs, c.zt, LV, 2, 1.0, c.dz, c.work);
+        char what[64];
+        snprintf(what, sizeof what, "%s alpha %g tau %g", qz_loss_name(c.o.kind), c.o.alpha, c.o.temperature);
+        check_fd(what, c.zs, LV, 1, c.dz, f_loss, &c);
+    }
+    /* identical distributions: every divergence 0 */
+    loss_ctx c = {.o = {QZ_LOSS_JSD, 1.0, 2.0}};
+    fill(c.zs, LV, &g, 0, 2);
+    memcpy(c.zt, c.zs, sizeof c.zt);
+    for (int kind = 0; kind < QZ_LOSS_CE; kind++) {
+        c.o.kind = (qz_loss_kind)kind;
+        CHECK_CLOSE(qz_loss_row(&c.o, c.zs, c.zt, LV, 2, 1.0, c.dz, c.work).div, 0.0, 1e-12, 0);
+    }
+}
+
+/* The top-k estimate: all V entries = the exact KL; fewer, its gradient. */
+static void test_loss_topk(void)
+{
+    qz_rng g;
+    qz_rng_seed(&g, 7);
+    loss_ctx c = {.o = {QZ_LOSS_KL, 0.8, 1.0}};
+    fill(c.zs, LV, &g, 0, 2), fill(c.zt, LV, &g, 0, 2);
+    double lp[LV], mx = -INFINITY, s = 0;
+    for (int i = 0; i < LV; i++) mx = fmax(mx, c.zt[i]);
+    for (int i = 0; i < LV; i++) s += exp(c.zt[i] - mx);
+    for (int i = 0; i < LV; i++) lp[i] = c.zt[i] - mx - log(s);
+    for (int i = 0; i < LV; i++) c.ids[i] = (int32_t)((i * 3) % LV), c.logp[i] = (float)lp[c.ids[i]];
+    float dz_full[LV];
+    qz_loss_terms full = qz_loss_row(&c.o, c.zs, c.zt, LV, 2, 1.0, dz_full, c.work);
+    qz_loss_terms top = qz_loss_row_topk(&c.o, c.zs, LV, c.ids, c.logp, LV, 0.0, 2, 1.0, c.dz, c.work);
+    CHECK_CLOSE(top.div, full.div, 1e-6, 1e-5);
+    for (int i = 0; i < LV; i++) CHECK_CLOSE(c.dz[i], dz_full[i], 1e-6, 1e-5);
+    c.k = 3;
+    c.p_rest = 0;
+    for (int i = 3; i < LV; i++) c.p_rest += exp(lp[c.ids[i]]);
+    qz_loss_row_topk(&c.o, c.zs, LV, c.ids, c.logp, c.k, c.p_rest, 2, 1.0, c.dz, c.work);
+    check_fd("top-3 kl", c.zs, LV, 1, c.dz, f_loss, &c);
+}
+
+/* ----------------------------------------------------------- whole model */
+
+static int synth_model(const char *name, qz_model_config c, uint64_t seed, qz_model **m, qz_error *err)
+{
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
+    mkdir(dir, 0700);
+    int rc = qz_synth_write(dir, &c, seed, err);
+    return rc ? rc : qz_model_open(m, dir, err);
+}
+
+static qz_model_config tiny_config(int64_t vocab, int64_t hidden, int64_t ffn, int64_t heads, int64_t kv, int tie, int bias)
+{
+    return (qz_model_config){.arch = QZ_ARCH_LLAMA, .hidden = hidden, .intermediate = ffn, .n_layers = 2, .n_heads = heads,
+                             .n_kv_heads = kv, .head_dim = hidden / heads, .vocab = vocab, .max_position = 64, .rms_eps = 1e-5,
+                             .rope_theta = 10000, .tie_embeddings = tie, .qkv_bias = bias, .bos_id = 1, .eos_id = 2,
+                             .torch_dtype = QZ_DTYPE_F32};
+}
+
+/* The fixture's teacher rows. */
+typedef struct fixed_teacher {
+    const float *logits, *hidden;
+    int64_t V, d;
+} fixed_teacher;
+
+static int fixed_rows(void *ctx, int64_t r0, int64_t n, float *logits, float *hidden, qz_error *err)
+{
+    fixed_teacher *t = ctx;
+    (void)err;
+    memcpy(logits, t->logits + r0 * t->V, (size_t)(n * t->V) * sizeof(float));
+    if (hidden) memcpy(hidden, t->hidden + r0 * t->d, (size_t)(n * t->d) * sizeof(float));
+    return QZ_OK;
+}
+
+typedef struct model_ctx {
+    qz_train_model *tm;
+    qz_train_acts *a;
+    qz_distill_scratch *s;
+    const int32_t *tokens;
+    int64_t B;
+    qz_loss_opts lo;
+    double hw;
+    fixed_teacher *t;
+} model_ctx;
+
+static double f_model(void *p)
+{
+    model_ctx *c = p;
+    qz_distill_point pt;
+    qz_error err;
+    qz_distill_grad(c->tm, c->a, c->s, c->tokens, c->B, &c->lo, c->hw, fixed_rows, c->t, &pt, &err);
+    return pt.loss;
+}
+
+/* Whole-model gradient by finite differences: tied embeddings, no biases,
+ * KL + CE + hidden loss (the fixture covers untied and biases). */
+static void test_model_gradient_fd(void)
+{
+    enum { B = 2, T = 5, V = 24, D = 8 };
+    qz_model *m = NULL;
+    qz_error err = {0};
+    if (synth_model("fd", tiny_config(V, D, 12, 2, 1, 1, 0), 11, &m, &err)) {
+        CHECK(0, "%s", err.msg);
+        return;
+    }
+    qz_train_model *tm = NULL;
+    qz_train_acts *a = NULL;
+    qz_distill_scratch *s = NULL;
+    CHECK(qz_model_reserve(m, T, &err) == 0 && qz_train_model_load(&tm, m, &err) == 0 && qz_train_acts_new(&a, &m->cfg, B, T, &err) == 0 &&
+              qz_distill_scratch_new(&s, &m->cfg, &err) == 0,
+          "%s", err.msg);
+    int32_t tokens[B * T];
+    float tl[B * T * V], th[B * T * D];
+    qz_rng g;
+    qz_rng_seed(&g, 12);
+    for (int i = 0; i < B * T; i++) tokens[i] = (int32_t)qz_rng_below(&g, V);
+    fill(tl, B * T * V, &g, 0, 2), fill(th, B * T * D, &g, 0, 1);
+    fixed_teacher t = {tl, th, V, D};
+    model_ctx c = {tm, a, s, tokens, B, {QZ_LOSS_KL, 0.6, 2.0}, 0.2, &t};
+    if (tm && a && s) {
+        f_model(&c);
+        float *grad = malloc((size_t)tm->n_params * sizeof(float));
+        memcpy(grad, tm->grads, (size_t)tm->n_params * sizeof(float));
+        for (int i = 0; i < tm->n_tensors; i++) {
+            const qz_train_tensor *tt = &tm->tensors[i];
+            check_fd(tt->name, tm->params + tt->off, tt->numel, tt->numel / 4 + 1, grad + tt->off, f_model, &c);
+        }
+        free(grad);
+    }
+    qz_distill_scratch_free(s);
+    qz_train_acts_free(a);
+    qz_train_model_free(tm);
+    qz_model_free(m);
+}
+
+/* The gradient of the fixture's untied, biased model for four losses
+ * against torch autograd in float64. */
+static void test_model_gradient_torch(void)
+{
+    fx_file f;
+    if (fx_open(&f, "model")) return;
+    fx_array *cfg = fx_get(&f, "cfg", "i32"), *params = fx_get(&f, "params", "f32"), *tok = fx_get(&f, "tokens", "i32");
+    fx_array *tl = fx_get(&f, "teacher_logits", "f32"), *th = fx_get(&f, "teacher_hidden", "f32"), *opts = fx_get(&f, "opts", "f64");
+    if (!cfg || !params || !tok || !tl || !th || !opts) {
+        CHECK(0, "fixture arrays missing");
+        fx_free(&f);
+        return;
+    }
+    const int32_t *k = cfg->data; /* V, D, FF, L, H, KV, B, T */
+    qz_model_config c = tiny_config(k[0], k[1], k[2], k[4], k[5], 0, 1);
+    c.n_layers = k[3];
+    qz_model *m = NULL;
+    qz_train_model *tm = NULL;
+    qz_train_acts *a = NULL;
+    qz_distill_scratch *s = NULL;
+    qz_error err = {0};
+    int rc = synth_model("torch", c, 1, &m, &err);
+    if (rc == 0) rc = qz_model_reserve(m, k[7], &err);
+    if (rc == 0) rc = qz_train_model_load(&tm, m, &err);
+    if (rc == 0) rc = qz_train_acts_new(&a, &m->cfg, k[6], k[7], &err);
+    if (rc == 0) rc = qz_distill_scratch_new(&s, &m->cfg, &err);
+    CHECK(rc == 0, "%s", err.msg);
+    CHECK(rc || tm->n_params == params->n, "params %lld, fixture %lld", (long long)(tm ? tm->n_params : 0), (long long)params->n);
+    fixed_teacher t = {tl->data, th->data, k[0], k[1]};
+    for (int i = 0; rc == 0 && tm->n_params == params->n && i < 4; i++) {
+        const double *o = (const double *)opts->data + 4 * i;
+        char name[16];
+        snprintf(name, sizeof name, "loss%d", i);
+        fx_array *want_loss = fx_get(&f, name, "f64");
+        snprintf(name, sizeof name, "grad%d", i);
+        fx_array *want = fx_get(&f, name, "f64");
+        memcpy(tm->params, params->data, (size_t)params->n * sizeof(float));
+        qz_loss_opts lo = {(qz_loss_kind)o[0], o[1], o[2]};
+        qz_distill_point pt;
+        rc = qz_distill_grad(tm, a, s, tok->data, k[6], &lo, o[3], fixed_rows, &t, &pt, &err);
+        CHECK(rc == 0 && want && want_loss, "case %d", i);
+        if (rc || !want || !want_loss) break;
+        CHECK_CLOSE(pt.loss, ((double *)want_loss->data)[0], 1e-6, 1e-5);
+        int bad = 0;
+        for (int64_t j = 0; j < tm->n_params && bad < 5; j++) {
+            double w = ((double *)want->data)[j];
+            if (fabs(tm->grads[j] - w) > 2e-6 + 2e-4 * fabs(w)) {
+                bad++;
+                CHECK(0, "%s: grad[%lld] = %.8g, torch %.8g", qz_loss_name(lo.kind), (long long)j, (double)tm->grads[j], w);
+            }
+        }
+    }
+    qz_distill_scratch_free(s);
+    qz_train_acts_free(a);
+    qz_train_model_free(tm);
+    qz_model_free(m);
+    fx_free(&f);
+}
+
+/* The trainer's logits equal model.c's (qz_eval_hidden + qz_model_head). */
+static void test_forward_matches_model(void)
+{
+    enum { T = 9, V = 40 };
+    qz_model *m = NULL;
+    qz_error err = {0};
+    qz_train_model *tm = NULL;
+    qz_train_acts *a = NULL;
+    int rc = synth_model("fwd", tiny_config(V, 16, 20, 4, 2, 0, 1), 21, &m, &err);
+    if (rc == 0) rc = qz_model_reserve(m, T, &err);
+    if (rc == 0) rc = qz_train_model_load(&tm, m, &err);
+    if (rc == 0) rc = qz_train_acts_new(&a, &m->cfg, 1, T, &err);
+    CHECK(rc == 0, "%s", err.msg);
+    if (rc == 0) {
+        int32_t tok[T];
+        for (int i = 0; i < T; i++) tok[i] = (int32_t)((i * 7 + 3) % V);
+        float x[T * 16], want[T * V], got[T * V];
+        qz_ppl_opts po = {.seqlen = T};
+        CHECK(qz_eval_hidden(m, tok, 1, &po, x, &err) == 0, "%s", err.msg);
+        qz_model_head(m, x, T, want);
+        qz_train_forward(tm, a, tok, 1);
+        qz_train_logits(tm, a, 0, T, got);
+        for (int i = 0; i < T * V; i++) CHECK_CLOSE(got[i], want[i], 1e-6, 1e-6);
+    }
+    qz_train_acts_free(a);
+    qz_train_model_free(tm);
+    qz_model_free(m);
+}
+
+/* -------------------------------------------------------------- optimizer */
+
+static void test_adamw_torch(void)
+{
+    fx_file f;
+    if (fx_open(&f, "adamw")) return;
+    fx_array *p0 = fx_get(&f, "p0", "f32"), *g1 = fx_get(&f, "g1", "f32"), *g2 = fx_get(&f, "g2", "f32");
+    fx_array *p1 = fx_get(&f, "p1", "f32"), *p2 = fx_get(&f, "p2", "f32"), *hy = fx_get(&f, "hyper", "f64");
+    if (p0 && g1 && g2 && p1 && p2 && hy) {
+        const double *h = hy->data;
+        qz_adamw o = {h[1], h[2], h[3], h[4]};
+        int64_t n = p0->n;
+        float p[16], m[16] = {0}, v[16] = {0};
+        memcpy(p, p0->data, (size_t)n * sizeof(float));
+        qz_adamw_step(&o, p, g1->data, m, v, NULL, n, 1, h[0]);
+        for (int64_t i = 0; i < n; i++) CHECK_CLOSE(p[i], ((float *)p1->data)[i], 1e-7, 1e-6);
+        qz_adamw_step(&o, p, g2->data, m, v, NULL, n, 2, h[0]);
+        for (int64_t i = 0; i < n; i++) CHECK_CLOSE(p[i], ((float *)p2->data)[i], 1e-7, 1e-6);
+    } else
+        CHECK(0, "fixture arrays missing");
+    fx_free(&f);
+}
+
+/* Decay masked off: p changes by the Adam term alone (step 1: lr * sign(g)). */
+static void test_adamw_no_decay(void)
+{
+    qz_adamw o = {0.9, 0.95, 1e-8, 0.5};
+    float p[2] = {1.0f, 1.0f}, g[2] = {0.25f, -4.0f}, m[2] = {0}, v[2] = {0};
+    uint8_t decay[2] = {0, 1};
+    qz_adamw_step(&o, p, g, m, v, decay, 2, 1, 0.1);
+    CHECK_CLOSE(p[0], 1.0 - 0.1, 1e-6, 0);               /* m^/sqrt(v^) = sign(g) at step 1 */
+    CHECK_CLOSE(p[1], 1.0 * (1 - 0.1 * 0.5) + 0.1, 1e-6, 0); /* decayed first, then the Adam step */
+}
+
+static void test_schedule_and_clip(void)
+{
+    CHECK_CLOSE(qz_lr_at(QZ_SCHEDULE_COSINE, 1.0, 0.1, 2, 0, 12), 0.5, 1e-12, 0);
+    CHECK_CLOSE(qz_lr_at(QZ_SCHEDULE_COSINE, 1.0, 0.1, 2, 1, 12), 1.0, 1e-12, 0);
+    CHECK_CLOSE(qz_lr_at(QZ_SCHEDULE_COSINE, 1.0, 0.1, 2, 2, 12), 1.0, 1e-12, 0);
+    CHECK_CLOSE(qz_lr_at(QZ_SCHEDULE_COSINE, 1.0, 0.1, 2, 7, 12), 0.55, 1e-12, 0); /* halfway: 0.1 + 0.9 / 2 */
+    CHECK_CLOSE(qz_lr_at(QZ_SCHEDULE_CONSTANT, 2.0, 0.1, 4, 1, 12), 1.0, 1e-12, 0);
+    CHECK_CLOSE(qz_lr_at(QZ_SCHEDULE_CONSTANT, 2.0, 0.1, 4, 9, 12), 2.0, 1e-12, 0);
+    float g[2] = {3, 4};
+    CHECK_CLOSE(qz_grad_norm(g, 2), 5.0, 1e-12, 0);
+    CHECK_CLOSE(qz_grad_clip(g, 2, 5.0, 1.0), 0.2, 1e-12, 0);
+    CHECK_CLOSE(g[0], 0.6, 1e-7, 0);
+    CHECK_CLOSE(g[1], 0.8, 1e-7, 0);
+    CHECK_CLOSE(qz_grad_clip(g, 2, 1.0, 2.0), 1.0, 0, 0);
+}
+
+/* ------------------------------------------------------- trainer, resume */
+
+static qz_distill *make_trainer(qz_model *t, qz_model *s, const int32_t *tok, int64_t n, qz_error *err)
+{
+    qz_distill_opts o = qz_distill_defaults();
+    o.seqlen = 8, o.batch = 2, o.steps = 6, o.warmup = 2, o.lr = 1e-2;
+    o.loss = (qz_loss_opts){QZ_LOSS_JSD, 0.5, 2.0};
+    qz_distill *d = NULL;
+    return qz_distill_new(&d, t, s, tok, n, &o, err) ? NULL : d;
+}
+
+static void run_steps(qz_distill *d, int n, qz_error *err)
+{
+    qz_distill_point pt;
+    for (int i = 0; i < n; i++) CHECK(qz_distill_step(d, &pt, err) == 0, "%s", err->msg);
+}
+
+/* 6 steps straight = 3 steps, save, a fresh trainer loads, 3 more; loss falls. */
+static void test_resume_identical(void)
+{
+    enum { V = 30, N = 300 };
+    qz_model *t = NULL, *s = NULL;
+    qz_error err = {0};
+    int rc = synth_model("teacher", tiny_config(V, 16, 24, 4, 2, 1, 0), 31, &t, &err);
+    if (rc == 0) rc = synth_model("student", tiny_config(V, 8, 12, 2, 1, 1, 0), 32, &s, &err);
+    CHECK(rc == 0, "%s", err.msg);
+    if (rc) return;
+    int32_t tok[N];
+    for (int i = 0; i < N; i++) tok[i] = (int32_t)((i * i + 3 * i) % V);
+    qz_distill *a = make_trainer(t, s, tok, N, &err), *b = make_trainer(t, s, tok, N, &err), *c = NULL;
+    CHECK(a && b, "%s", err.msg);
+    char path[700];
+    snprintf(path, sizeof path, "%s/ckpt", tmpdir);
+    if (a && b) {
+        run_steps(a, 6, &err);
+        run_steps(b, 3, &err);
+        CHECK(qz_distill_save(b, path, &err) == 0, "%s", err.msg);
+        c = make_trainer(t, s, tok, N, &err);
+        CHECK(c && qz_distill_load(c, path, &err) == 0, "%s", err.msg);
+        if (c) run_steps(c, 3, &err);
+        const qz_train_model *ma = qz_distill_student(a), *mc = c ? qz_distill_student(c) : NULL;
+        CHECK(mc && memcmp(ma->params, mc->params, (size_t)ma->n_params * sizeof(float)) == 0, "resumed weights differ");
+        int64_t na, nc = 0;
+        const qz_distill_point *ca = qz_distill_curve(a, &na), *cc = c ? qz_distill_curve(c, &nc) : NULL;
+        CHECK(na == 6 && nc == 6 && memcmp(ca, cc, 6 * sizeof *ca) == 0, "curves differ");
+        CHECK(ca[5].loss < ca[0].loss, "loss did not fall: %g -> %g", ca[0].loss, ca[5].loss);
+        /* another option set refuses the file */
+        qz_distill_opts o = qz_distill_defaults();
+        o.seqlen = 8, o.batch = 2, o.steps = 6, o.warmup = 2, o.lr = 2e-2;
+        qz_distill *e = NULL;
+        CHECK(qz_distill_new(&e, t, s, tok, N, &o, &err) == 0 && qz_distill_load(e, path, &err) == QZ_EINPUT, "other lr accepted");
+        qz_distill_free(e);
+    }
+    qz_distill_free(a), qz_distill_free(b), qz_distill_free(c);
+    qz_model_free(t), qz_model_free(s);
+}
+
+static void test_bad_pairs(void)
+{
+    qz_model *t = NULL, *s = NULL;
+    qz_error err = {0};
+    int rc = synth_model("t2", tiny_config(30, 16, 24, 4, 2, 1, 0), 41, &t, &err);
+    if (rc == 0) rc = synth_model("s2", tiny_config(31, 16, 24, 4, 2, 1, 0), 42, &s, &err);
+    CHECK(rc == 0, "%s", err.msg);
+    int32_t tok[20] = {0};
+    qz_distill_opts o = qz_distill_defaults();
+    o.seqlen = 8, o.batch = 1;
+    qz_distill *d = NULL;
+    CHECK(rc || (qz_distill_new(&d, t, s, tok, 20, &o, &err) == QZ_EINPUT && strstr(err.msg, "vocabulary")), "%s", err.msg);
+    CHECK(rc || (qz_distill_new(&d, t, t, tok, 8, &o, &err) == QZ_EINPUT && strstr(err.msg, "shorter than one window")), "%s", err.msg);
+    qz_model_free(t), qz_model_free(s);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    fx_init(argv[0], "train", "scripts/gen_train_fixture.py");
+    qzt_tmpdir(tmpdir, sizeof tmpdir, "train");
+    QZ_RUN(test_rmsnorm_backward);
+    QZ_RUN(test_linear_backward);
+    QZ_RUN(test_rope_backward);
+    QZ_RUN(test_attention_backward);
+    QZ_RUN(test_swiglu_backward);
+    QZ_RUN(test_loss_gradients);
+    QZ_RUN(test_loss_topk);
+    QZ_RUN(test_model_gradient_fd);
+    QZ_RUN(test_model_gradient_torch);
+    QZ_RUN(test_forward_matches_model);
+    QZ_RUN(test_adamw_torch);
+    QZ_RUN(test_adamw_no_decay);
+    QZ_RUN(test_schedule_and_clip);
+    QZ_RUN(test_resume_identical);
+    QZ_RUN(test_bad_pairs);
+    qzt_rmdir(tmpdir);
+    QZ_TEST_EXIT();
+}
