@@ -15,7 +15,7 @@ qz_distill_opts qz_distill_defaults(void)
 {
     return (qz_distill_opts){
         .loss = {QZ_LOSS_KL, 1.0, 1.0}, .seqlen = 512, .batch = 8, .steps = 100, .warmup = 100, .lr = 3e-4,
-        .lr_min_frac = 0.1, .clip = 1.0, .schedule = QZ_SCHEDULE_COSINE, .adam = {0.9, 0.95, 1e-8, 0.1},
+        .lr_min_frac = 0.1, .clip = 1.0, .schedule = QZ_SCHEDULE_COSINE, .adam = {0.9, 0.95, 1e-8, 0.1}, .keep_sparsity = -1,
     };
 }
 
@@ -167,11 +167,18 @@ static int alloc_state(qz_distill *d, qz_error *err)
     if (d->o.keep_sparsity) d->mask = qz_calloc_array(n, 1);
     if (!d->m || !d->v || !d->decay || !d->batch || !d->thid || !d->tbuf || !d->curve || (d->o.keep_sparsity && !d->mask))
         return qz_fail(err, QZ_EINTERNAL, "out of memory for the optimizer state of %lld parameters", (long long)n);
+    int64_t linear = 0;
     for (int i = 0; i < d->tm->n_tensors; i++) {
         const qz_train_tensor *t = &d->tm->tensors[i];
         memset(d->decay + t->off, t->decay, (size_t)t->numel);
+        linear += t->linear ? t->numel : 0;
         for (int64_t j = t->off; d->mask && t->linear && j < t->off + t->numel; j++)
             if (d->tm->params[j] == 0.0f) d->mask[j] = 1, d->masked++;
+    }
+    if (d->o.keep_sparsity < 0 && (double)d->masked < QZ_DISTILL_SPARSE_AUTO * (double)linear) { /* a dense student */
+        free(d->mask);
+        d->mask = NULL;
+        d->masked = 0;
     }
     return QZ_OK;
 }

@@ -39,12 +39,15 @@ typedef struct qz_distill_opts {
     qz_schedule schedule;
     qz_adamw adam;
     uint64_t seed;
-    int keep_sparsity;
+    int keep_sparsity;      /* 1 on, 0 off, -1 on when >= QZ_DISTILL_SPARSE_AUTO of the linear weights are 0 */
 } qz_distill_opts;
+
+#define QZ_DISTILL_SPARSE_AUTO 0.01
 
 /* Defaults: kl, alpha 1, tau 1, seqlen 512, batch 8, steps 100, warmup 100
  * (clamped to steps by the tool), lr 3e-4 to 0.1 lr by cosine, clip 1,
- * AdamW betas (0.9, 0.95), eps 1e-8, weight decay 0.1, seed 0. */
+ * AdamW betas (0.9, 0.95), eps 1e-8, weight decay 0.1, seed 0,
+ * keep_sparsity auto. */
 qz_distill_opts qz_distill_defaults(void);
 
 /* What one step (or an evaluation) measured, means over scored positions. */
