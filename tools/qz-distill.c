@@ -408,6 +408,11 @@ static int start(run *r, qz_error *err)
         restore_evals(r);
     } else if (rc == QZ_OK && a->resume)
         qz_cli_warn(r->c, "--resume: no checkpoint %s; starting at step 0", r->ckpt);
+    if (rc == QZ_OK && a->cache && access(a->cache, F_OK) != 0) {
+        if (!r->c->quiet) fprintf(stderr, "%s: writing the teacher's top-%lld cache %s\n", r->c->tool, (long long)a->top_k, a->cache);
+        rc = qz_distill_write_cache(r->d, a->cache, (int)a->top_k, a->teacher, err);
+    }
+    if (rc == QZ_OK && a->cache) rc = qz_distill_use_cache(r->d, a->cache, err);
     return rc;
 }
 

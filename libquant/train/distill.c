@@ -4,6 +4,7 @@
  * checkpoint file (FORMAT.md "Distillation checkpoints"). */
 #include "distill.h"
 
+#include "compare.h"
 #include "eval.h"
 #include "safetensors.h"
 
@@ -58,7 +59,7 @@ void qz_distill_scratch_free(qz_distill_scratch *s)
 /* Loss and logit gradients of rows [r0, r0+n); adds the hidden-state
  * gradient; sums go to pt (divided by the caller). */
 static void chunk_loss(qz_train_acts *a, qz_distill_scratch *s, const int32_t *tokens, int64_t r0, int64_t n, const qz_loss_opts *lo,
-                       double hidden_weight, const float *hs, double scale, qz_distill_point *pt)
+                       double hidden_weight, const float *hs, const qz_topk_block *cache, double scale, qz_distill_point *pt)
 {
     int64_t T = qz_train_acts_seqlen(a), V = s->vocab, d = s->hidden;
     float *dh = qz_train_dhidden(a);
@@ -69,7 +70,10 @@ static void chunk_loss(qz_train_acts *a, qz_distill_scratch *s, const int32_t *t
             memset(dz, 0, (size_t)V * sizeof(float));
             continue;
         }
-        qz_loss_terms t = qz_loss_row(lo, s->zs + i * V, s->zt + i * V, V, tokens[r + 1], scale, dz, s->work);
+        int64_t sr = r / T * (T - 1) + r % T; /* the cache's record: scored positions only */
+        qz_loss_terms t = cache ? qz_loss_row_topk(lo, s->zs + i * V, V, cache->ids + sr * cache->k, cache->logp + sr * cache->k,
+                                                   cache->k, cache->p_rest[sr], tokens[r + 1], scale, dz, s->work)
+                                : qz_loss_row(lo, s->zs + i * V, s->zt + i * V, V, tokens[r + 1], scale, dz, s->work);
         pt->loss += t.loss, pt->div += t.div, pt->ce += t.ce;
         for (int64_t j = 0; hidden_weight > 0 && j < d; j++) {
             double diff = (double)hs[r * d + j] - s->ht[i * d + j];
@@ -80,8 +84,8 @@ static void chunk_loss(qz_train_acts *a, qz_distill_scratch *s, const int32_t *t
 }
 
 int qz_distill_grad(qz_train_model *tm, qz_train_acts *a, qz_distill_scratch *s, const int32_t *tokens, int64_t B,
-                    const qz_loss_opts *lo, double hidden_weight, qz_teacher_fn teacher, void *tctx, qz_distill_point *pt,
-                    qz_error *err)
+                    const qz_loss_opts *lo, double hidden_weight, qz_teacher_fn teacher, void *tctx, const qz_topk_block *cache,
+                    qz_distill_point *pt, qz_error *err)
 {
     int64_t T = qz_train_acts_seqlen(a), N = B * T, scored = B * (T - 1);
     double scale = 1.0 / (double)scored;
@@ -92,11 +96,11 @@ int qz_distill_grad(qz_train_model *tm, qz_train_acts *a, qz_distill_scratch *s,
     for (int64_t r0 = 0; r0 < N; r0 += QZ_TRAIN_CHUNK) {
         int64_t n = N - r0 < QZ_TRAIN_CHUNK ? N - r0 : QZ_TRAIN_CHUNK;
         qz_train_logits(tm, a, r0, n, s->zs);
-        if (lo->kind != QZ_LOSS_CE || hidden_weight > 0) {
+        if (!cache && (lo->kind != QZ_LOSS_CE || hidden_weight > 0)) {
             int rc = teacher(tctx, r0, n, s->zt, hidden_weight > 0 ? s->ht : NULL, err);
             if (rc) return rc;
         }
-        chunk_loss(a, s, tokens, r0, n, lo, hidden_weight, hs, scale, pt);
+        chunk_loss(a, s, tokens, r0, n, lo, hidden_weight, hs, cache, scale, pt);
         qz_train_logits_backward(tm, a, r0, n, s->dz);
     }
     qz_train_backward(tm, a, tokens, B);
@@ -126,6 +130,9 @@ struct qz_distill {
     qz_rng rng;
     int64_t step;
     qz_distill_point *curve; /* (steps) */
+    qz_topk_reader *cache;   /* the teacher from a top-k cache, or NULL */
+    qz_topk_block blk;       /* (batch * (seqlen - 1)) records of this step */
+    uint8_t *mark;           /* (vocab) zeros, for qz_cmp_topk_row */
 };
 
 /* qz_teacher_fn over the teacher's hidden states of this batch. */
@@ -217,6 +224,8 @@ void qz_distill_free(qz_distill *d)
     qz_train_acts_free(d->a);
     qz_distill_scratch_free(d->s);
     free(d->m), free(d->v), free(d->decay), free(d->mask), free(d->batch), free(d->thid), free(d->tbuf), free(d->curve);
+    qz_topk_reader_free(d->cache);
+    free(d->blk.logp_next), free(d->blk.p_rest), free(d->blk.ids), free(d->blk.logp), free(d->mark);
     free(d);
 }
 
@@ -235,12 +244,13 @@ static int nonfinite(const qz_distill *d, const qz_distill_point *pt, qz_error *
     return qz_fail(err, QZ_EINTERNAL, "step %lld: non-finite loss %g; stopped", (long long)d->step + 1, pt->loss);
 }
 
-static void sample_batch(qz_distill *d)
+/* One step's windows (batch, seqlen) from rng. */
+static void sample_windows(const qz_distill *d, qz_rng *rng, int32_t *out)
 {
     int64_t T = d->o.seqlen;
     for (int64_t b = 0; b < d->o.batch; b++) {
-        int64_t off = (int64_t)qz_rng_below(&d->rng, (uint64_t)(d->n_tokens - T));
-        memcpy(d->batch + b * T, d->tokens + off, (size_t)T * sizeof(int32_t));
+        int64_t off = (int64_t)qz_rng_below(rng, (uint64_t)(d->n_tokens - T));
+        memcpy(out + b * T, d->tokens + off, (size_t)T * sizeof(int32_t));
     }
 }
 
@@ -248,13 +258,16 @@ int qz_distill_step(qz_distill *d, qz_distill_point *pt, qz_error *err)
 {
     const qz_distill_opts *o = &d->o;
     QZ_ASSERT(d->step < o->steps);
-    sample_batch(d);
+    sample_windows(d, &d->rng, d->batch);
     int rc = QZ_OK;
-    if (o->loss.kind != QZ_LOSS_CE || o->hidden_weight > 0) {
+    if (d->cache) rc = qz_topk_reader_read(d->cache, &d->blk, err);
+    else if (o->loss.kind != QZ_LOSS_CE || o->hidden_weight > 0) {
         qz_ppl_opts po = {.seqlen = o->seqlen, .batch_windows = o->batch};
         rc = qz_eval_hidden(d->teacher, d->batch, o->batch, &po, d->thid, err);
     }
-    if (rc == QZ_OK) rc = qz_distill_grad(d->tm, d->a, d->s, d->batch, o->batch, &o->loss, o->hidden_weight, teacher_rows, d, pt, err);
+    if (rc == QZ_OK)
+        rc = qz_distill_grad(d->tm, d->a, d->s, d->batch, o->batch, &o->loss, o->hidden_weight, teacher_rows, d,
+                             d->cache ? &d->blk : NULL, pt, err);
     if (rc) return rc;
     float *g = d->tm->grads;
     int64_t n = d->tm->n_params;
@@ -306,6 +319,93 @@ const qz_distill_point *qz_distill_curve(const qz_distill *d, int64_t *n)
 
 const qz_train_model *qz_distill_student(const qz_distill *d) { return d->tm; }
 int64_t qz_distill_masked(const qz_distill *d) { return d->masked; }
+
+/* ----------------------------------------------------------- top-k cache */
+
+/* Records per step: every scored position of the batch's windows. */
+static int64_t step_records(const qz_distill *d) { return d->o.batch * (d->o.seqlen - 1); }
+
+static int alloc_block(qz_distill *d, int k, qz_error *err)
+{
+    size_t n = (size_t)step_records(d);
+    d->blk = (qz_topk_block){(int64_t)n, k, qz_malloc_array(n, sizeof(double)), qz_malloc_array(n, sizeof(double)),
+                             qz_malloc_array(n * (size_t)k, sizeof(int32_t)), qz_malloc_array(n * (size_t)k, sizeof(float))};
+    if (!d->mark) d->mark = qz_calloc_array((size_t)d->tm->cfg.vocab, 1);
+    if (d->blk.logp_next && d->blk.p_rest && d->blk.ids && d->blk.logp && d->mark) return QZ_OK;
+    return qz_fail(err, QZ_EINTERNAL, "out of memory for %zu top-%d records", n, k);
+}
+
+/* The header a cache of this run's windows has (all steps, in draw order). */
+static qz_topk_header cache_header(const qz_distill *d, int k)
+{
+    qz_topk_header h = {.k = k, .vocab = d->tm->cfg.vocab, .seqlen = d->o.seqlen, .windows = d->o.steps * d->o.batch};
+    h.n_tokens = h.windows * h.seqlen;
+    qz_rng rng;
+    qz_rng_seed(&rng, d->o.seed);
+    uint32_t crc = 0;
+    for (int64_t s = 0; s < d->o.steps; s++) {
+        sample_windows(d, &rng, d->batch);
+        crc = qz_crc32(crc, d->batch, (size_t)(d->o.batch * d->o.seqlen) * sizeof(int32_t)); /* = qz_topk_tokens_crc on LE hosts */
+    }
+    h.tokens_crc = crc;
+    return h;
+}
+
+/* The teacher's top-k records of the windows now in d->batch into d->blk. */
+static int teacher_topk(qz_distill *d, qz_error *err)
+{
+    int64_t T = d->o.seqlen, N = d->o.batch * T, V = d->tm->cfg.vocab;
+    qz_ppl_opts po = {.seqlen = T, .batch_windows = d->o.batch};
+    int rc = qz_eval_hidden(d->teacher, d->batch, d->o.batch, &po, d->thid, err);
+    for (int64_t r0 = 0; rc == QZ_OK && r0 < N; r0 += QZ_TRAIN_CHUNK) {
+        int64_t n = N - r0 < QZ_TRAIN_CHUNK ? N - r0 : QZ_TRAIN_CHUNK;
+        rc = teacher_rows(d, r0, n, d->s->zt, NULL, err);
+        for (int64_t i = 0; rc == QZ_OK && i < n; i++) {
+            int64_t r = r0 + i;
+            if (r % T != T - 1) qz_cmp_topk_row(d->s->zt + i * V, V, d->batch[r + 1], &d->blk, r / T * (T - 1) + r % T, d->mark);
+        }
+    }
+    return rc;
+}
+
+int qz_distill_write_cache(qz_distill *d, const char *path, int k, const char *teacher_name, qz_error *err)
+{
+    if (k < 1 || k > d->tm->cfg.vocab) return qz_fail(err, QZ_EINPUT, "--top-k %d: must be in [1, %lld]", k, (long long)d->tm->cfg.vocab);
+    qz_topk_header h = cache_header(d, k);
+    snprintf(h.base, sizeof h.base, "%s", teacher_name);
+    qz_topk_writer *w = NULL;
+    int rc = alloc_block(d, k, err);
+    if (rc == QZ_OK) rc = qz_topk_writer_open(&w, path, &h, err);
+    qz_rng rng;
+    qz_rng_seed(&rng, d->o.seed);
+    for (int64_t s = 0; rc == QZ_OK && s < d->o.steps; s++) {
+        sample_windows(d, &rng, d->batch);
+        rc = teacher_topk(d, err);
+        if (rc == QZ_OK) rc = qz_topk_writer_write(w, &d->blk, err);
+    }
+    if (rc == QZ_OK) rc = qz_topk_writer_commit(w, err);
+    qz_topk_writer_free(w);
+    free(d->blk.logp_next), free(d->blk.p_rest), free(d->blk.ids), free(d->blk.logp);
+    memset(&d->blk, 0, sizeof d->blk);
+    return rc;
+}
+
+int qz_distill_use_cache(qz_distill *d, const char *path, qz_error *err)
+{
+    qz_topk_header h;
+    int rc = qz_topk_reader_open(&d->cache, path, &h, err);
+    if (rc) return rc;
+    qz_topk_header want = cache_header(d, h.k);
+    if (h.vocab != want.vocab || h.seqlen != want.seqlen || h.windows != want.windows || h.n_tokens != want.n_tokens ||
+        h.tokens_crc != want.tokens_crc)
+        return qz_fail(err, QZ_EINPUT,
+                       "%s: a cache of %lld windows of %lld tokens (vocab %lld), not of this run's %lld windows of %lld (data, seed, "
+                       "steps, batch and seqlen must match the run that wrote it)",
+                       path, (long long)h.windows, (long long)h.seqlen, (long long)h.vocab, (long long)want.windows, (long long)want.seqlen);
+    rc = alloc_block(d, h.k, err);
+    for (int64_t s = 0; rc == QZ_OK && s < d->step; s++) rc = qz_topk_reader_read(d->cache, &d->blk, err); /* resumed: skip done steps */
+    return rc;
+}
 
 /* ------------------------------------------------------------ checkpoint */
 

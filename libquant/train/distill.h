@@ -26,6 +26,7 @@
 #define QZ_DISTILL_H
 
 #include "loss.h"
+#include "topk_cache.h"
 #include "optim.h"
 #include "rng.h"
 #include "train.h"
@@ -69,10 +70,12 @@ void qz_distill_scratch_free(qz_distill_scratch *s);
 
 /* Zeroes tm's gradients, runs the student on B windows (tokens B*T, T the
  * acts' length) and leaves the gradient of the mean loss in tm->grads;
- * *pt gets loss, div, ce, hidden. Exposed for the tests. */
+ * *pt gets loss, div, ce, hidden. The teacher is teacher(tctx) or, when
+ * cache is not NULL, its B*(T-1) top-k records in window order (loss kl,
+ * temperature 1). Exposed for the tests. */
 int qz_distill_grad(qz_train_model *tm, qz_train_acts *a, qz_distill_scratch *s, const int32_t *tokens, int64_t B,
-                    const qz_loss_opts *lo, double hidden_weight, qz_teacher_fn teacher, void *tctx, qz_distill_point *pt,
-                    qz_error *err);
+                    const qz_loss_opts *lo, double hidden_weight, qz_teacher_fn teacher, void *tctx, const qz_topk_block *cache,
+                    qz_distill_point *pt, qz_error *err);
 
 /* The trainer. teacher and student stay owned by the caller and must
  * outlive it; the student's parameters are copied into FP32 master weights
@@ -98,6 +101,18 @@ const qz_distill_point *qz_distill_curve(const qz_distill *d, int64_t *n);
 const qz_train_model *qz_distill_student(const qz_distill *d);
 /* Count of weights kept at zero (0 without keep_sparsity). */
 int64_t qz_distill_masked(const qz_distill *d);
+
+/* Teacher top-k cache (formats/topk_cache.h, version 1, as qz-eval writes
+ * it): its "text" is the windows of every step of this run concatenated in
+ * draw order (n_tokens = steps * batch * seqlen, tokens_crc over them), so a
+ * run with the same data, seed, steps, batch and seqlen reads it and
+ * nothing else does. _write_cache runs the teacher over all those windows
+ * and writes path atomically (an existing path is refused); _use_cache
+ * makes the following steps read the teacher from path instead of running
+ * it (call after qz_distill_load when resuming: the done steps are skipped).
+ * Loss kl at temperature 1 only (the caller checks). */
+int qz_distill_write_cache(qz_distill *d, const char *path, int k, const char *teacher_name, qz_error *err);
+int qz_distill_use_cache(qz_distill *d, const char *path, qz_error *err);
 
 /* Training state: master weights, AdamW moments, step, RNG state and the
  * curve, in one file written atomically ("<path>.tmp", fsync, rename; layout

@@ -297,7 +297,7 @@ static double f_model(void *p)
     model_ctx *c = p;
     qz_distill_point pt;
     qz_error err;
-    qz_distill_grad(c->tm, c->a, c->s, c->tokens, c->B, &c->lo, c->hw, fixed_rows, c->t, &pt, &err);
+    qz_distill_grad(c->tm, c->a, c->s, c->tokens, c->B, &c->lo, c->hw, fixed_rows, c->t, NULL, &pt, &err);
     return pt.loss;
 }
 
@@ -381,7 +381,7 @@ static void test_model_gradient_torch(void)
         memcpy(tm->params, params->data, (size_t)params->n * sizeof(float));
         qz_loss_opts lo = {(qz_loss_kind)o[0], o[1], o[2]};
         qz_distill_point pt;
-        rc = qz_distill_grad(tm, a, s, tok->data, k[6], &lo, o[3], fixed_rows, &t, &pt, &err);
+        rc = qz_distill_grad(tm, a, s, tok->data, k[6], &lo, o[3], fixed_rows, &t, NULL, &pt, &err);
         CHECK(rc == 0 && want && want_loss, "case %d", i);
         if (rc || !want || !want_loss) break;
         CHECK_CLOSE(pt.loss, ((double *)want_loss->data)[0], 1e-6, 1e-5);
@@ -537,6 +537,42 @@ static void test_resume_identical(void)
     qz_model_free(t), qz_model_free(s);
 }
 
+/* A top-k cache with k = vocab trains as the teacher itself does; another
+ * run's windows are refused. */
+static void test_teacher_cache(void)
+{
+    enum { V = 30, N = 300 };
+    qz_model *t = NULL, *s = NULL;
+    qz_error err = {0};
+    int rc = synth_model("teacher_c", tiny_config(V, 16, 24, 4, 2, 1, 0), 51, &t, &err);
+    if (rc == 0) rc = synth_model("student_c", tiny_config(V, 8, 12, 2, 1, 1, 0), 52, &s, &err);
+    CHECK(rc == 0, "%s", err.msg);
+    if (rc) return;
+    int32_t tok[N];
+    for (int i = 0; i < N; i++) tok[i] = (int32_t)((i * i + 5 * i) % V);
+    qz_distill_opts o = qz_distill_defaults();
+    o.seqlen = 8, o.batch = 2, o.steps = 3, o.warmup = 1, o.lr = 1e-2, o.loss.alpha = 0.7;
+    qz_distill *a = NULL, *b = NULL, *c = NULL;
+    char path[700];
+    snprintf(path, sizeof path, "%s/teacher.topk", tmpdir);
+    CHECK(qz_distill_new(&a, t, s, tok, N, &o, &err) == 0 && qz_distill_new(&b, t, s, tok, N, &o, &err) == 0, "%s", err.msg);
+    CHECK(a && b && qz_distill_write_cache(b, path, V, "teacher", &err) == 0 && qz_distill_use_cache(b, path, &err) == 0, "%s", err.msg);
+    if (a && b) {
+        run_steps(a, 3, &err);
+        run_steps(b, 3, &err);
+        const qz_train_model *ma = qz_distill_student(a), *mb = qz_distill_student(b);
+        double worst = 0;
+        for (int64_t i = 0; i < ma->n_params; i++) worst = fmax(worst, fabs((double)ma->params[i] - mb->params[i]));
+        CHECK(worst < 1e-5, "cached teacher: max |weight difference| %g", worst);
+    }
+    o.seed = 9;
+    CHECK(qz_distill_new(&c, t, s, tok, N, &o, &err) == 0 && qz_distill_use_cache(c, path, &err) == QZ_EINPUT &&
+              strstr(err.msg, "not of this run"),
+          "%s", err.msg);
+    qz_distill_free(a), qz_distill_free(b), qz_distill_free(c);
+    qz_model_free(t), qz_model_free(s);
+}
+
 static void test_bad_pairs(void)
 {
     qz_model *t = NULL, *s = NULL;
@@ -572,6 +608,7 @@ int main(int argc, char **argv)
     QZ_RUN(test_adamw_no_decay);
     QZ_RUN(test_schedule_and_clip);
     QZ_RUN(test_resume_identical);
+    QZ_RUN(test_teacher_cache);
     QZ_RUN(test_bad_pairs);
     qzt_rmdir(tmpdir);
     QZ_TEST_EXIT();
