@@ -38,5 +38,6 @@ for run in "kl:--loss kl" "ce:--loss ce" "kl-alpha0.5:--loss kl --alpha 0.5"; do
 done
 echo
 echo "KL run, held-out ppl on the first 64 windows by step:"
-grep -o '"step":[0-9]*\|"eval_ppl":[0-9.]*' "$W/kl/qz-log.jsonl" | paste -sd' ' | sed 's/"step":[0-9]* \("step"\)/\1/g; s/"step":\([0-9]*\) "eval_ppl":\([0-9.]*\)/\n  step \1: \2/g' | grep 'step' || true
+echo "  step 0: $(num "$W/kl.json" initial_ppl)"
+grep eval_ppl "$W/kl/qz-log.jsonl" | sed 's/.*"step":\([0-9]*\).*"eval_ppl":\([0-9.]*\).*/  step \1: \2/'
 echo "(load average: $(cut -d' ' -f1-3 /proc/loadavg))"
