@@ -12,13 +12,6 @@ static const char *loss_names[QZ_LOSS_COUNT] = {"kl", "rkl", "jsd", "ce"};
 
 const char *qz_loss_name(qz_loss_kind k) { return loss_names[k]; }
 
-int qz_loss_from_name(const char *s)
-{
-    for (int i = 0; i < QZ_LOSS_COUNT; i++)
-        if (!strcmp(s, loss_names[i])) return i;
-    return -1;
-}
-
 /* ls (V) = log softmax(z / tau). */
 static void log_softmax(double *ls, const float *z, int64_t V, double tau)
 {

@@ -30,7 +30,6 @@ typedef enum qz_loss_kind {
 } qz_loss_kind;
 
 const char *qz_loss_name(qz_loss_kind k); /* "kl", ... */
-int qz_loss_from_name(const char *s);     /* -1 when unknown */
 
 typedef struct qz_loss_opts {
     qz_loss_kind kind;

@@ -154,17 +154,6 @@ void qz_train_zero_grad(qz_train_model *tm)
     memset(tm->grads, 0, (size_t)tm->n_params * sizeof(float));
 }
 
-void qz_train_layer_view(const qz_train_model *tm, int64_t i, qz_layer *L)
-{
-    const qz_train_layer *P = &tm->p.layers[i];
-    memset(L, 0, sizeof *L);
-    L->index = i;
-    L->attn_norm = P->attn_norm;
-    L->mlp_norm = P->mlp_norm;
-    for (int id = 0; id < QZ_LIN_COUNT; id++)
-        L->lin[id] = (qz_linear){P->w[id], P->b[id], qz_linear_out(&tm->cfg, (qz_linear_id)id), qz_linear_in(&tm->cfg, (qz_linear_id)id)};
-}
-
 /* ----------------------------------------------------------- activations */
 
 typedef struct layer_acts {

@@ -59,8 +59,6 @@ typedef struct qz_train_model {
 int qz_train_model_load(qz_train_model **out, qz_model *m, qz_error *err);
 void qz_train_model_free(qz_train_model *tm);
 void qz_train_zero_grad(qz_train_model *tm);
-/* Layer i of the parameters as a qz_layer (pointers into tm, not owned). */
-void qz_train_layer_view(const qz_train_model *tm, int64_t i, qz_layer *L);
 
 /* Saved activations and backward scratch for B windows of T tokens. */
 typedef struct qz_train_acts qz_train_acts;
