@@ -361,15 +361,26 @@ void qz_scratch_free(qz_scratch *s)
     free(s);
 }
 
-void qz_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t dim, double eps)
+void qz_rmsnorm_rstd(float *y, float *rstd, const float *x, const float *w, int64_t n, int64_t dim, double eps)
 {
     for (int64_t r = 0; r < n; r++) {
         const float *xr = x + r * dim;
         double ss = 0;
         for (int64_t i = 0; i < dim; i++) ss += (double)xr[i] * xr[i];
         float inv = (float)(1.0 / sqrt(ss / (double)dim + eps));
+        if (rstd) rstd[r] = inv;
         for (int64_t i = 0; i < dim; i++) y[r * dim + i] = w[i] * (xr[i] * inv);
     }
+}
+
+void qz_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t dim, double eps)
+{
+    qz_rmsnorm_rstd(y, NULL, x, w, n, dim, eps);
+}
+
+void qz_swiglu(float *h, const float *g, const float *u, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
 void qz_linear_apply(const qz_linear *l, const float *x, int64_t T, float *y)
@@ -510,10 +521,7 @@ void qz_mlp_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t
     const float *xin = linear_input(m, s, xn, T, m->cfg.hidden);
     qz_linear_apply(&L->lin[QZ_LIN_GATE], xin, T, s->gate);
     qz_linear_apply(&L->lin[QZ_LIN_UP], xin, T, s->up);
-    for (int64_t i = 0; i < T * ff; i++) {
-        float g = s->gate[i];
-        s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
-    }
+    qz_swiglu(s->gate, s->gate, s->up, T * ff);
     observe(obs, L, QZ_SITE_DOWN_IN, s->gate, T);
     qz_linear_apply(&L->lin[QZ_LIN_DOWN], linear_input(m, s, s->gate, T, ff), T, out);
 }

@@ -147,8 +147,12 @@ void qz_rope_rotate(float *x, const float *cos_tab, const float *sin_tab, int64_
  * [t - window + 1, t] become 0. window 0 = unlimited. */
 void qz_causal_softmax(float *scores, int64_t T, int64_t window);
 
-/* y (n, dim) = rmsnorm(x) * w, eps from the config. */
+/* y (n, dim) = rmsnorm(x) * w, eps from the config (y may be x). */
 void qz_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t dim, double eps);
+/* The same, also keeping rstd (n) = 1/sqrt(mean(x^2) + eps) (the backward's). */
+void qz_rmsnorm_rstd(float *y, float *rstd, const float *x, const float *w, int64_t n, int64_t dim, double eps);
+/* h (n) = silu(g) * u, SwiGLU's product (h may be g). */
+void qz_swiglu(float *h, const float *g, const float *u, int64_t n);
 /* y (T, out) = x (T, in) W^T + bias. */
 void qz_linear_apply(const qz_linear *l, const float *x, int64_t T, float *y);
 

@@ -264,18 +264,6 @@ void qz_train_acts_free(qz_train_acts *a)
 
 /* ------------------------------------------------------------------- ops */
 
-void qz_train_rmsnorm(float *y, float *rstd, const float *x, const float *w, int64_t n, int64_t dim, double eps)
-{
-    for (int64_t r = 0; r < n; r++) {
-        const float *xr = x + r * dim;
-        double ss = 0;
-        for (int64_t i = 0; i < dim; i++) ss += (double)xr[i] * xr[i];
-        float inv = (float)(1.0 / sqrt(ss / (double)dim + eps)); /* as qz_rmsnorm */
-        for (int64_t i = 0; i < dim; i++) y[r * dim + i] = w[i] * (xr[i] * inv);
-        rstd[r] = inv;
-    }
-}
-
 /* y_i = w_i x_i r, r = (mean x^2 + eps)^-1/2:
  * dx_j = r w_j dy_j - r^3 x_j / dim * sum_i w_i dy_i x_i, dw_i += dy_i x_i r. */
 void qz_train_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w, const float *rstd,
@@ -357,11 +345,6 @@ void qz_train_attention_backward(float *dq, float *dk, float *dv, float *dp, con
     }
 }
 
-void qz_train_swiglu(float *h, const float *g, const float *u, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) h[i] = g[i] / (1.0f + expf(-g[i])) * u[i]; /* as qz_mlp_block */
-}
-
 /* h = g s(g) u: dg = dh u s (1 + g (1 - s)), du = dh g s. */
 void qz_train_swiglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, int64_t n)
 {
@@ -399,14 +382,14 @@ static void layer_forward(const qz_train_model *tm, layer_acts *A, const qz_trai
 {
     const qz_model_config *c = &tm->cfg;
     int64_t N = B * T, d = c->hidden, qd = c->n_heads * c->head_dim, ff = c->intermediate;
-    qz_train_rmsnorm(A->xn1, A->rstd1, A->x, P->attn_norm, N, d, c->rms_eps);
+    qz_rmsnorm_rstd(A->xn1, A->rstd1, A->x, P->attn_norm, N, d, c->rms_eps);
     attention_forward(tm, A, P, B, T);
     qz_train_linear(A->x2, A->att, P->w[QZ_LIN_O], NULL, N, qd, d);
     add_rows(A->x2, A->x, A->x2, N * d);
-    qz_train_rmsnorm(A->xn2, A->rstd2, A->x2, P->mlp_norm, N, d, c->rms_eps);
+    qz_rmsnorm_rstd(A->xn2, A->rstd2, A->x2, P->mlp_norm, N, d, c->rms_eps);
     qz_train_linear(A->g, A->xn2, P->w[QZ_LIN_GATE], P->b[QZ_LIN_GATE], N, d, ff);
     qz_train_linear(A->u, A->xn2, P->w[QZ_LIN_UP], P->b[QZ_LIN_UP], N, d, ff);
-    qz_train_swiglu(A->h, A->g, A->u, N * ff);
+    qz_swiglu(A->h, A->g, A->u, N * ff);
     qz_train_linear(out, A->h, P->w[QZ_LIN_DOWN], P->b[QZ_LIN_DOWN], N, ff, d);
     add_rows(out, A->x2, out, N * d);
 }
@@ -422,7 +405,7 @@ const float *qz_train_forward(qz_train_model *tm, qz_train_acts *a, const int32_
     }
     for (int64_t l = 0; l < c->n_layers; l++)
         layer_forward(tm, &a->L[l], &tm->p.layers[l], B, T, l + 1 < c->n_layers ? a->L[l + 1].x : a->xf);
-    qz_train_rmsnorm(a->xnf, a->rstdf, a->xf, tm->p.final_norm, N, d, c->rms_eps);
+    qz_rmsnorm_rstd(a->xnf, a->rstdf, a->xf, tm->p.final_norm, N, d, c->rms_eps);
     return a->xnf;
 }
 

@@ -93,9 +93,8 @@ void qz_train_backward(qz_train_model *tm, qz_train_acts *a, const int32_t *toke
 /* ----------------------------------------------------- ops, for the tests */
 /* Each op's backward adds into its d-inputs (dx, dw) unless it says "=". */
 
-/* y (n, dim) = x * rstd * w, rstd (n) = 1/sqrt(mean(x^2) + eps) saved. */
-void qz_train_rmsnorm(float *y, float *rstd, const float *x, const float *w, int64_t n, int64_t dim, double eps);
-/* dx += ..., dw += ... from dy. */
+/* Forwards are model.h's (qz_rmsnorm_rstd, qz_swiglu, qz_rope_rotate) or
+ * below. RMSNorm of y = x * rstd * w: dx += ..., dw += ... from dy. */
 void qz_train_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w, const float *rstd,
                                int64_t n, int64_t dim);
 /* y (T, out) = x (T, in) W^T + b; backward: dx += dy W, dW += dy^T x, db += sum dy (dx may be NULL). */
@@ -110,8 +109,7 @@ void qz_train_attention(float *out, float *p, const float *q, const float *k, co
 /* dq = , dk = , dv = (overwritten) from dout; dp (T, T) scratch. */
 void qz_train_attention_backward(float *dq, float *dk, float *dv, float *dp, const float *dout, const float *p, const float *q,
                                  const float *k, const float *v, int64_t T, int64_t n_heads, int64_t n_kv, int64_t hd);
-/* h = silu(g) * u; backward: dg = , du = (overwritten). */
-void qz_train_swiglu(float *h, const float *g, const float *u, int64_t n);
+/* h = silu(g) * u (qz_swiglu); backward: dg = , du = (overwritten). */
 void qz_train_swiglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, int64_t n);
 
 #endif

@@ -63,7 +63,7 @@ typedef struct op_ctx {
 static double f_rmsnorm(void *p)
 {
     op_ctx *c = p;
-    qz_train_rmsnorm(c->y, c->aux, c->x, c->w, c->n, c->dim, 1e-5);
+    qz_rmsnorm_rstd(c->y, c->aux, c->x, c->w, c->n, c->dim, 1e-5);
     return dot(c->y, c->r, c->n * c->dim);
 }
 
@@ -163,7 +163,7 @@ static void test_attention_backward(void)
 static double f_swiglu(void *p)
 {
     op_ctx *c = p;
-    qz_train_swiglu(c->y, c->x, c->w, c->n);
+    qz_swiglu(c->y, c->x, c->w, c->n);
     return dot(c->y, c->r, c->n);
 }
 
