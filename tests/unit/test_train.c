@@ -1,7 +1,8 @@
 /* test_train.c - the training code (libquant/train/): every op's backward
- * and every loss's gradient against central finite differences (float
- * forward, float64 differences and sums), the whole-model gradient by
- * finite differences and against a float64 torch autograd fixture
+ * against central finite differences of an FP64 forward, every loss's
+ * gradient against finite differences of the loss (computed in double from
+ * float logits), the whole-model gradient by finite differences and against
+ * a float64 torch autograd fixture
  * (scripts/gen_train_fixture.py), one AdamW step pair against
  * torch.optim.AdamW, the schedule and clipping by hand, the trainer's
  * forward against model.c's, and save / load / continue giving the bytes of
@@ -17,7 +18,7 @@
 
 static char tmpdir[512];
 
-/* Finite differences at tolerances for a float32 forward (eps 1e-2). */
+/* Finite differences through float32 inputs (the losses, the whole model), eps 1e-2. */
 #define FD_EPS 1e-2
 #define FD_ATOL 2e-3
 #define FD_RTOL 2e-2
@@ -53,18 +54,52 @@ static void check_fd(const char *what, float *x, int64_t n, int64_t stride, cons
 }
 
 /* ------------------------------------------------------------------- ops */
+/* Each op's float backward against central differences of an FP64
+ * transcription of its forward written here (eps 1e-6, so the differences
+ * are exact to ~1e-9): the tolerance is the float backward's own rounding. */
 
-typedef struct op_ctx {
-    float *x, *w, *b, *y, *r, *aux, *k, *v;
+#define FD64_EPS 1e-6
+#define FD64_ATOL 1e-5
+#define FD64_RTOL 1e-4
+
+typedef struct op64 {
+    double *x, *w, *b, *k, *v, *r, *cs, *sn;
     int64_t n, dim, in, out, T, H, KV, hd, window;
-    const float *cs, *sn;
-} op_ctx;
+} op64;
 
-static double f_rmsnorm(void *p)
+static double *to64(const float *x, int64_t n)
 {
-    op_ctx *c = p;
-    qz_rmsnorm_rstd(c->y, c->aux, c->x, c->w, c->n, c->dim, 1e-5);
-    return dot(c->y, c->r, c->n * c->dim);
+    double *d = malloc((size_t)n * sizeof *d);
+    for (int64_t i = 0; i < n; i++) d[i] = x[i];
+    return d;
+}
+
+static void check_fd64(const char *what, double *x, int64_t n, const float *grad, double (*f)(const op64 *), const op64 *c)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double save = x[i];
+        x[i] = save + FD64_EPS;
+        double fp = f(c);
+        x[i] = save - FD64_EPS;
+        double fm = f(c);
+        x[i] = save;
+        double fd = (fp - fm) / (2 * FD64_EPS);
+        CHECK(fabs(grad[i] - fd) <= FD64_ATOL + FD64_RTOL * fabs(fd), "%s[%lld]: backward %.9g, FP64 finite difference %.9g", what,
+              (long long)i, (double)grad[i], fd);
+    }
+}
+
+static double f64_rmsnorm(const op64 *c)
+{
+    double s = 0;
+    for (int64_t r = 0; r < c->n; r++) {
+        const double *x = c->x + r * c->dim;
+        double ss = 0;
+        for (int64_t i = 0; i < c->dim; i++) ss += x[i] * x[i];
+        double inv = 1.0 / sqrt(ss / (double)c->dim + 1e-5);
+        for (int64_t i = 0; i < c->dim; i++) s += c->w[i] * x[i] * inv * c->r[r * c->dim + i];
+    }
+    return s;
 }
 
 static void test_rmsnorm_backward(void)
@@ -74,46 +109,59 @@ static void test_rmsnorm_backward(void)
     qz_rng g;
     qz_rng_seed(&g, 1);
     fill(x, N * D, &g, 0, 1), fill(w, D, &g, 1, 0.3), fill(r, N * D, &g, 0, 1);
-    op_ctx c = {.x = x, .w = w, .y = y, .r = r, .aux = rstd, .n = N, .dim = D};
-    f_rmsnorm(&c);
+    qz_rmsnorm_rstd(y, rstd, x, w, N, D, 1e-5);
     qz_train_rmsnorm_backward(dx, dw, r, x, w, rstd, N, D);
-    check_fd("rmsnorm dx", x, N * D, 1, dx, f_rmsnorm, &c);
-    check_fd("rmsnorm dw", w, D, 1, dw, f_rmsnorm, &c);
+    op64 c = {.x = to64(x, N * D), .w = to64(w, D), .r = to64(r, N * D), .n = N, .dim = D};
+    check_fd64("rmsnorm dx", c.x, N * D, dx, f64_rmsnorm, &c);
+    check_fd64("rmsnorm dw", c.w, D, dw, f64_rmsnorm, &c);
+    free(c.x), free(c.w), free(c.r);
 }
 
-static double f_linear(void *p)
+static double f64_linear(const op64 *c)
 {
-    op_ctx *c = p;
-    qz_train_linear(c->y, c->x, c->w, c->b, c->T, c->in, c->out);
-    return dot(c->y, c->r, c->T * c->out);
+    double s = 0;
+    for (int64_t t = 0; t < c->T; t++)
+        for (int64_t o = 0; o < c->out; o++) {
+            double y = c->b[o];
+            for (int64_t i = 0; i < c->in; i++) y += c->x[t * c->in + i] * c->w[o * c->in + i];
+            s += y * c->r[t * c->out + o];
+        }
+    return s;
 }
 
 static void test_linear_backward(void)
 {
     enum { T = 3, IN = 5, OUT = 4 };
-    float x[T * IN], w[OUT * IN], b[OUT], y[T * OUT], r[T * OUT], dx[T * IN] = {0}, dw[OUT * IN] = {0}, db[OUT] = {0};
+    float x[T * IN], w[OUT * IN], b[OUT], r[T * OUT], dx[T * IN] = {0}, dw[OUT * IN] = {0}, db[OUT] = {0};
     qz_rng g;
     qz_rng_seed(&g, 2);
     fill(x, T * IN, &g, 0, 1), fill(w, OUT * IN, &g, 0, 0.5), fill(b, OUT, &g, 0, 0.5), fill(r, T * OUT, &g, 0, 1);
-    op_ctx c = {.x = x, .w = w, .b = b, .y = y, .r = r, .T = T, .in = IN, .out = OUT};
     qz_train_linear_backward(dx, dw, db, r, x, w, T, IN, OUT);
-    check_fd("linear dx", x, T * IN, 1, dx, f_linear, &c);
-    check_fd("linear dw", w, OUT * IN, 1, dw, f_linear, &c);
-    check_fd("linear db", b, OUT, 1, db, f_linear, &c);
+    op64 c = {.x = to64(x, T * IN), .w = to64(w, OUT * IN), .b = to64(b, OUT), .r = to64(r, T * OUT), .T = T, .in = IN, .out = OUT};
+    check_fd64("linear dx", c.x, T * IN, dx, f64_linear, &c);
+    check_fd64("linear dw", c.w, OUT * IN, dw, f64_linear, &c);
+    check_fd64("linear db", c.b, OUT, db, f64_linear, &c);
+    free(c.x), free(c.w), free(c.b), free(c.r);
 }
 
-static double f_rope(void *p)
+static double f64_rope(const op64 *c)
 {
-    op_ctx *c = p;
-    memcpy(c->y, c->x, (size_t)(c->T * c->H * c->hd) * sizeof(float));
-    qz_rope_rotate(c->y, c->cs, c->sn, c->T, c->H, c->hd, 0);
-    return dot(c->y, c->r, c->T * c->H * c->hd);
+    int64_t half = c->hd / 2;
+    double s = 0;
+    for (int64_t t = 0; t < c->T; t++)
+        for (int64_t h = 0; h < c->H; h++)
+            for (int64_t i = 0; i < half; i++) {
+                int64_t o = (t * c->H + h) * c->hd + i;
+                double a = c->x[o], b = c->x[o + half], cs = c->cs[t * half + i], sn = c->sn[t * half + i];
+                s += (a * cs - b * sn) * c->r[o] + (b * cs + a * sn) * c->r[o + half];
+            }
+    return s;
 }
 
 static void test_rope_backward(void)
 {
     enum { T = 3, H = 2, HD = 4, N = T * H * HD };
-    float x[N], y[N], r[N], dx[N], cs[T * HD / 2], sn[T * HD / 2];
+    float x[N], r[N], dx[N], cs[T * HD / 2], sn[T * HD / 2];
     qz_rng g;
     qz_rng_seed(&g, 3);
     for (int i = 0; i < T * HD / 2; i++) {
@@ -121,17 +169,36 @@ static void test_rope_backward(void)
         cs[i] = (float)cos(a), sn[i] = (float)sin(a);
     }
     fill(x, N, &g, 0, 1), fill(r, N, &g, 0, 1);
-    op_ctx c = {.x = x, .y = y, .r = r, .T = T, .H = H, .hd = HD, .cs = cs, .sn = sn};
     memcpy(dx, r, sizeof dx);
     qz_rope_rotate(dx, cs, sn, T, H, HD, 1);
-    check_fd("rope dx", x, N, 1, dx, f_rope, &c);
+    op64 c = {.x = to64(x, N), .r = to64(r, N), .cs = to64(cs, T * HD / 2), .sn = to64(sn, T * HD / 2), .T = T, .H = H, .hd = HD};
+    check_fd64("rope dx", c.x, N, dx, f64_rope, &c);
+    free(c.x), free(c.r), free(c.cs), free(c.sn);
 }
 
-static double f_attention(void *p)
+/* Causal (optionally sliding-window) grouped-query attention in FP64. */
+static double f64_attention(const op64 *c)
 {
-    op_ctx *c = p;
-    qz_train_attention(c->y, c->aux, c->x, c->k, c->v, c->T, c->H, c->KV, c->hd, c->window);
-    return dot(c->y, c->r, c->T * c->H * c->hd);
+    int64_t T = c->T, hd = c->hd, qd = c->H * hd, kvd = c->KV * hd, group = c->H / c->KV;
+    double s = 0, p[16];
+    for (int64_t h = 0; h < c->H; h++)
+        for (int64_t t = 0; t < T; t++) {
+            int64_t g = h / group, lo = c->window && t >= c->window ? t - c->window + 1 : 0;
+            double mx = -INFINITY, sum = 0;
+            for (int64_t j = lo; j <= t; j++) {
+                double d = 0;
+                for (int64_t i = 0; i < hd; i++) d += c->x[t * qd + h * hd + i] * c->k[j * kvd + g * hd + i];
+                p[j] = d / sqrt((double)hd);
+                mx = fmax(mx, p[j]);
+            }
+            for (int64_t j = lo; j <= t; j++) sum += p[j] = exp(p[j] - mx);
+            for (int64_t i = 0; i < hd; i++) {
+                double o = 0;
+                for (int64_t j = lo; j <= t; j++) o += p[j] / sum * c->v[j * kvd + g * hd + i];
+                s += o * c->r[t * qd + h * hd + i];
+            }
+        }
+    return s;
 }
 
 static void attention_case(int64_t window)
@@ -142,16 +209,19 @@ static void attention_case(int64_t window)
     qz_rng g;
     qz_rng_seed(&g, 4 + (uint64_t)window);
     fill(q, T * QD, &g, 0, 1), fill(k, T * KVD, &g, 0, 1), fill(v, T * KVD, &g, 0, 1), fill(r, T * QD, &g, 0, 1);
-    op_ctx c = {.x = q, .k = k, .v = v, .y = y, .r = r, .aux = p, .T = T, .H = H, .KV = KV, .hd = HD, .window = window};
-    f_attention(&c);
+    qz_train_attention(y, p, q, k, v, T, H, KV, HD, window);
     for (int64_t t = 0; window && t < T; t++)
         for (int64_t j = 0; j < T; j++)
             CHECK((p[t * T + j] == 0) == (j > t || j <= t - window), "window %lld: p[%lld,%lld] = %g", (long long)window, (long long)t,
                   (long long)j, (double)p[t * T + j]);
     qz_train_attention_backward(dq, dk, dv, dp, r, p, q, k, v, T, H, KV, HD);
-    check_fd("attention dq", q, T * QD, 1, dq, f_attention, &c);
-    check_fd("attention dk", k, T * KVD, 1, dk, f_attention, &c);
-    check_fd("attention dv", v, T * KVD, 1, dv, f_attention, &c);
+    op64 c = {.x = to64(q, T * QD), .k = to64(k, T * KVD), .v = to64(v, T * KVD), .r = to64(r, T * QD), .T = T, .H = H, .KV = KV,
+              .hd = HD, .window = window};
+    CHECK(fabs(f64_attention(&c) - dot(y, r, T * QD)) < 1e-5, "forward differs from FP64");
+    check_fd64("attention dq", c.x, T * QD, dq, f64_attention, &c);
+    check_fd64("attention dk", c.k, T * KVD, dk, f64_attention, &c);
+    check_fd64("attention dv", c.v, T * KVD, dv, f64_attention, &c);
+    free(c.x), free(c.k), free(c.v), free(c.r);
 }
 
 static void test_attention_backward(void)
@@ -160,24 +230,25 @@ static void test_attention_backward(void)
     attention_case(3); /* sliding window */
 }
 
-static double f_swiglu(void *p)
+static double f64_swiglu(const op64 *c)
 {
-    op_ctx *c = p;
-    qz_swiglu(c->y, c->x, c->w, c->n);
-    return dot(c->y, c->r, c->n);
+    double s = 0;
+    for (int64_t i = 0; i < c->n; i++) s += c->x[i] / (1.0 + exp(-c->x[i])) * c->w[i] * c->r[i];
+    return s;
 }
 
 static void test_swiglu_backward(void)
 {
     enum { N = 12 };
-    float g_[N], u[N], h[N], r[N], dg[N], du[N];
+    float g_[N], u[N], r[N], dg[N], du[N];
     qz_rng g;
     qz_rng_seed(&g, 5);
     fill(g_, N, &g, 0, 2), fill(u, N, &g, 0, 1), fill(r, N, &g, 0, 1);
-    op_ctx c = {.x = g_, .w = u, .y = h, .r = r, .n = N};
     qz_train_swiglu_backward(dg, du, r, g_, u, N);
-    check_fd("swiglu dgate", g_, N, 1, dg, f_swiglu, &c);
-    check_fd("swiglu dup", u, N, 1, du, f_swiglu, &c);
+    op64 c = {.x = to64(g_, N), .w = to64(u, N), .r = to64(r, N), .n = N};
+    check_fd64("swiglu dgate", c.x, N, dg, f64_swiglu, &c);
+    check_fd64("swiglu dup", c.w, N, du, f64_swiglu, &c);
+    free(c.x), free(c.w), free(c.r);
 }
 
 /* ---------------------------------------------------------------- losses */
