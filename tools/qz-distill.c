@@ -138,6 +138,14 @@ static int check_args(qz_cli *c, args *a, int steps_set)
 
 /* ------------------------------------------------------------------ data */
 
+/* Length of the run of non-space bytes at p. */
+static int word_len(const char *p)
+{
+    int n = 0;
+    while (p[n] && !isspace((unsigned char)p[n])) n++;
+    return n;
+}
+
 /* Whitespace-separated decimal ids, each in [0, vocab). */
 static int read_token_file(const char *path, int64_t vocab, int32_t **ids, int64_t *n, qz_error *err)
 {
@@ -145,17 +153,19 @@ static int read_token_file(const char *path, int64_t vocab, int32_t **ids, int64
     size_t len;
     int rc = qz_read_file(path, &text, &len, err);
     if (rc) return rc;
-    int64_t cap = (int64_t)len / 2 + 1, cnt = 0;
-    *ids = qz_malloc_array((size_t)cap, sizeof **ids);
+    int64_t cnt = 0;
+    *ids = qz_malloc_array(len / 2 + 1, sizeof **ids); /* an id and its separator take >= 2 bytes */
     if (!*ids) rc = qz_fail(err, QZ_EINTERNAL, "out of memory reading %s", path);
     for (char *p = text; rc == QZ_OK && *p;) {
         while (isspace((unsigned char)*p)) p++;
         if (!*p) break;
+        int wl = word_len(p);
         char *end;
         errno = 0;
         long long v = strtoll(p, &end, 10);
-        if (end == p || errno || v < 0 || v >= vocab || (*end && !isspace((unsigned char)*end)))
-            rc = qz_fail(err, QZ_EINPUT, "%s: token %lld ('%.12s'): expected an id in [0, %lld)", path, (long long)cnt, p, (long long)vocab);
+        if (end != p + wl || errno || v < 0 || v >= vocab)
+            rc = qz_fail(err, QZ_EINPUT, "%s: token %lld ('%.*s'): expected an id in [0, %lld)", path, (long long)cnt, wl < 20 ? wl : 20, p,
+                         (long long)vocab);
         else (*ids)[cnt++] = (int32_t)v;
         p = end;
     }

@@ -3,8 +3,8 @@
 # structured-pruned student trained from its teacher, the output's
 # perplexity as qz-eval measures it equal to the tool's own evaluation,
 # determinism, kill -9 + --resume byte-identical to an uninterrupted run,
-# zeros of a magnitude-pruned student kept exactly, a teacher cache, and
-# bad input (exit 2 or 3 with one line, nothing written).
+# zeros of a magnitude-pruned student kept exactly, a teacher cache, a
+# pre-tokenized data file, and bad input (exit 2 or 3 with one line, nothing written).
 . "$(dirname "$0")/lib.sh"
 
 expect_exit distill_no_args 2 "expected TEACHER_DIR STUDENT_DIR OUT_DIR" "$BIN"/qz-distill
@@ -76,6 +76,14 @@ masked=$(json_num "$TMP/sd.json" masked_zeros)
 p0=$(json_num "$TMP/c0.json" final_ppl) p1=$(json_num "$TMP/c1.json" final_ppl) p2=$(json_num "$TMP/c2.json" final_ppl)
 [ -s "$TMP/t.topk" ] && [ "$p1" = "$p2" ] && close_rel "$p1" "$p0" 1e-4 && pass distill_teacher_cache || fail distill_teacher_cache "ppl $p0 / $p1 / $p2"
 expect_exit distill_cache_other_run 2 "not of this run" "$BIN"/qz-distill "$T" "$S" "$TMP/c3" "${RUN[@]}" --steps 4 --teacher-cache "$TMP/t.topk"
+
+# Pre-tokenized data (*.tokens: whitespace-separated ids) and --tokens.
+awk 'BEGIN { srand(3); for (i = 0; i < 3000; i++) printf "%d%s", int(rand() * 512), (i % 20 == 19 ? "\n" : " ") }' >"$TMP/ids.tokens"
+"$BIN"/qz-distill "$T" "$S" "$TMP/tk" "${RUN[@]}" --data "$TMP/ids.tokens" --tokens 300 --json >"$TMP/tk.json"
+[ $? -eq 0 ] && [ "$(json_num "$TMP/tk.json" steps)" = 3 ] && [ -s "$TMP/tk/model.safetensors" ] &&
+  pass distill_token_file || fail distill_token_file "$(head -c 200 "$TMP/tk.json")"
+printf '1 2 600 4\n' >"$TMP/bad.tokens"
+expect_exit distill_token_file_bad_id 2 "token 2 ('600'): expected an id in \[0, 512)" "$BIN"/qz-distill "$T" "$S" "$TMP/x" "${RUN[@]}" --data "$TMP/bad.tokens"
 
 # Bad input: one line, nothing written.
 printf 'Once upon a time.\n' >"$TMP/short.txt"
