@@ -58,9 +58,6 @@ int qz_eval_hidden(qz_model *m, const int32_t *tokens, int64_t n_windows, const 
 
 int qz_eval_ppl(qz_model *m, const int32_t *tokens, int64_t n_tokens, const qz_ppl_opts *o, qz_ppl_result *r, qz_error *err);
 
-/* NLL of token y under one row of V logits (the protocol's scoring). */
-double qz_row_nll(const float *row, int64_t V, int32_t y);
-
 /* Fills r from the sum of NLLs over windows * (seqlen - 1) scored tokens. */
 void qz_ppl_result_set(qz_ppl_result *r, int64_t n_tokens, int64_t windows, int64_t seqlen, double nll_sum, double seconds);
 

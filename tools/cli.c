@@ -3,7 +3,8 @@
 
 #include "calib.h"
 #include "hf_model.h"
-#include "tokenizer.h"
+#include "model_tokenizer.h"
+#include "qz_cuda.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -94,12 +95,7 @@ int qz_cli_real(const qz_cli *c, const char *flag, const char *s, double lo, dou
 void qz_cli_version(const char *tool)
 {
     printf("%s %s\nfeatures: blas=%s threads=%d cuda=%s\n", tool, QZ_VERSION, "openblas", openblas_get_num_threads(),
-#ifdef QZ_HAVE_CUDA
-           "yes"
-#else
-           "no"
-#endif
-    );
+           qz_cuda_built() ? "yes" : "no");
 }
 
 static void fmt_clock(char *buf, size_t n, double s)
@@ -109,6 +105,19 @@ static void fmt_clock(char *buf, size_t n, double s)
     else snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
 }
 
+/* Work units per second: the first measurement, then an exponential
+ * average with a 10-second time constant; restarted with each stage. */
+static void update_rate(qz_cli *c, const qz_progress *p)
+{
+    if (p->done < c->last_done) c->rate = 0, c->last_done = 0; /* a new stage counts from 0 */
+    double dt = p->elapsed - c->last_elapsed;
+    if (dt <= 0 || p->done <= c->last_done) return;
+    double inst = (double)(p->done - c->last_done) / dt, w = 1 - exp(-dt / 10.0);
+    c->rate = c->rate > 0 ? c->rate + w * (inst - c->rate) : inst;
+    c->last_elapsed = p->elapsed;
+    c->last_done = p->done;
+}
+
 void qz_cli_progress(void *ctx, const qz_progress *p)
 {
     qz_cli *c = ctx;
@@ -116,31 +125,35 @@ void qz_cli_progress(void *ctx, const qz_progress *p)
     double now = qz_now();
     if (p->done < p->total && now - c->last_draw < 0.25) return;
     c->last_draw = now;
+    update_rate(c, p);
     char eta[32], el[32];
-    double frac = p->total ? (double)p->done / (double)p->total : 1;
     fmt_clock(el, sizeof el, p->elapsed);
-    fmt_clock(eta, sizeof eta, frac > 0 ? p->elapsed * (1 - frac) / frac : 0);
-    fprintf(stderr, "\r%s: %s %lld/%lld  %lld/%lld  %.0f tok/s  elapsed %s  ETA %s   ", c->tool, p->stage, (long long)p->step,
-            (long long)p->n_steps, (long long)p->done, (long long)p->total,
-            p->elapsed > 0 ? (double)p->tokens_done / p->elapsed : 0.0, el, eta);
+    if (c->rate > 0) fmt_clock(eta, sizeof eta, (double)(p->total - p->done) / c->rate);
+    else snprintf(eta, sizeof eta, "-");
+    fprintf(stderr, "\r%s: %s%s%s %lld/%lld  window passes %lld/%lld  %.0f tok/s  elapsed %s  ETA %s   ", c->tool,
+            c->label ? c->label : "", c->label ? "  " : "", p->stage, (long long)p->step, (long long)p->n_steps,
+            (long long)p->done, (long long)p->total, p->elapsed > 0 ? (double)p->tokens_done / p->elapsed : 0.0, el, eta);
     fflush(stderr);
 }
 
 void qz_cli_progress_done(qz_cli *c)
 {
-    if (c->progress && !c->quiet && c->last_draw > 0) fputc('\n', stderr);
+    if (c->progress && !c->quiet && c->last_draw > 0) {
+        char el[32];
+        fmt_clock(el, sizeof el, c->last_elapsed);
+        fprintf(stderr, "\n%s: done in %s, peak RSS %.0f MiB\n", c->tool, el, qz_cli_peak_rss_mib());
+    }
     c->last_draw = 0;
+    c->rate = c->last_elapsed = 0;
+    c->last_done = 0;
 }
 
-/* Tokenizes text with model_dir's tokenizer; errors are prefixed with where. */
+/* Tokenizes text with model_dir's tokenizer (directory or GGUF); errors are prefixed with where. */
 static int tokenize_text(const char *model_dir, const char *text, size_t len, const char *where, int32_t **ids, int64_t *n,
                          qz_error *err)
 {
-    char tj[4096], tc[4096];
     qz_tokenizer *tok = NULL;
-    int rc = qz_path_join(tj, sizeof tj, model_dir, "tokenizer.json", err);
-    if (rc == QZ_OK) rc = qz_path_join(tc, sizeof tc, model_dir, "tokenizer_config.json", err);
-    if (rc == QZ_OK) rc = qz_tokenizer_load(&tok, tj, access(tc, R_OK) == 0 ? tc : NULL, err);
+    int rc = qz_tokenizer_open_model(&tok, model_dir, err);
     if (rc == QZ_OK) {
         rc = qz_tokenizer_encode(tok, text, len, 1, ids, n, err);
         if (rc) {
@@ -229,6 +242,61 @@ int qz_cli_mark_unpackable(const qz_cli *c, const qz_model_config *cfg, qz_cli_p
     return n_fp;
 }
 
+int qz_cli_group_size(const qz_cli *c, const char *s, int64_t *out)
+{
+    if (!strcmp(s, "auto")) {
+        *out = QZ_CLI_GROUP_AUTO;
+        return 0;
+    }
+    int rc = qz_cli_int(c, "--group-size", s, -1, INT32_MAX, out);
+    if (rc == 0 && *out == 0) rc = qz_cli_usage_error(c, "--group-size 0: expected -1, auto or a positive integer");
+    return rc;
+}
+
+/* Largest power of two <= limit dividing every in[] (1 at worst). */
+static int64_t largest_pow2_divisor(const int64_t *in, int n, int64_t limit)
+{
+    int64_t g = 1;
+    while (g * 2 <= limit) g *= 2;
+    for (; g > 1; g /= 2) {
+        int all = 1;
+        for (int i = 0; i < n && all; i++) all = in[i] % g == 0;
+        if (all) break;
+    }
+    return g;
+}
+
+int qz_cli_resolve_groups(const qz_model_config *cfg, qz_cli_pack_check shape_ok, const void *ctx, int64_t *group_size,
+                          int allow_partial, qz_error *err)
+{
+    int64_t in[QZ_LIN_COUNT];
+    const char *name[QZ_LIN_COUNT];
+    int n = 0;
+    for (int id = 0; id < QZ_LIN_COUNT; id++) {
+        qz_error e = {0};
+        int64_t o = qz_linear_out(cfg, (qz_linear_id)id), k = qz_linear_in(cfg, (qz_linear_id)id);
+        if (shape_ok(o, k, ctx, &e) != QZ_OK) continue;
+        in[n] = k;
+        name[n++] = qz_linear_name((qz_linear_id)id);
+    }
+    if (n == 0 || *group_size == -1) return 0;
+    if (*group_size == QZ_CLI_GROUP_AUTO) {
+        int64_t g = largest_pow2_divisor(in, n, 128);
+        *group_size = g >= 32 ? g : -1;
+        return 0;
+    }
+    char bad[512] = "";
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        if (in[i] % *group_size && len < sizeof bad - 1)
+            len += (size_t)snprintf(bad + len, sizeof bad - len, "%s%s (in_features %lld)", len ? ", " : "", name[i], (long long)in[i]);
+    if (!len || allow_partial) return 0;
+    return qz_fail(err, QZ_EINPUT, "--group-size %lld does not divide the in_features of %s, so their last group would be partial, "
+                              "which vLLM, GPTQModel and AutoAWQ refuse; the largest group size that divides every linear is %lld "
+                              "(or give --group-size auto, or -1 for per channel, or --allow-partial-groups to write it anyway)",
+                              (long long)*group_size, bad, (long long)largest_pow2_divisor(in, n, *group_size));
+}
+
 void qz_cli_json_names(FILE *f, const char *name, const char *const *s, int n)
 {
     fprintf(f, "\"%s\":[", name);
@@ -277,6 +345,7 @@ int qz_cli_run_job(qz_cli *c, qz_model *m, const qz_cli_job *job, qz_error *err)
 int qz_cli_compress_main(qz_cli *c, const char *in_dir, void *args, qz_cli_run_fn run)
 {
     qz_error err = {0};
+    c->label = in_dir;
     qz_model *m = NULL;
     int rc = qz_model_open(&m, in_dir, &err);
     if (rc == QZ_OK && m->quant.kind != QZ_QUANT_KIND_NONE && m->quant.kind != QZ_QUANT_KIND_SPARSE)

@@ -223,7 +223,7 @@ static void progress(run *r, const qz_distill_point *pt, double now)
     if (!c->progress || c->quiet || (now - c->last_draw < 0.25 && pt->step < r->a->o.steps)) return;
     c->last_draw = now;
     const qz_distill_opts *o = &r->a->o;
-    double el = now - r->t0, done = (double)(pt->step - r->start_step);
+    double el = c->last_elapsed = now - r->t0, done = (double)(pt->step - r->start_step);
     double tps = el > 0 ? done * (double)(o->batch * o->seqlen) / el : 0, eta = done > 0 ? el / done * (double)(o->steps - pt->step) : 0;
     fprintf(stderr, "\r%s: step %lld/%lld  %.0f tok/s  loss %.4f  %s %.4f  ce %.4f  lr %.2e  ETA %lld:%02lld   ", c->tool,
             (long long)pt->step, (long long)o->steps, tps, pt->loss, o->loss.kind == QZ_LOSS_CE ? "kl" : qz_loss_name(o->loss.kind),
@@ -242,7 +242,8 @@ static int evaluate(run *r, qz_error *err)
     if (!(ppl >= r->best_ppl)) r->best_ppl = ppl, r->best_step = step;
     r->final_ppl = ppl;
     if (!r->c->quiet) {
-        qz_cli_progress_done(r->c);
+        /* ends a drawn line, keeping the run's clock for qz_cli_progress_done's summary */
+        if (r->c->progress && r->c->last_draw > 0) fputc('\n', stderr);
         fprintf(stderr, "%s: step %lld: eval ppl %.4f on %lld windows\n", r->c->tool, (long long)step, ppl, (long long)r->eval_windows);
     }
     return QZ_OK;

@@ -7,6 +7,8 @@
 #include <getopt.h>
 #include <string.h>
 
+#define DEFAULT_NSAMPLES 128
+
 static void usage(void)
 {
     printf("usage: qz-gptq IN_DIR OUT_DIR --calib FILE [options]\n"
@@ -19,7 +21,10 @@ static void usage(void)
            "options:\n"
            "  --method M            gptq | rtn (default gptq; rtn needs no --calib)\n"
            "  --bits B              2, 3, 4 or 8 (default 4)\n"
-           "  --group-size G        columns per group, or -1 for per channel (default 128)\n"
+           "  --group-size G        columns per group, -1 for per channel, or auto: the largest power of\n"
+           "                        two <= 128 dividing every packed linear's in_features (default 128)\n"
+           "  --allow-partial-groups  allow a group that does not divide in_features (a shorter last\n"
+           "                        group: qz reads it; vLLM, GPTQModel and AutoAWQ refuse it)\n"
            "  --sym | --asym        symmetric grid (default) or asymmetric (written as gptq_v2)\n"
            "  --act-order           quantize columns by descending Hessian diagonal (desc_act)\n"
            "  --static-groups       group parameters from the original weights, up front\n"
@@ -27,7 +32,7 @@ static void usage(void)
            "  --mse                 MSE grid search for the group ranges (grid 100, shrink 0.8, norm 2.4)\n"
            "  --damp D              relative damping of the Hessian diagonal (default 0.01)\n"
            "  --keep-sparsity       weights that are exactly zero stay zero (prune -> quantize)\n"
-           QZ_CLI_CALIB_HELP
+           QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default min(2048, max_position_embeddings))\n"
            "  --force               replace OUT_DIR if it exists\n"
            QZ_CLI_COMMON_HELP);
@@ -38,6 +43,7 @@ typedef struct {
     qz_cli_calib cal;
     qz_quant_opts q;
     int force;
+    int allow_partial;       /* --allow-partial-groups */
     qz_quantizer *quantizer; /* while running */
 } gptq_args;
 
@@ -54,25 +60,24 @@ static int check_args(qz_cli *c, gptq_args *a)
     qz_gptq_opts *g = &a->q.gptq;
     if (g->bits != 2 && g->bits != 3 && g->bits != 4 && g->bits != 8)
         return qz_cli_usage_error(c, "--bits %d: expected 2, 3, 4 or 8", g->bits);
-    if (g->group_size == 0 || g->group_size < -1) return qz_cli_usage_error(c, "--group-size: expected -1 or a positive integer");
-    if (g->static_groups && g->group_size < 0) return qz_cli_usage_error(c, "--static-groups needs a --group-size");
+    if (g->static_groups && g->group_size == -1) return qz_cli_usage_error(c, "--static-groups needs a --group-size");
     if (a->q.method == QZ_QUANT_GPTQ && a->cal.n_paths == 0) return qz_cli_usage_error(c, "--calib FILE is required for --method gptq");
     return 0;
 }
 
 static int parse_args(qz_cli *c, int argc, char **argv, gptq_args *a)
 {
-    enum { O_METHOD = 256, O_BITS, O_GS, O_SYM, O_ASYM, O_ACT, O_STATIC, O_TRUESEQ, O_MSE, O_DAMP, O_KEEP, O_FORCE };
+    enum { O_METHOD = 256, O_BITS, O_GS, O_SYM, O_ASYM, O_ACT, O_STATIC, O_TRUESEQ, O_MSE, O_DAMP, O_KEEP, O_FORCE, O_PARTIAL };
     static const struct option opts[] = {
         {"method", 1, 0, O_METHOD}, {"bits", 1, 0, O_BITS}, {"group-size", 1, 0, O_GS},
         {"sym", 0, 0, O_SYM}, {"asym", 0, 0, O_ASYM}, {"act-order", 0, 0, O_ACT}, {"static-groups", 0, 0, O_STATIC},
         {"true-sequential", 0, 0, O_TRUESEQ}, {"mse", 0, 0, O_MSE}, {"damp", 1, 0, O_DAMP},
-        {"keep-sparsity", 0, 0, O_KEEP}, {"force", 0, 0, O_FORCE}, QZ_CLI_CALIB_OPTIONS, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
+        {"keep-sparsity", 0, 0, O_KEEP}, {"force", 0, 0, O_FORCE}, {"allow-partial-groups", 0, 0, O_PARTIAL}, QZ_CLI_CALIB_OPTIONS, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->q.gptq = qz_gptq_opts_default();
     a->q.gptq.group_size = 128;
     a->q.gptq.sym = 1;
-    a->cal.nsamples = 128;
+    a->cal.nsamples = DEFAULT_NSAMPLES;
     opterr = 0;
     int ch, rc = 0;
     int64_t v;
@@ -81,7 +86,8 @@ static int parse_args(qz_cli *c, int argc, char **argv, gptq_args *a)
         switch (ch) {
         case O_METHOD: rc = parse_method(c, optarg, &a->q.method); break;
         case O_BITS: rc = qz_cli_int(c, "--bits", optarg, 2, 8, &v); a->q.gptq.bits = (int)v; break;
-        case O_GS: rc = qz_cli_int(c, "--group-size", optarg, -1, INT32_MAX, &a->q.gptq.group_size); break;
+        case O_GS: rc = qz_cli_group_size(c, optarg, &a->q.gptq.group_size); break;
+        case O_PARTIAL: a->allow_partial = 1; break;
         case O_SYM: a->q.gptq.sym = 1; break;
         case O_ASYM: a->q.gptq.sym = 0; break;
         case O_ACT: a->q.gptq.act_order = 1; break;
@@ -114,7 +120,8 @@ static void print_config(const qz_cli *c, const gptq_args *a, int64_t seqlen)
             c->tool, a->in, a->out, qz_quant_method_name(a->q.method), g->bits, (long long)g->group_size,
             g->sym ? "sym" : "asym", g->act_order ? "on" : "off", g->static_groups ? "on" : "off",
             a->q.true_sequential ? "on" : "off", g->mse ? "on" : "off", g->damp,
-            a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->cal.nsamples, (long long)seqlen, (long long)a->cal.seed);
+            a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->cal.nsamples, a->q.method == QZ_QUANT_RTN ? 0LL : (long long)seqlen,
+            (long long)a->cal.seed);
 }
 
 static void print_json(const gptq_args *a, const qz_gptq_config *gc, int64_t seqlen, const char **fp, int n_fp, double secs)
@@ -130,7 +137,7 @@ static void print_json(const gptq_args *a, const qz_gptq_config *gc, int64_t seq
            qz_quant_method_name(a->q.method), g->bits, (long long)g->group_size, g->sym ? "true" : "false",
            g->act_order ? "true" : "false", g->static_groups ? "true" : "false", a->q.true_sequential ? "true" : "false",
            g->mse ? "true" : "false", g->damp, a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->cal.nsamples,
-           (long long)seqlen, (long long)a->cal.seed, qz_gptq_zero_fmt_name(gc->fmt));
+           a->q.method == QZ_QUANT_RTN ? 0LL : (long long)seqlen, (long long)a->cal.seed, qz_gptq_zero_fmt_name(gc->fmt));
     qz_cli_json_names(stdout, "modules_not_quantized", fp, n_fp);
     printf(",\"seconds\":%.3f,\"peak_rss_mib\":%.1f}\n", secs, qz_cli_peak_rss_mib());
 }
@@ -156,7 +163,12 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
 {
     gptq_args *a = args;
     const char *fp[QZ_LIN_COUNT], *quant[QZ_LIN_COUNT];
+    int rc = qz_cli_resolve_groups(&m->cfg, gptq_packable, &a->q.gptq.bits, &a->q.gptq.group_size, a->allow_partial, err);
+    if (rc) return rc;
     int n_q, n_fp = qz_cli_mark_unpackable(c, &m->cfg, gptq_packable, &a->q.gptq.bits, a->q.skip, fp, quant, &n_q);
+    if (n_q == 0)
+        return qz_fail(err, QZ_EINPUT, "no decoder linear of %s can be packed in the GPTQ layout at %d bits (see the warnings); "
+                       "try --bits 8 or another model", a->in, a->q.gptq.bits);
     int64_t maxpos = m->cfg.max_position, seqlen = a->cal.seqlen ? a->cal.seqlen : (maxpos < 2048 ? maxpos : 2048);
     print_config(c, a, seqlen);
     qz_gptq_config gc = {a->q.gptq.bits, a->q.gptq.group_size, a->q.gptq.sym, a->q.gptq.act_order, a->q.gptq.static_groups,
@@ -166,7 +178,7 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
                       .seqlen = seqlen, .format = QZ_EXPORT_GPTQ, .gptq = &gc, .quant_config = qc, .make = make_quantizer,
                       .destroy = free_quantizer, .ctx = a};
     double t0 = qz_now();
-    int rc = qz_cli_run_job(c, m, &job, err);
+    rc = qz_cli_run_job(c, m, &job, err);
     cJSON_Delete(qc);
     if (rc == QZ_OK && c->json) print_json(a, &gc, seqlen, fp, n_fp, qz_now() - t0);
     return rc;

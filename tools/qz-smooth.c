@@ -7,6 +7,8 @@
 #include <getopt.h>
 #include <string.h>
 
+#define DEFAULT_NSAMPLES 512
+
 static void usage(void)
 {
     printf("usage: qz-smooth IN_DIR OUT_DIR --calib FILE [options]\n"
@@ -23,7 +25,7 @@ static void usage(void)
            "                        alpha in 0, 0.05, ..., 1 with the smallest W8A8 output error\n"
            "  --auto-samples N      windows the auto search measures on (default 32)\n"
            "  --w8a8                write int8 weights + the dynamic int8 activation scheme\n"
-           QZ_CLI_CALIB_HELP
+           QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default 512)\n"
            "  --force               replace OUT_DIR if it exists\n"
            QZ_CLI_COMMON_HELP);
@@ -53,7 +55,7 @@ static int parse_args(qz_cli *c, int argc, char **argv, smooth_args *a)
                                          {"force", 0, 0, O_FORCE}, QZ_CLI_CALIB_OPTIONS, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->o = qz_smooth_opts_default();
-    a->cal.nsamples = 512;
+    a->cal.nsamples = DEFAULT_NSAMPLES;
     a->cal.seqlen = 512;
     opterr = 0;
     int ch, rc = 0;

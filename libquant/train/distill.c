@@ -6,6 +6,7 @@
 
 #include "compare.h"
 #include "eval.h"
+#include "kernels.h"
 #include "safetensors.h"
 
 #include <math.h>
@@ -299,7 +300,7 @@ int qz_distill_eval(qz_distill *d, const int32_t *tokens, int64_t n_windows, dou
             int64_t n = N - r0 < QZ_TRAIN_CHUNK ? N - r0 : QZ_TRAIN_CHUNK;
             qz_train_logits(d->tm, d->a, r0, n, d->s->zs);
             for (int64_t i = 0; i < n; i++)
-                if ((r0 + i) % T != T - 1) nll += qz_row_nll(d->s->zs + i * V, V, tok[r0 + i + 1]);
+                if ((r0 + i) % T != T - 1) nll += qz_logsumexp(d->s->zs + i * V, V) - d->s->zs[i * V + tok[r0 + i + 1]];
         }
     }
     *ppl = exp(nll / (double)(n_windows * (T - 1)));

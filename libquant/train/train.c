@@ -1,12 +1,17 @@
 /* train.c - FP32 forward with saved activations and the hand-written
  * backward of the LLaMA-family decoder (train.h), after llm.c's
  * train_gpt2.c: one parameter buffer, one activation buffer, every matmul
- * an sgemm over all B*T rows. The forward repeats model.c's arithmetic op
- * for op (its RoPE and softmax are shared, not copied), so qz-eval scores a
- * trained model as the trainer saw it. Leaves out: mixed precision,
- * activation recomputation, llama3 RoPE scaling in the backward (the tables
- * already hold it; the rotation is the same). */
+ * an sgemm over all B*T rows. The forward uses kernels.c's RMSNorm, SwiGLU,
+ * RoPE and exp (shared, not copied) and model.c's linear; only attention is
+ * its own, unfused (the backward needs the probabilities P), the same
+ * softmax(QK^T/sqrt(d))V as kernels.c's flash attention up to the order of
+ * the sums, so qz-eval scores a trained model as the trainer saw it.
+ * Leaves out: mixed precision, activation recomputation, llama3 RoPE
+ * scaling in the backward (the tables already hold it; the rotation is the
+ * same). */
 #include "train.h"
+
+#include "kernels.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -177,6 +182,7 @@ struct qz_train_acts {
     float *dk, *dv;          /* (N, kvd) */
     float *dp;               /* (T, T) */
     float *dh, *dg, *du;     /* (N, ffn) */
+    float *sin_neg;          /* (T, head_dim/2) -sin of the RoPE angles: RoPE's backward */
     float *mem;
 };
 
@@ -202,13 +208,14 @@ static int act_slots(const qz_model_config *c, int64_t B, int64_t T, qz_train_ac
     SLOT(a->xf, N * d); SLOT(a->xnf, N * d); SLOT(a->rstdf, N); SLOT(a->dxnf, N * d); SLOT(a->dx, N * d); SLOT(a->dx2, N * d);
     SLOT(a->dxn, N * d); SLOT(a->dq, N * qd); SLOT(a->datt, N * qd); SLOT(a->dk, N * kvd); SLOT(a->dv, N * kvd); SLOT(a->dp, T * T);
     SLOT(a->dh, N * ff); SLOT(a->dg, N * ff); SLOT(a->du, N * ff);
+    SLOT(a->sin_neg, T * (c->head_dim / 2));
 #undef SLOT
     return n;
 }
 
 static int64_t act_floats(const qz_model_config *c, int64_t B, int64_t T)
 {
-    int64_t *sizes = malloc((size_t)(14 * c->n_layers + 16) * sizeof *sizes), total = 0;
+    int64_t *sizes = malloc((size_t)(14 * c->n_layers + 17) * sizeof *sizes), total = 0;
     QZ_ASSERT(sizes);
     int n = act_slots(c, B, T, NULL, NULL, sizes);
     for (int i = 0; i < n; i++) total += sizes[i];
@@ -224,7 +231,7 @@ size_t qz_train_acts_bytes(const qz_model_config *c, int64_t B, int64_t T)
 int qz_train_acts_new(qz_train_acts **out, const qz_model_config *c, int64_t B, int64_t T, qz_error *err)
 {
     *out = NULL;
-    int cap = (int)(14 * c->n_layers + 16);
+    int cap = (int)(14 * c->n_layers + 17);
     qz_train_acts *a = calloc(1, sizeof *a);
     float ***ptrs = calloc((size_t)cap, sizeof *ptrs);
     int64_t *sizes = calloc((size_t)cap, sizeof *sizes);
@@ -299,6 +306,28 @@ void qz_train_linear_backward(float *dx, float *dw, float *db, const float *dy, 
             for (int64_t o = 0; o < out; o++) db[o] += dy[t * out + o];
 }
 
+/* Row-wise causal softmax of scores (T, T) in place; entries outside
+ * [t - window + 1, t] become 0 (window 0 = unlimited). The backward needs
+ * the probabilities, which kernels.c's flash attention never forms. */
+static void causal_softmax(float *scores, int64_t T, int64_t window)
+{
+    for (int64_t t = 0; t < T; t++) {
+        float *row = scores + t * T;
+        int64_t lo = window > 0 && t >= window ? t - window + 1 : 0, n = t + 1 - lo;
+        float mx = -INFINITY;
+        for (int64_t j = lo; j <= t; j++) mx = row[j] > mx ? row[j] : mx;
+        float *seg = row + lo;
+        for (int64_t j = 0; j < n; j++) seg[j] -= mx;
+        qz_exp_nonpos_row(seg, n);
+        float sum = 0;
+        for (int64_t j = 0; j < n; j++) sum += seg[j];
+        float inv = 1.0f / sum;
+        for (int64_t j = 0; j < n; j++) seg[j] *= inv;
+        memset(row, 0, (size_t)lo * sizeof(float));
+        memset(row + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
+    }
+}
+
 void qz_train_attention(float *out, float *p, const float *q, const float *k, const float *v, int64_t T, int64_t n_heads,
                         int64_t n_kv, int64_t hd, int64_t window)
 {
@@ -309,7 +338,7 @@ void qz_train_attention(float *out, float *p, const float *q, const float *k, co
         float *P = p + h * T * T;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)hd, scale, q + h * hd, (int)qd, k + g * hd, (int)kvd,
                     0.0f, P, (int)T);
-        qz_causal_softmax(P, T, window);
+        causal_softmax(P, T, window);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)T, 1.0f, P, (int)T, v + g * hd, (int)kvd, 0.0f,
                     out + h * hd, (int)qd);
     }
@@ -369,12 +398,11 @@ static void attention_forward(const qz_train_model *tm, layer_acts *A, const qz_
     qz_train_linear(A->q, A->xn1, P->w[QZ_LIN_Q], P->b[QZ_LIN_Q], N, d, qd);
     qz_train_linear(A->k, A->xn1, P->w[QZ_LIN_K], P->b[QZ_LIN_K], N, d, kvd);
     qz_train_linear(A->v, A->xn1, P->w[QZ_LIN_V], P->b[QZ_LIN_V], N, d, kvd);
-    for (int64_t b = 0; b < B; b++) {
-        qz_rope_rotate(A->q + b * T * qd, tm->src->rope_cos, tm->src->rope_sin, T, c->n_heads, hd, 0);
-        qz_rope_rotate(A->k + b * T * kvd, tm->src->rope_cos, tm->src->rope_sin, T, c->n_kv_heads, hd, 0);
+    qz_rope(A->q, B, T, c->n_heads, hd, tm->src->rope_cos, tm->src->rope_sin);
+    qz_rope(A->k, B, T, c->n_kv_heads, hd, tm->src->rope_cos, tm->src->rope_sin);
+    for (int64_t b = 0; b < B; b++)
         qz_train_attention(A->att + b * T * qd, A->p + b * c->n_heads * T * T, A->q + b * T * qd, A->k + b * T * kvd,
                            A->v + b * T * kvd, T, c->n_heads, c->n_kv_heads, hd, c->sliding_window);
-    }
 }
 
 /* out (N, d) = layer(A->x), keeping A's activations; out may be the next layer's x. */
@@ -389,7 +417,8 @@ static void layer_forward(const qz_train_model *tm, layer_acts *A, const qz_trai
     qz_rmsnorm_rstd(A->xn2, A->rstd2, A->x2, P->mlp_norm, N, d, c->rms_eps);
     qz_train_linear(A->g, A->xn2, P->w[QZ_LIN_GATE], P->b[QZ_LIN_GATE], N, d, ff);
     qz_train_linear(A->u, A->xn2, P->w[QZ_LIN_UP], P->b[QZ_LIN_UP], N, d, ff);
-    qz_swiglu(A->h, A->g, A->u, N * ff);
+    memcpy(A->h, A->g, (size_t)(N * ff) * sizeof(float)); /* g stays for the backward */
+    qz_swiglu(A->h, A->u, N * ff);
     qz_train_linear(out, A->h, P->w[QZ_LIN_DOWN], P->b[QZ_LIN_DOWN], N, ff, d);
     add_rows(out, A->x2, out, N * d);
 }
@@ -399,6 +428,7 @@ const float *qz_train_forward(qz_train_model *tm, qz_train_acts *a, const int32_
     const qz_model_config *c = &tm->cfg;
     int64_t T = a->T, N = B * T, d = c->hidden;
     QZ_ASSERT(B <= a->B && T <= tm->src->rope_len);
+    for (int64_t i = 0; i < T * (c->head_dim / 2); i++) a->sin_neg[i] = -tm->src->rope_sin[i];
     for (int64_t t = 0; t < N; t++) {
         QZ_ASSERT(tokens[t] >= 0 && tokens[t] < c->vocab);
         memcpy(a->L[0].x + t * d, tm->p.embed + (int64_t)tokens[t] * d, (size_t)d * sizeof(float));
@@ -438,13 +468,13 @@ static void attention_backward(qz_train_model *tm, qz_train_acts *a, const layer
 {
     const qz_model_config *c = &tm->cfg;
     int64_t T = a->T, N = B * T, d = c->hidden, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
-    for (int64_t b = 0; b < B; b++) {
+    for (int64_t b = 0; b < B; b++)
         qz_train_attention_backward(a->dq + b * T * qd, a->dk + b * T * kvd, a->dv + b * T * kvd, a->dp, a->datt + b * T * qd,
                                     A->p + b * c->n_heads * T * T, A->q + b * T * qd, A->k + b * T * kvd, A->v + b * T * kvd, T,
                                     c->n_heads, c->n_kv_heads, hd);
-        qz_rope_rotate(a->dq + b * T * qd, tm->src->rope_cos, tm->src->rope_sin, T, c->n_heads, hd, 1);
-        qz_rope_rotate(a->dk + b * T * kvd, tm->src->rope_cos, tm->src->rope_sin, T, c->n_kv_heads, hd, 1);
-    }
+    /* RoPE is a rotation per pair: its transpose is the rotation by -angle */
+    qz_rope(a->dq, B, T, c->n_heads, hd, tm->src->rope_cos, a->sin_neg);
+    qz_rope(a->dk, B, T, c->n_kv_heads, hd, tm->src->rope_cos, a->sin_neg);
     memset(a->dxn, 0, (size_t)(N * d) * sizeof(float));
     qz_train_linear_backward(a->dxn, G->w[QZ_LIN_Q], G->b[QZ_LIN_Q], a->dq, A->xn1, P->w[QZ_LIN_Q], N, d, qd);
     qz_train_linear_backward(a->dxn, G->w[QZ_LIN_K], G->b[QZ_LIN_K], a->dk, A->xn1, P->w[QZ_LIN_K], N, d, kvd);

@@ -3,11 +3,11 @@
  * pass that keeps the activations the backward needs, and a hand-written
  * backward for every op (embedding, RMSNorm, RoPE rotate-half, grouped-query
  * causal attention with optional sliding window, SwiGLU, final norm, tied or
- * untied lm_head, q/k/v and MLP biases; RoPE's backward is model.h's
- * qz_rope_rotate with inverse = 1). Matrix products are OpenBLAS
- * sgemm; the forward computes what model.c computes (same RoPE tables,
- * softmax kernel and op order), so a trained model evaluates the same in
- * qz-eval.
+ * untied lm_head, q/k/v and MLP biases; RoPE's backward is kernels.h's
+ * qz_rope with the sine negated). Matrix products are OpenBLAS sgemm; the
+ * forward computes what model.c computes (same RoPE tables, kernels.h's
+ * RMSNorm, SwiGLU and exp, the same attention up to the order of sums), so
+ * a trained model evaluates the same in qz-eval.
  *
  * Memory: parameters and gradients 2 x 4 bytes per parameter; activations
  * for B windows of T tokens are B*T*(4*hidden + 2*qd + 2*kvd + 3*ffn + 2)
@@ -93,7 +93,7 @@ void qz_train_backward(qz_train_model *tm, qz_train_acts *a, const int32_t *toke
 /* ----------------------------------------------------- ops, for the tests */
 /* Each op's backward adds into its d-inputs (dx, dw) unless it says "=". */
 
-/* Forwards are model.h's (qz_rmsnorm_rstd, qz_swiglu, qz_rope_rotate) or
+/* Forwards are kernels.h's (qz_rmsnorm_rstd, qz_swiglu, qz_rope) or
  * below. RMSNorm of y = x * rstd * w: dx += ..., dw += ... from dy. */
 void qz_train_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w, const float *rstd,
                                int64_t n, int64_t dim);

@@ -161,16 +161,16 @@ static double f64_rope(const op64 *c)
 static void test_rope_backward(void)
 {
     enum { T = 3, H = 2, HD = 4, N = T * H * HD };
-    float x[N], r[N], dx[N], cs[T * HD / 2], sn[T * HD / 2];
+    float x[N], r[N], dx[N], cs[T * HD / 2], sn[T * HD / 2], sn_neg[T * HD / 2];
     qz_rng g;
     qz_rng_seed(&g, 3);
     for (int i = 0; i < T * HD / 2; i++) {
         double a = 3 * qz_rng_normal(&g);
-        cs[i] = (float)cos(a), sn[i] = (float)sin(a);
+        cs[i] = (float)cos(a), sn[i] = (float)sin(a), sn_neg[i] = -sn[i];
     }
     fill(x, N, &g, 0, 1), fill(r, N, &g, 0, 1);
     memcpy(dx, r, sizeof dx);
-    qz_rope_rotate(dx, cs, sn, T, H, HD, 1);
+    qz_rope(dx, 1, T, H, HD, cs, sn_neg); /* the trainer's RoPE backward */
     op64 c = {.x = to64(x, N), .r = to64(r, N), .cs = to64(cs, T * HD / 2), .sn = to64(sn, T * HD / 2), .T = T, .H = H, .hd = HD};
     check_fd64("rope dx", c.x, N, dx, f64_rope, &c);
     free(c.x), free(c.r), free(c.cs), free(c.sn);
