@@ -81,7 +81,7 @@ sweep: tools
 	@BUILD=$(BUILD) SHARED=$(SHARED) bash scripts/sweep.sh
 
 bench: tools $(BENCHES)
-	@BUILD=$(BUILD) bash scripts/bench.sh
+	@BUILD=$(BUILD) SHARED=$(SHARED) bash scripts/bench.sh
 
 install: tools lib
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/qz

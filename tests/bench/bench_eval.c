@@ -51,6 +51,7 @@ static int run(qz_model *m, int64_t T, int64_t windows, double peak, const char 
 
 int main(int argc, char **argv)
 {
+    bench_start();
     const char *dir = argc > 1 ? argv[1] : "/tmp/qz-bench-eval";
     mkdir(dir, 0755);
     qz_model_config c = {.arch = QZ_ARCH_LLAMA, .hidden = 2048, .intermediate = 5632, .n_layers = 4, .n_heads = 32,
@@ -65,7 +66,8 @@ int main(int argc, char **argv)
     }
     double setup = qz_now() - t0;
     double peak = bench_sgemm_peak(2048);
-    printf("{\n  \"benchmark\": \"eval\",\n  \"model\": \"synthetic llama hidden 2048 ffn 5632 heads 32/4 vocab 32000 layers 4 f16\",\n"
+    bench_json_open("eval");
+    printf("  \"model\": \"synthetic llama hidden 2048 ffn 5632 heads 32/4 vocab 32000 layers 4 f16\",\n"
            "  \"threads\": %d,\n  \"setup_seconds\": %.2f,\n  \"baseline_sgemm_2048_gflops\": %.2f,\n  \"runs\": [\n",
            openblas_get_num_threads(), setup, peak * 1e-9);
     int rc = run(m, 512, 4, peak, "");
