@@ -4,10 +4,15 @@
  * (pickle) checkpoints, rope scaling types other than llama3. */
 #include "hf_model.h"
 
+#include "gguf_model.h"
+#include "gguf_quants.h"
+
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *arch_names[QZ_ARCH_COUNT] = {
     [QZ_ARCH_LLAMA] = "llama", [QZ_ARCH_MISTRAL] = "mistral", [QZ_ARCH_QWEN2] = "qwen2"};
@@ -269,26 +274,73 @@ static int open_weights(qz_hf_model *m, qz_error *err)
     return rc ? rc : add_shard(m, "model.safetensors", err);
 }
 
-int qz_hf_model_open(qz_hf_model **out, const char *dir, qz_error *err)
+static int open_hf_dir(qz_hf_model *m, const char *config_path, qz_error *err)
+{
+    char *text = NULL;
+    int rc = qz_read_file(config_path, &text, NULL, err);
+    if (rc == QZ_OK) {
+        m->config_json = cJSON_Parse(text);
+        rc = m->config_json ? qz_model_config_parse(m->config_json, config_path, &m->cfg, err)
+                            : qz_fail(err, QZ_EINPUT, "%s: not valid JSON", config_path);
+    }
+    free(text);
+    return rc == QZ_OK ? open_weights(m, err) : rc;
+}
+
+static int is_gguf_name(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 5 && strcmp(name + n - 5, ".gguf") == 0;
+}
+
+/* A directory without config.json: its one *.gguf into path. */
+static int find_gguf(const char *dir, char *path, size_t cap, qz_error *err)
+{
+    DIR *d = opendir(dir);
+    if (!d) return qz_fail(err, QZ_EINPUT, "%s: cannot read the directory: %s", dir, strerror(errno));
+    int n = 0, rc = QZ_OK;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (is_gguf_name(e->d_name) && n++ == 0) rc = qz_path_join(path, cap, dir, e->d_name, err);
+    closedir(d);
+    if (rc) return rc;
+    if (n == 0)
+        return qz_fail(err, QZ_EINPUT, "%s/config.json: cannot open, and no .gguf file there: qz reads a Hugging Face directory "
+                       "(config.json + model.safetensors) or a GGUF file (llama.cpp); llama2.c .bin checkpoints are not supported", dir);
+    if (n > 1) return qz_fail(err, QZ_EINPUT, "%s: no config.json and %d .gguf files: name the .gguf file to read", dir, n);
+    return QZ_OK;
+}
+
+int qz_hf_model_locate(const char *path, char *gguf, size_t cap, int *is_gguf, qz_error *err)
+{
+    char cfg[4096];
+    struct stat st;
+    *is_gguf = 0;
+    if (stat(path, &st) != 0) return qz_fail(err, QZ_EINPUT, "%s: not a model directory or .gguf file: %s", path, strerror(errno));
+    if (S_ISREG(st.st_mode)) {
+        *is_gguf = 1;
+        int n = snprintf(gguf, cap, "%s", path);
+        return n >= 0 && (size_t)n < cap ? QZ_OK : qz_fail(err, QZ_EINTERNAL, "path too long: %s", path);
+    }
+    if (!S_ISDIR(st.st_mode)) return qz_fail(err, QZ_EINPUT, "%s: not a model directory or .gguf file", path);
+    int rc = qz_path_join(cfg, sizeof cfg, path, "config.json", err);
+    if (rc || access(cfg, F_OK) == 0) return rc;
+    *is_gguf = 1;
+    return find_gguf(path, gguf, cap, err);
+}
+
+int qz_hf_model_open(qz_hf_model **out, const char *path, qz_error *err)
 {
     *out = NULL;
     qz_hf_model *m = calloc(1, sizeof *m);
-    if (!m || !(m->dir = strdup(dir))) {
+    if (!m || !(m->dir = strdup(path))) {
         free(m);
         return qz_fail(err, QZ_EINTERNAL, "out of memory");
     }
-    char path[4096], *text = NULL;
-    struct stat st;
-    int rc = stat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? QZ_OK : qz_fail(err, QZ_EINPUT, "%s: not a model directory", dir);
-    if (rc == QZ_OK) rc = qz_path_join(path, sizeof path, dir, "config.json", err);
-    if (rc == QZ_OK) rc = qz_read_file(path, &text, NULL, err);
-    if (rc == QZ_OK) {
-        m->config_json = cJSON_Parse(text);
-        rc = m->config_json ? qz_model_config_parse(m->config_json, path, &m->cfg, err)
-                            : qz_fail(err, QZ_EINPUT, "%s: not valid JSON", path);
-    }
-    free(text);
-    if (rc == QZ_OK) rc = open_weights(m, err);
+    char file[4096], cfg[4096];
+    int is_gguf = 0;
+    int rc = qz_hf_model_locate(path, file, sizeof file, &is_gguf, err);
+    if (rc == QZ_OK && is_gguf) rc = qz_gguf_model_open(m, file, err);
+    else if (rc == QZ_OK && (rc = qz_path_join(cfg, sizeof cfg, path, "config.json", err)) == QZ_OK) rc = open_hf_dir(m, cfg, err);
     if (rc) {
         qz_hf_model_free(m);
         return rc;
@@ -300,6 +352,7 @@ int qz_hf_model_open(qz_hf_model **out, const char *dir, qz_error *err)
 void qz_hf_model_free(qz_hf_model *m)
 {
     if (!m) return;
+    qz_gguf_model_free(m);
     for (int i = 0; i < m->n_files; i++) qz_st_close(m->files[i]);
     free(m->files);
     cJSON_Delete(m->config_json);
@@ -309,6 +362,7 @@ void qz_hf_model_free(qz_hf_model *m)
 
 qz_st_tensor *qz_hf_model_find(const qz_hf_model *m, const char *name)
 {
+    if (m->gguf) return qz_gguf_model_find(m, name);
     for (int i = 0; i < m->n_files; i++) {
         qz_st_tensor *t = qz_st_find(m->files[i], name);
         if (t) return t;
@@ -318,8 +372,39 @@ qz_st_tensor *qz_hf_model_find(const qz_hf_model *m, const char *name)
 
 int qz_hf_model_get(qz_hf_model *m, const char *name, qz_st_tensor **t, qz_error *err)
 {
+    if (m->gguf && (*t = qz_gguf_model_find(m, name)) != NULL) return qz_gguf_model_materialize(m, *t, err);
     for (int i = 0; i < m->n_files; i++)
         if (qz_st_find(m->files[i], name)) return qz_st_get(m->files[i], name, t, err);
     *t = NULL;
     return qz_fail(err, QZ_EINPUT, "%s: tensor '%s' not found in the checkpoint", m->dir, name);
+}
+
+void qz_hf_model_release(qz_hf_model *m, qz_st_tensor *t)
+{
+    if (m->gguf && t) qz_gguf_model_release(t);
+}
+
+int64_t qz_hf_model_n_tensors(const qz_hf_model *m)
+{
+    int64_t n = m->n_gguf;
+    for (int i = 0; i < m->n_files; i++) n += m->files[i]->n_tensors;
+    return n;
+}
+
+qz_st_tensor *qz_hf_model_tensor_at(const qz_hf_model *m, int64_t i)
+{
+    if (m->gguf) return qz_gguf_model_tensor_at(m, i);
+    for (int f = 0; f < m->n_files; i -= m->files[f]->n_tensors, f++)
+        if (i >= 0 && i < m->files[f]->n_tensors) return &m->files[f]->tensors[i];
+    return NULL;
+}
+
+size_t qz_hf_model_stored_bytes(const qz_hf_model *m, const qz_st_tensor *t)
+{
+    return m->gguf ? qz_gguf_model_source(t)->nbytes : t->nbytes;
+}
+
+const char *qz_hf_model_stored_type(const qz_hf_model *m, const qz_st_tensor *t)
+{
+    return m->gguf ? qz_ggml_type_name(qz_gguf_model_source(t)->type) : qz_dtype_name(t->dtype);
 }

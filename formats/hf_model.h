@@ -1,6 +1,8 @@
 /* hf_model.h - a Hugging Face model directory: config.json and the
  * safetensors weights (one file, or shards listed in
- * model.safetensors.index.json), opened lazily.
+ * model.safetensors.index.json), opened lazily; or a LLaMA GGUF file seen
+ * as one (gguf_model.h: config.json synthesized from the llama.* keys,
+ * tensors under their Hugging Face names as F32, dequantized on demand).
  *
  * Supported model_type: llama, mistral, qwen2 (LLaMA-family decoders). The
  * config is validated here (positive sizes, heads dividing hidden, ...), so
@@ -9,6 +11,7 @@
 #ifndef QZ_HF_MODEL_H
 #define QZ_HF_MODEL_H
 
+#include "gguf.h"
 #include "safetensors.h"
 
 typedef enum qz_arch {
@@ -47,12 +50,17 @@ typedef struct qz_model_config {
     qz_dtype torch_dtype;       /* torch_dtype / dtype, F32 when absent */
 } qz_model_config;
 
+struct qz_gguf_entry;
+
 typedef struct qz_hf_model {
-    char *dir;
-    cJSON *config_json;         /* the whole config.json, owned */
+    char *dir;                  /* the directory, or the .gguf path given */
+    cJSON *config_json;         /* the whole config.json (synthesized for GGUF), owned */
     qz_model_config cfg;
     int n_files;
-    qz_st_file **files;         /* the shards */
+    qz_st_file **files;         /* the shards (none for GGUF) */
+    qz_gguf *gguf;              /* GGUF input, else NULL (gguf_model.h) */
+    int64_t n_gguf;
+    struct qz_gguf_entry *gguf_entries; /* its tensors under HF names, sorted */
 } qz_hf_model;
 
 /* Parses dir/config.json into cfg (QZ_EINPUT with the field and value on any
@@ -63,15 +71,40 @@ int qz_model_config_parse(const cJSON *json, const char *path, qz_model_config *
  * caller owns it. */
 cJSON *qz_model_config_to_json(const qz_model_config *cfg);
 
-/* Opens dir: config.json, then model.safetensors.index.json or
- * model.safetensors. */
-int qz_hf_model_open(qz_hf_model **out, const char *dir, qz_error *err);
+/* Opens path: a directory with config.json, then
+ * model.safetensors.index.json or model.safetensors; a .gguf file; or a
+ * directory without config.json holding exactly one *.gguf. QZ_EINPUT
+ * saying what is supported when it is none of these. */
+int qz_hf_model_open(qz_hf_model **out, const char *path, qz_error *err);
 void qz_hf_model_free(qz_hf_model *m);
 
+/* Which of those path is, without opening it: *is_gguf = 1 and the GGUF
+ * file's path in gguf (cap bytes) for a file or a directory without
+ * config.json (its one *.gguf); *is_gguf = 0 for a directory with
+ * config.json. Errors as qz_hf_model_open (QZ_EINPUT: missing path, no or
+ * several .gguf files; QZ_EINTERNAL: the path does not fit). */
+int qz_hf_model_locate(const char *path, char *gguf, size_t cap, int *is_gguf, qz_error *err);
+
 /* Finds a tensor in any shard (CRC verified when stored); QZ_EINPUT naming the
- * directory and tensor when missing. */
+ * directory and tensor when missing. For GGUF it dequantizes the tensor
+ * into memory the model owns until qz_hf_model_release. */
 int qz_hf_model_get(qz_hf_model *m, const char *name, qz_st_tensor **t, qz_error *err);
+/* Lookup without checks; NULL when absent. For GGUF, t->data is NULL until
+ * qz_hf_model_get; name, dtype (F32), shape, numel and nbytes are set. */
 qz_st_tensor *qz_hf_model_find(const qz_hf_model *m, const char *name);
+/* Frees what qz_hf_model_get dequantized for t (GGUF; a no-op for
+ * safetensors, whose data is the mapping): call it once the tensor is
+ * copied, so memory stays at about one tensor. t->data is NULL after. */
+void qz_hf_model_release(qz_hf_model *m, qz_st_tensor *t);
+
+/* Every tensor, shard by shard (GGUF: sorted by HF name), i in
+ * [0, qz_hf_model_n_tensors). */
+int64_t qz_hf_model_n_tensors(const qz_hf_model *m);
+qz_st_tensor *qz_hf_model_tensor_at(const qz_hf_model *m, int64_t i);
+/* Bytes t occupies in the file and its type there ("F32", "Q4_1", ...):
+ * t->nbytes and its dtype for safetensors, the GGUF tensor's for GGUF. */
+size_t qz_hf_model_stored_bytes(const qz_hf_model *m, const qz_st_tensor *t);
+const char *qz_hf_model_stored_type(const qz_hf_model *m, const qz_st_tensor *t);
 
 /* dir/name into buf; QZ_EINTERNAL when it does not fit. */
 int qz_path_join(char *buf, size_t cap, const char *dir, const char *name, qz_error *err);

@@ -1,6 +1,8 @@
 /* export.c - model directories out of the pipeline (see export.h). */
 #include "export.h"
 
+#include "gguf_tokenizer.h"
+
 #include <string.h>
 
 int qz_export_open(qz_export **out, const qz_model *m, const char *out_dir, int force, qz_error *err)
@@ -161,15 +163,15 @@ qz_quant_sink qz_export_sink(qz_export *ex, qz_export_format format, const qz_gp
 /* Every tensor outside model.layers.* goes over unchanged. */
 static int copy_untouched(qz_export *ex, qz_error *err)
 {
-    const qz_hf_model *hf = ex->m->hf;
+    qz_hf_model *hf = ex->m->hf;
     int rc = QZ_OK;
-    for (int f = 0; f < hf->n_files && rc == QZ_OK; f++)
-        for (int64_t i = 0; i < hf->files[f]->n_tensors && rc == QZ_OK; i++) {
-            qz_st_tensor *t = &hf->files[f]->tensors[i];
-            if (strncmp(t->name, "model.layers.", 13) == 0) continue;
-            rc = qz_st_get(hf->files[f], t->name, &t, err); /* verifies a stored CRC */
-            if (rc == QZ_OK) rc = qz_st_writer_add(ex->st, t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes, err);
-        }
+    for (int64_t i = 0; i < qz_hf_model_n_tensors(hf) && rc == QZ_OK; i++) {
+        qz_st_tensor *t = qz_hf_model_tensor_at(hf, i);
+        if (strncmp(t->name, "model.layers.", 13) == 0) continue;
+        rc = qz_hf_model_get(hf, t->name, &t, err); /* verifies a stored CRC; GGUF: dequantizes */
+        if (rc == QZ_OK) rc = qz_st_writer_add(ex->st, t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes, err);
+        qz_hf_model_release(hf, t);
+    }
     return rc;
 }
 
@@ -185,10 +187,25 @@ static int apply_patch(cJSON *cfg, const cJSON *patch, qz_error *err)
     return QZ_OK;
 }
 
-int qz_export_finish(qz_export *ex, const cJSON *quant_config, const cJSON *config_patch, qz_error *err)
+/* The input's tokenizer files, or for a GGUF input tokenizer.json and
+ * tokenizer_config.json made from its metadata (formats/gguf_tokenizer.h). */
+static int write_tokenizer(qz_export *ex, qz_error *err)
 {
     static const char *tok_files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                       "generation_config.json", "tokenizer.model"};
+    const qz_hf_model *hf = ex->m->hf;
+    cJSON *tj = NULL, *tc = NULL;
+    int rc = hf->gguf ? qz_gguf_tokenizer_files(hf->gguf, &tj, &tc, err) : QZ_OK;
+    if (rc == QZ_OK && hf->gguf) rc = qz_artifact_write_json(ex->art, "tokenizer.json", tj, err);
+    if (rc == QZ_OK && hf->gguf) rc = qz_artifact_write_json(ex->art, "tokenizer_config.json", tc, err);
+    for (size_t i = 0; i < sizeof tok_files / sizeof *tok_files && rc == QZ_OK && !hf->gguf; i++)
+        rc = qz_artifact_copy_if_present(ex->art, hf->dir, tok_files[i], err);
+    cJSON_Delete(tj), cJSON_Delete(tc);
+    return rc;
+}
+
+int qz_export_finish(qz_export *ex, const cJSON *quant_config, const cJSON *config_patch, qz_error *err)
+{
     int rc = copy_untouched(ex, err);
     if (rc == QZ_OK) rc = qz_st_writer_finish(ex->st, err);
     cJSON *cfg = cJSON_Duplicate(ex->m->hf->config_json, 1);
@@ -203,8 +220,7 @@ int qz_export_finish(qz_export *ex, const cJSON *quant_config, const cJSON *conf
     }
     if (rc == QZ_OK) rc = qz_artifact_write_json(ex->art, "config.json", cfg, err);
     cJSON_Delete(cfg);
-    for (size_t i = 0; i < sizeof tok_files / sizeof *tok_files && rc == QZ_OK; i++)
-        rc = qz_artifact_copy_if_present(ex->art, ex->m->hf->dir, tok_files[i], err);
+    if (rc == QZ_OK) rc = write_tokenizer(ex, err);
     if (rc == QZ_OK) rc = qz_artifact_commit(ex->art, err);
     return rc;
 }

@@ -16,7 +16,8 @@
 #include <string.h>
 
 static const char *storage_names[QZ_STORE_COUNT] = {
-    [QZ_STORE_FLOAT] = "float", [QZ_STORE_PACKED] = "packed", [QZ_STORE_INT8] = "int8", [QZ_STORE_SPARSE24] = "sparse24"};
+    [QZ_STORE_FLOAT] = "float", [QZ_STORE_PACKED] = "packed", [QZ_STORE_INT8] = "int8", [QZ_STORE_SPARSE24] = "sparse24",
+    [QZ_STORE_GGML] = "ggml"};
 
 const char *qz_info_storage_name(qz_info_storage s)
 {
@@ -27,7 +28,7 @@ const char *qz_info_format_name(const qz_info *info)
 {
     static const char *names[QZ_INFO_FORMAT_COUNT] = {
         [QZ_INFO_GPTQ] = "gptq", [QZ_INFO_GPTQ_V2] = "gptq_v2", [QZ_INFO_AWQ_GEMM] = "awq_gemm",
-        [QZ_INFO_CT_INT] = "ct_int_quantized", [QZ_INFO_CT_SPARSE24] = "ct_sparse24_bitmask"};
+        [QZ_INFO_CT_INT] = "ct_int_quantized", [QZ_INFO_CT_SPARSE24] = "ct_sparse24_bitmask", [QZ_INFO_GGUF] = "gguf"};
     if (info->format != QZ_INFO_FLOAT) return names[info->format];
     return info->float_dtype == QZ_DTYPE_F32 ? "fp32" : info->float_dtype == QZ_DTYPE_BF16 ? "bf16" : "fp16";
 }
@@ -172,10 +173,12 @@ static const char *linear_of(const char *name, int64_t n_layers, int64_t *layer,
     return NULL;
 }
 
-/* The storage bit a tensor's suffix and dtype show, or 0. */
-static unsigned storage_bit(const char *suffix, qz_dtype dt)
+/* The storage bit a tensor's suffix and dtype show, or 0; ggml: a GGUF
+ * weight stored in a ggml block type. */
+static unsigned storage_bit(const char *suffix, qz_dtype dt, int ggml)
 {
     if (!strcmp(suffix, "qweight")) return 1u << QZ_STORE_PACKED;
+    if (ggml && !strcmp(suffix, "weight")) return 1u << QZ_STORE_GGML;
     if (!strcmp(suffix, "compressed")) return 1u << QZ_STORE_SPARSE24;
     if (strcmp(suffix, "weight")) return 0;
     return dt == QZ_DTYPE_I8 ? 1u << QZ_STORE_INT8 : is_float(dt) ? 1u << QZ_STORE_FLOAT : 0;
@@ -183,21 +186,43 @@ static unsigned storage_bit(const char *suffix, qz_dtype dt)
 
 /* Sums tensor bytes (all, and per linear) and records per (layer, linear)
  * which storage tensors exist in seen[layer * QZ_LIN_COUNT + id]. */
+/* Counts t under its stored type in info->types. */
+static void count_type(qz_info *info, const char *type, const qz_st_tensor *t, size_t bytes)
+{
+    int i = 0;
+    while (i < info->n_types && strcmp(info->types[i].type, type)) i++;
+    if (i == QZ_INFO_MAX_TYPES) return;
+    if (i == info->n_types) info->types[info->n_types++].type = type;
+    info->types[i].tensors++;
+    info->types[i].elems += t->numel;
+    info->types[i].bytes += bytes;
+}
+
+/* The stored type of linear id, or "mixed" when layers differ. */
+static void note_linear_type(qz_info_linear *li, const char *type)
+{
+    if (!li->stored_type) li->stored_type = type;
+    else if (strcmp(li->stored_type, type)) li->stored_type = "mixed";
+}
+
 static void census(qz_info *info, const qz_hf_model *hf, uint8_t *seen)
 {
-    for (int f = 0; f < hf->n_files; f++)
-        for (int64_t k = 0; k < hf->files[f]->n_tensors; k++) {
-            const qz_st_tensor *t = &hf->files[f]->tensors[k];
-            int64_t layer;
-            int id;
-            info->n_tensors++;
-            info->tensor_bytes += t->nbytes;
-            const char *suffix = linear_of(t->name, info->cfg.n_layers, &layer, &id);
-            if (!suffix) continue;
-            info->lin[id].bytes += t->nbytes;
-            info->decoder_bytes += t->nbytes;
-            seen[layer * QZ_LIN_COUNT + id] |= (uint8_t)storage_bit(suffix, t->dtype);
-        }
+    for (int64_t k = 0; k < qz_hf_model_n_tensors(hf); k++) {
+        const qz_st_tensor *t = qz_hf_model_tensor_at(hf, k);
+        size_t bytes = qz_hf_model_stored_bytes(hf, t);
+        const char *type = qz_hf_model_stored_type(hf, t);
+        int64_t layer;
+        int id;
+        info->n_tensors++;
+        info->tensor_bytes += bytes;
+        count_type(info, type, t, bytes);
+        const char *suffix = linear_of(t->name, info->cfg.n_layers, &layer, &id);
+        if (!suffix) continue;
+        info->lin[id].bytes += bytes;
+        info->decoder_bytes += bytes;
+        if (!strcmp(suffix, "weight") || !strcmp(suffix, "qweight") || !strcmp(suffix, "compressed")) note_linear_type(&info->lin[id], type);
+        seen[layer * QZ_LIN_COUNT + id] |= (uint8_t)storage_bit(suffix, t->dtype, hf->gguf && strcmp(type, "F32") && strcmp(type, "F16") && strcmp(type, "BF16"));
+    }
 }
 
 /* ------------------------------------------------------------- zero count */
@@ -240,15 +265,17 @@ static int zeros_sparse24(const qz_hf_model *hf, const char *lin, int64_t n, int
     return QZ_OK;
 }
 
-static int zeros_of(const qz_hf_model *hf, const char *lin, qz_info_storage s, int64_t n, int64_t *zeros, qz_error *err)
+static int zeros_of(qz_hf_model *hf, const char *lin, qz_info_storage s, int64_t n, int64_t *zeros, qz_error *err)
 {
     if (s == QZ_STORE_SPARSE24) return zeros_sparse24(hf, lin, n, zeros, err);
-    const qz_st_tensor *w = find2(hf, lin, "weight");
+    qz_st_tensor *w = find2(hf, lin, "weight");
     if (w->numel != n)
         return qz_fail(err, QZ_EINPUT, "%s: tensor '%s.weight' has %lld elements; config.json says out x in = %lld", hf->dir, lin,
                        (long long)w->numel, (long long)n);
-    *zeros = zero_floats(w->data, w->numel, qz_dtype_size(w->dtype));
-    return QZ_OK;
+    int rc = qz_hf_model_get(hf, w->name, &w, err); /* GGUF: dequantizes */
+    if (rc == QZ_OK) *zeros = zero_floats(w->data, w->numel, qz_dtype_size(w->dtype));
+    qz_hf_model_release(hf, w);
+    return rc;
 }
 
 /* --------------------------------------------------------- per linear */
@@ -268,6 +295,7 @@ static qz_info_storage format_storage(qz_info_format f)
     case QZ_INFO_AWQ_GEMM: return QZ_STORE_PACKED;
     case QZ_INFO_CT_INT: return QZ_STORE_INT8;
     case QZ_INFO_CT_SPARSE24: return QZ_STORE_SPARSE24;
+    case QZ_INFO_GGUF: return QZ_STORE_GGML;
     default: return QZ_STORE_FLOAT;
     }
 }
@@ -275,13 +303,13 @@ static qz_info_storage format_storage(qz_info_format f)
 /* Storage by loading priority (as model.c reads it): packed, 2:4, int8, float. */
 static int storage_of(unsigned seen)
 {
-    static const qz_info_storage order[] = {QZ_STORE_PACKED, QZ_STORE_SPARSE24, QZ_STORE_INT8, QZ_STORE_FLOAT};
-    for (int i = 0; i < 4; i++)
+    static const qz_info_storage order[] = {QZ_STORE_PACKED, QZ_STORE_SPARSE24, QZ_STORE_INT8, QZ_STORE_GGML, QZ_STORE_FLOAT};
+    for (int i = 0; i < (int)(sizeof order / sizeof *order); i++)
         if (seen & (1u << order[i])) return (int)order[i];
     return -1;
 }
 
-static int classify(qz_info *info, const qz_hf_model *hf, int64_t layer, int id, unsigned seen, const name_list *l,
+static int classify(qz_info *info, qz_hf_model *hf, int64_t layer, int id, unsigned seen, const name_list *l,
                     disagreements *d, qz_error *err)
 {
     qz_info_linear *li = &info->lin[id];
@@ -296,11 +324,11 @@ static int classify(qz_info *info, const qz_hf_model *hf, int64_t layer, int id,
     li->listed_layers += listed;
     qz_info_storage want = format_storage(info->format);
     d->foreign += s != QZ_STORE_FLOAT && s != (int)want;
-    if (info->format != QZ_INFO_FLOAT) {
+    if (info->format != QZ_INFO_FLOAT && info->format != QZ_INFO_GGUF) { /* GGUF has no not-quantized lists */
         d->unlisted_float += s == QZ_STORE_FLOAT && !listed;
         d->listed_packed += s != QZ_STORE_FLOAT && listed;
     }
-    if (s != QZ_STORE_FLOAT && s != QZ_STORE_SPARSE24) return QZ_OK;
+    if (s != QZ_STORE_FLOAT && s != QZ_STORE_SPARSE24 && s != QZ_STORE_GGML) return QZ_OK;
     int64_t zeros = 0, n = li->out * li->in;
     int rc = zeros_of(hf, lin, (qz_info_storage)s, n, &zeros, err);
     if (rc == QZ_OK && s == QZ_STORE_SPARSE24) info->bits = (int)(8 * qz_dtype_size(find2(hf, lin, "compressed")->dtype));
@@ -325,7 +353,7 @@ static void warn_disagreements(qz_info *info, int id, const disagreements *d)
         add_warning(info, "%s: %lld of %lld layers use a storage that format %s does not have", name, (long long)d->foreign, L, fmt);
 }
 
-static int inspect_linears(qz_info *info, const qz_hf_model *hf, const uint8_t *seen, qz_error *err)
+static int inspect_linears(qz_info *info, qz_hf_model *hf, const uint8_t *seen, qz_error *err)
 {
     name_list l;
     int rc = list_read(info, hf->config_json, &l, err);
@@ -366,6 +394,7 @@ int qz_inspect_dir(qz_info *info, const char *dir, qz_error *err)
     if (rc == QZ_OK) {
         info->cfg = hf->cfg;
         rc = read_format(info, hf->config_json, where, err);
+        if (hf->gguf) info->format = QZ_INFO_GGUF, info->gguf_version = (int)qz_gguf_version(hf->gguf);
     }
     const qz_st_tensor *emb = rc == QZ_OK ? qz_hf_model_find(hf, "model.embed_tokens.weight") : NULL;
     if (rc == QZ_OK && (!emb || !is_float(emb->dtype)))
@@ -437,7 +466,8 @@ static cJSON *linear_json(const qz_info *info, int id)
     int ok = cJSON_AddStringToObject(o, "name", qz_linear_name((qz_linear_id)id)) && add_num(o, "out", (double)li->out) &&
              add_num(o, "in", (double)li->in) && cJSON_AddStringToObject(o, "storage", storage_label(li, L)) &&
              add_num(o, "float_layers", (double)li->layers[QZ_STORE_FLOAT]) && add_num(o, "bytes", (double)li->bytes) &&
-             add_num(o, "bpw", linear_bpw(li, L)) && add_num(o, "zero_weights", (double)li->zero_weights);
+             add_num(o, "bpw", linear_bpw(li, L)) && add_num(o, "zero_weights", (double)li->zero_weights) &&
+             add_opt_str(o, "stored_type", li->stored_type);
     if (!ok) cJSON_Delete(o);
     return ok ? o : NULL;
 }
@@ -456,6 +486,15 @@ static int add_arrays(cJSON *o, const qz_info *info)
             ok = cJSON_AddItemToArray(fp, cJSON_CreateString(qz_linear_name((qz_linear_id)id)));
     }
     for (int i = 0; i < info->n_warnings && ok; i++) ok = cJSON_AddItemToArray(warn, cJSON_CreateString(info->warnings[i]));
+    cJSON *types = cJSON_AddArrayToObject(o, "tensor_types");
+    ok = ok && types;
+    for (int i = 0; i < info->n_types && ok; i++) {
+        const qz_info_type *t = &info->types[i];
+        cJSON *e = cJSON_CreateObject();
+        ok = cJSON_AddItemToArray(types, e) && cJSON_AddStringToObject(e, "type", t->type) && add_num(e, "tensors", (double)t->tensors) &&
+             add_num(e, "elements", (double)t->elems) && add_num(e, "bytes", (double)t->bytes) &&
+             add_num(e, "bpw", t->elems ? 8.0 * (double)t->bytes / (double)t->elems : 0);
+    }
     return ok;
 }
 
@@ -485,6 +524,7 @@ cJSON *qz_inspect_json(const qz_info *info, const char *dir)
 static void text_format(FILE *f, const qz_info *info)
 {
     fprintf(f, "format %s", qz_info_format_name(info));
+    if (info->format == QZ_INFO_GGUF) fprintf(f, " (GGUF v%d; read dequantized to F32)", info->gguf_version);
     if (info->quant_method) fprintf(f, " (quant_method %s)", info->quant_method);
     if (info->format == QZ_INFO_CT_SPARSE24) fprintf(f, ": 2:4 sparse, %d-bit float values", info->bits);
     if (!info->quantized) {
@@ -500,13 +540,13 @@ static void text_format(FILE *f, const qz_info *info)
 static void text_linears(FILE *f, const qz_info *info)
 {
     int64_t L = info->cfg.n_layers;
-    fprintf(f, "%-18s %11s  %-8s %12s %12s %8s\n", "linear", "out x in", "storage", "float layers", "bytes", "bpw");
+    fprintf(f, "%-18s %11s  %-8s %-6s %12s %12s %8s\n", "linear", "out x in", "storage", "type", "float layers", "bytes", "bpw");
     for (int id = 0; id < QZ_LIN_COUNT; id++) {
         const qz_info_linear *li = &info->lin[id];
         char shape[48];
         snprintf(shape, sizeof shape, "%lld x %lld", (long long)li->out, (long long)li->in);
-        fprintf(f, "%-18s %11s  %-8s %7lld of %lld %12zu %8.4f\n", qz_linear_name((qz_linear_id)id), shape, storage_label(li, L),
-                (long long)li->layers[QZ_STORE_FLOAT], (long long)L, li->bytes, linear_bpw(li, L));
+        fprintf(f, "%-18s %11s  %-8s %-6s %7lld of %lld %12zu %8.4f\n", qz_linear_name((qz_linear_id)id), shape, storage_label(li, L),
+                li->stored_type ? li->stored_type : "-", (long long)li->layers[QZ_STORE_FLOAT], (long long)L, li->bytes, linear_bpw(li, L));
     }
     fprintf(f, "left in floating point:");
     int any = 0;
@@ -529,13 +569,19 @@ char *qz_inspect_text(const qz_info *info, const char *dir)
             (long long)c->n_kv_heads, (long long)c->vocab, c->tie_embeddings ? "tied" : "untied", qz_dtype_name(info->float_dtype));
     text_linears(f, info);
     if (info->float_weights)
-        fprintf(f, "exact zeros in float-stored decoder linears: %lld of %lld (sparsity %.4f%%), counted on the mmap'ed tensors\n",
+        fprintf(f, "exact zeros in %s decoder linears: %lld of %lld (sparsity %.4f%%), counted on the %s tensors\n",
+                info->format == QZ_INFO_GGUF ? "the" : "float-stored",
                 (long long)info->zero_weights, (long long)info->float_weights,
-                100.0 * (double)info->zero_weights / (double)info->float_weights);
+                100.0 * (double)info->zero_weights / (double)info->float_weights, info->format == QZ_INFO_GGUF ? "dequantized" : "mmap'ed");
     fprintf(f, "bits per weight, decoder linears: %.4f = 8 x %zu bytes / %lld weights\n", info->bpw_decoder, info->decoder_bytes,
             (long long)info->decoder_weights);
     fprintf(f, "bits per weight, whole file:      %.4f = 8 x %zu bytes in %lld tensors / %lld parameters\n", info->bpw_file,
             info->tensor_bytes, (long long)info->n_tensors, (long long)info->params);
+    fprintf(f, "tensors by stored type:");
+    for (int i = 0; i < info->n_types; i++)
+        fprintf(f, "%s %s x %lld (%.4f bpw)", i ? ";" : "", info->types[i].type, (long long)info->types[i].tensors,
+                info->types[i].elems ? 8.0 * (double)info->types[i].bytes / (double)info->types[i].elems : 0.0);
+    fputc('\n', f);
     for (int i = 0; i < info->n_warnings; i++) fprintf(f, "warning: %s\n", info->warnings[i]);
     if (fclose(f) != 0) {
         free(buf);

@@ -18,9 +18,12 @@
  *                      tied, norms, linear weights and biases)
  *
  * Logical shapes come from config.json (qz_linear_in / qz_linear_out);
- * safetensors headers and padding are not tensor bytes. Zeros are counted
- * on the mmap'ed float tensors (exact +0 and -0; one pass over their
- * bytes); for 2:4-sparse linears they are the positions the bitmask drops
+ * safetensors headers and padding are not tensor bytes. A GGUF file counts
+ * its tensors' bytes as stored (the ggml blocks; header, metadata and
+ * alignment padding not counted) and is reported per stored ggml type.
+ * Zeros are counted on the mmap'ed float tensors (exact +0 and -0; one pass
+ * over their bytes; GGUF: on the dequantized weights, one tensor at a
+ * time); for 2:4-sparse linears they are the positions the bitmask drops
  * plus the stored values that are zero.
  *
  * Errors: whatever qz_hf_model_open reports (missing directory, no
@@ -41,6 +44,7 @@ typedef enum qz_info_format {
     QZ_INFO_AWQ_GEMM = 3,    /* AutoAWQ GEMM */
     QZ_INFO_CT_INT = 4,      /* compressed-tensors int-quantized */
     QZ_INFO_CT_SPARSE24 = 5, /* compressed-tensors sparse-24-bitmask */
+    QZ_INFO_GGUF = 6,        /* a GGUF file (llama.cpp), dequantized to F32 when loaded */
     QZ_INFO_FORMAT_COUNT
 } qz_info_format;
 
@@ -50,10 +54,11 @@ typedef enum qz_info_storage {
     QZ_STORE_PACKED = 1,   /* qweight (GPTQ or AWQ packing) */
     QZ_STORE_INT8 = 2,     /* weight I8 + weight_scale (compressed-tensors) */
     QZ_STORE_SPARSE24 = 3, /* compressed + bitmask (+ shape) */
+    QZ_STORE_GGML = 4,     /* GGUF weight in a ggml block type (Q4_1, Q6_K, ...) */
     QZ_STORE_COUNT
 } qz_info_storage;
 
-/* "float", "packed", "int8", "sparse24". */
+/* "float", "packed", "int8", "sparse24", "ggml". */
 const char *qz_info_storage_name(qz_info_storage s);
 
 /* One linear (q_proj, ..., down_proj) over all layers. */
@@ -62,9 +67,20 @@ typedef struct qz_info_linear {
     int64_t layers[QZ_STORE_COUNT];   /* layers storing it each way */
     int64_t listed_layers;            /* layers where a config list names it as not quantized */
     size_t bytes;                     /* all its tensors in all layers */
-    int64_t float_weights;            /* logical weights of its FLOAT / SPARSE24 layers */
+    int64_t float_weights;            /* logical weights of its FLOAT / SPARSE24 / GGML layers */
     int64_t zero_weights;             /* exact zeros among them */
+    const char *stored_type;          /* type of its weight tensors in the file ("F16", "I32", "Q4_1", ...),
+                                         "mixed" when layers differ (static string) */
 } qz_info_linear;
+
+/* Tensors of one stored type (a safetensors dtype or a ggml type). */
+typedef struct qz_info_type {
+    const char *type;                 /* static string */
+    int64_t tensors, elems;           /* elems: logical values (dequantized count) */
+    size_t bytes;                     /* their bytes in the file */
+} qz_info_type;
+
+#define QZ_INFO_MAX_TYPES 16
 
 #define QZ_INFO_MAX_WARN (3 * QZ_LIN_COUNT + 4)
 #define QZ_INFO_WARN_LEN 240
@@ -85,15 +101,18 @@ typedef struct qz_info {
     size_t decoder_bytes;      /* tensors of decoder linears */
     int64_t decoder_weights;   /* sum over decoder linears of out * in */
     int64_t params;            /* all logical parameters */
-    int64_t float_weights;     /* decoder-linear weights stored as float (dense or 2:4) */
+    int64_t float_weights;     /* decoder-linear weights stored as float (dense or 2:4) or ggml blocks */
     int64_t zero_weights;      /* exact zeros among them */
     double bpw_decoder, bpw_file;
+    int gguf_version;          /* GGUF: the file's version */
+    int n_types;               /* distinct stored types, in order of first appearance */
+    qz_info_type types[QZ_INFO_MAX_TYPES];
     int n_warnings;            /* config lists vs storage disagreements, ignored list entries */
     char warnings[QZ_INFO_MAX_WARN][QZ_INFO_WARN_LEN];
 } qz_info;
 
 /* "fp32", "fp16", "bf16", "gptq", "gptq_v2", "awq_gemm", "ct_int_quantized",
- * "ct_sparse24_bitmask". */
+ * "ct_sparse24_bitmask", "gguf". */
 const char *qz_info_format_name(const qz_info *info);
 
 /* Inspects dir into *info (no tensor bytes are read but those of float and

@@ -110,6 +110,7 @@ static int load_f32(qz_hf_model *hf, const char *name, int ndim, const int64_t *
     *out = qz_malloc_array((size_t)n, sizeof(float));
     if (!*out) return qz_fail(err, QZ_EINTERNAL, "out of memory loading '%s'", name);
     rc = tensor_to_f32(t, *out, ndim, want, err);
+    qz_hf_model_release(hf, t); /* GGUF: drop the dequantized copy */
     if (rc) {
         free(*out);
         *out = NULL;

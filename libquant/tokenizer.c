@@ -1362,17 +1362,6 @@ static int apply_config(loader *L, const cJSON *cfg)
     return 0;
 }
 
-static int load_config(loader *L, const char *path)
-{
-    cJSON *cfg;
-    int rc = read_json(path, &cfg, L->err);
-    if (rc) return rc;
-    L->path = path;
-    rc = cJSON_IsObject(cfg) ? apply_config(L, cfg) : bad(L, "not a JSON object");
-    cJSON_Delete(cfg);
-    return rc;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Loading: id table, fingerprint, entry point                               */
 /* ------------------------------------------------------------------------ */
@@ -1448,21 +1437,17 @@ static int load_tokenizer_json(loader *L, const cJSON *root)
     return 0;
 }
 
-int qz_tokenizer_load(qz_tokenizer **out, const char *tokenizer_json_path, const char *tokenizer_config_path,
-                      qz_error *err)
+int qz_tokenizer_load_json(qz_tokenizer **out, const cJSON *tokenizer_json, const cJSON *tokenizer_config,
+                           const char *where, qz_error *err)
 {
-    QZ_ASSERT(out && tokenizer_json_path);
+    QZ_ASSERT(out && tokenizer_json && where);
     *out = NULL;
     qz_tokenizer *tok = calloc(1, sizeof *tok);
     if (!tok) return oom(err);
-    loader L = {.tok = tok, .path = tokenizer_json_path, .err = err, .max_added = -1};
-    cJSON *root;
-    int rc = read_json(tokenizer_json_path, &root, err);
-    if (!rc) {
-        rc = load_tokenizer_json(&L, root);
-        cJSON_Delete(root);
-    }
-    if (!rc && tokenizer_config_path) rc = load_config(&L, tokenizer_config_path);
+    loader L = {.tok = tok, .path = where, .err = err, .max_added = -1};
+    int rc = load_tokenizer_json(&L, tokenizer_json);
+    if (!rc && tokenizer_config)
+        rc = cJSON_IsObject(tokenizer_config) ? apply_config(&L, tokenizer_config) : bad(&L, "tokenizer_config is not a JSON object");
     free(L.scratch.p);
     if (rc) {
         qz_tokenizer_free(tok);
@@ -1471,6 +1456,20 @@ int qz_tokenizer_load(qz_tokenizer **out, const char *tokenizer_json_path, const
     tok->fingerprint = compute_fingerprint(tok);
     *out = tok;
     return 0;
+}
+
+int qz_tokenizer_load(qz_tokenizer **out, const char *tokenizer_json_path, const char *tokenizer_config_path,
+                      qz_error *err)
+{
+    QZ_ASSERT(out && tokenizer_json_path);
+    *out = NULL;
+    cJSON *tj = NULL, *tc = NULL;
+    int rc = read_json(tokenizer_json_path, &tj, err);
+    if (!rc && tokenizer_config_path) rc = read_json(tokenizer_config_path, &tc, err);
+    if (!rc && tc && !cJSON_IsObject(tc)) rc = qz_fail(err, QZ_EINPUT, "%s: not a JSON object", tokenizer_config_path);
+    if (!rc) rc = qz_tokenizer_load_json(out, tj, tc, tokenizer_json_path, err);
+    cJSON_Delete(tj), cJSON_Delete(tc);
+    return rc;
 }
 
 static void steps_free(steps *v)

@@ -31,6 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cJSON.h>
+
 #include "qz_common.h"
 
 typedef struct qz_tokenizer qz_tokenizer;
@@ -42,6 +44,13 @@ typedef struct qz_tokenizer qz_tokenizer;
  * unsupported file; QZ_EINTERNAL when memory runs out. */
 int qz_tokenizer_load(qz_tokenizer **out, const char *tokenizer_json_path,
                       const char *tokenizer_config_path, qz_error *err);
+
+/* The same from parsed JSON: tokenizer_json (a tokenizer.json object) and,
+ * when not NULL, tokenizer_config (a tokenizer_config.json object), e.g. as
+ * formats/gguf_tokenizer.h builds them from a GGUF. Neither is consumed;
+ * where names their origin in messages. Errors as qz_tokenizer_load. */
+int qz_tokenizer_load_json(qz_tokenizer **out, const cJSON *tokenizer_json, const cJSON *tokenizer_config,
+                           const char *where, qz_error *err);
 
 /* Frees everything; NULL is a no-op. */
 void qz_tokenizer_free(qz_tokenizer *tok);

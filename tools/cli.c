@@ -4,7 +4,7 @@
 #include "blas_core.h"
 #include "calib.h"
 #include "hf_model.h"
-#include "tokenizer.h"
+#include "model_tokenizer.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -137,15 +137,12 @@ void qz_cli_progress_done(qz_cli *c)
     c->last_draw = 0;
 }
 
-/* Tokenizes text with model_dir's tokenizer; errors are prefixed with where. */
+/* Tokenizes text with model_dir's tokenizer (directory or GGUF); errors are prefixed with where. */
 static int tokenize_text(const char *model_dir, const char *text, size_t len, const char *where, int32_t **ids, int64_t *n,
                          qz_error *err)
 {
-    char tj[4096], tc[4096];
     qz_tokenizer *tok = NULL;
-    int rc = qz_path_join(tj, sizeof tj, model_dir, "tokenizer.json", err);
-    if (rc == QZ_OK) rc = qz_path_join(tc, sizeof tc, model_dir, "tokenizer_config.json", err);
-    if (rc == QZ_OK) rc = qz_tokenizer_load(&tok, tj, access(tc, R_OK) == 0 ? tc : NULL, err);
+    int rc = qz_tokenizer_open_model(&tok, model_dir, err);
     if (rc == QZ_OK) {
         rc = qz_tokenizer_encode(tok, text, len, 1, ids, n, err);
         if (rc) {

@@ -16,6 +16,7 @@ static void usage(void)
 {
     printf("usage: qz-eval MODEL_DIR --text FILE [options]\n"
            "       qz-eval MODEL_DIR --info [--json]\n"
+           "       qz-eval MODEL --tokenize FILE [--json]\n"
            "       qz-eval CANDIDATE --text FILE (--base BASE_DIR | --top-k-cache FILE) [thresholds] [options]\n"
            "\n"
            "Perplexity of MODEL_DIR (a Hugging Face llama/mistral/qwen2 directory, FP32/FP16/BF16)\n"
@@ -34,6 +35,9 @@ static void usage(void)
            "  --info                what MODEL_DIR holds, without running it: format, bits, group size,\n"
            "                        modules left in floating point, exact zeros, true bits per weight\n"
            "                        (--text not needed; the evaluation flags are ignored)\n"
+           "  --tokenize FILE       print the token ids MODEL's tokenizer gives for FILE (special tokens added\n"
+           "                        as the tokenizer says), one per line, or with --json one object\n"
+           "                        {\"model\", \"file\", \"n_tokens\", \"ids\"}; the model is not run\n"
            "  --batch-windows N     windows resident per model at once (default: as many as fit in 256 MiB\n"
            "                        of hidden states); every batch streams the model's layers again\n"
            "\n"
@@ -80,6 +84,7 @@ typedef struct {
     int sim_act_set;
     cmp_args cmp;
     int info; /* --info: inspect MODEL_DIR, do not run it */
+    const char *tokenize; /* --tokenize FILE: print its token ids, do not run the model */
 } eval_args;
 
 /* per: the per-row granularity this flag allows (token or channel), or tensor. */
@@ -146,12 +151,13 @@ static int check_cmp_args(qz_cli *c, const cmp_args *x)
 static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
 {
     enum { O_TEXT = 256, O_SEQLEN, O_MAXW, O_ABITS, O_AGRAN, O_WBITS, O_WGRAN };
-    enum { O_INFO = 0x2000 };
+    enum { O_INFO = 0x2000, O_TOKENIZE };
     static const struct option opts[] = {{"text", required_argument, 0, O_TEXT}, {"seqlen", required_argument, 0, O_SEQLEN},
                                          {"max-windows", required_argument, 0, O_MAXW}, {"act-bits", required_argument, 0, O_ABITS},
                                          {"act-granularity", required_argument, 0, O_AGRAN},
                                          {"weight-bits", required_argument, 0, O_WBITS},
-                                         {"weight-granularity", required_argument, 0, O_WGRAN}, {"info", no_argument, 0, O_INFO}, CMP_OPTIONS, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
+                                         {"weight-granularity", required_argument, 0, O_WGRAN}, {"info", no_argument, 0, O_INFO},
+                                         {"tokenize", required_argument, 0, O_TOKENIZE}, CMP_OPTIONS, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     int64_t v;
     memset(a, 0, sizeof *a);
     a->sim.act_gran = QZ_GRAN_TOKEN;
@@ -162,6 +168,7 @@ static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
         switch (ch) {
         case O_TEXT: a->text = optarg; break;
         case O_INFO: a->info = 1; break;
+        case O_TOKENIZE: a->tokenize = optarg; break;
         case O_SEQLEN: rc = qz_cli_int(c, "--seqlen", optarg, 2, 1 << 20, &a->seqlen); break;
         case O_MAXW: rc = qz_cli_int(c, "--max-windows", optarg, 1, INT64_MAX, &a->max_windows); break;
         case O_ABITS: rc = qz_cli_int(c, "--act-bits", optarg, 2, 16, &v); a->sim.act_bits = (int)v; a->sim_act_set = 1; break;
@@ -175,7 +182,9 @@ static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
     if (rc) return rc;
     if (optind != argc - 1) return qz_cli_usage_error(c, "expected exactly one MODEL_DIR");
     a->model = argv[optind];
-    if (!a->text && !a->info) return qz_cli_usage_error(c, "--text FILE is required");
+    if (a->tokenize && (a->info || a->text || a->cmp.base || a->cmp.cache))
+        return qz_cli_usage_error(c, "--tokenize FILE excludes --info, --text, --base and --top-k-cache");
+    if (!a->text && !a->info && !a->tokenize) return qz_cli_usage_error(c, "--text FILE is required");
     return check_cmp_args(c, &a->cmp);
 }
 
@@ -482,6 +491,27 @@ static int run_info(const qz_cli *c, const char *dir)
     return 0;
 }
 
+/* --tokenize: FILE's ids with MODEL's tokenizer, one per line or one JSON
+ * object (docs/formats-gguf.md). */
+static int run_tokenize(const qz_cli *c, const eval_args *a)
+{
+    int32_t *ids = NULL;
+    int64_t n = 0;
+    qz_error err = {0};
+    if (qz_cli_tokenize_file(a->model, a->tokenize, &ids, &n, &err)) return qz_cli_fail(c, &err);
+    if (c->json) {
+        printf("{\"model\":");
+        qz_cli_json_string(stdout, a->model);
+        printf(",\"file\":");
+        qz_cli_json_string(stdout, a->tokenize);
+        printf(",\"n_tokens\":%lld,\"ids\":[", (long long)n);
+    }
+    for (int64_t i = 0; i < n; i++) printf(c->json ? (i ? ",%d" : "%d") : "%d\n", (int)ids[i]);
+    if (c->json) printf("]}\n");
+    free(ids);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     qz_cli c;
@@ -490,6 +520,7 @@ int main(int argc, char **argv)
     int rc = parse_args(&c, argc, argv, &a);
     if (rc) return rc;
     if (a.info) return run_info(&c, a.model);
+    if (a.tokenize) return run_tokenize(&c, &a);
     if (a.cmp.base || a.cmp.cache) return run_compare(&c, &a);
     qz_error err = {0};
     qz_model *m = NULL;
