@@ -33,17 +33,27 @@ fi
 # json_str S: S as a JSON string literal.
 json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
 
+# log_clock LOG PATTERN: seconds on llama.cpp's log clock ("M.SS.mmm.uuu"
+# in front of each line) of the last line matching PATTERN.
+log_clock() {
+  grep -- "$2" "$1" | tail -n 1 | awk '{ split($1, t, "."); printf "%.3f", t[1] * 60 + t[2] + t[3] / 1e3 + t[4] / 1e6 }'
+}
+
 # llama_run GGUF LOG: llama-perplexity on 16 chunks of 512; prints
-# "seconds tokens_per_second ppl" from its own timing lines.
+# "wall_seconds tokens_per_second ppl", tokens per second over the chunks'
+# evaluation (from "calculating perplexity" to "Final estimate" on its log
+# clock: no load, no tokenization, as qz-eval counts its own).
 llama_run() {
   local t0 t1
   t0=$(date +%s.%N)
   "$LLAMA_PERPLEXITY" -m "$1" -f "$TEXT" -c 512 -b 512 --chunks 16 -t "$THREADS" >"$2" 2>&1 || return 1
   t1=$(date +%s.%N)
-  local tps ppl
-  tps=$(sed -n 's/.*prompt eval time.*tokens (.*, *\([0-9.]*\) tokens per second).*/\1/p' "$2" | tail -n 1)
+  local a b ppl tps=null
+  a=$(log_clock "$2" "calculating perplexity")
+  b=$(log_clock "$2" "Final estimate")
   ppl=$(sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p' "$2" | tail -n 1)
-  echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') ${tps:-null} ${ppl:-null}"
+  [ -n "$a" ] && [ -n "$b" ] && tps=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f", 16 * 512 / (b - a) }')
+  echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') $tps ${ppl:-null}"
 }
 
 vs_llama() {
