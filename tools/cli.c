@@ -1,6 +1,7 @@
 /* cli.c - shared command-line plumbing for the qz tools. */
 #include "cli.h"
 
+#include "blas_core.h"
 #include "calib.h"
 #include "hf_model.h"
 #include "model_tokenizer.h"
@@ -20,6 +21,10 @@ void qz_cli_init(qz_cli *c, const char *tool)
     memset(c, 0, sizeof *c);
     c->tool = tool;
     c->progress = isatty(STDERR_FILENO);
+    qz_error err = {0};
+    int rc = qz_blas_core_start(&err);
+    if (rc == 1) _exit(0); /* a probe child: its answer is written */
+    if (rc) exit(qz_cli_fail(c, &err));
 }
 
 int qz_cli_common_option(qz_cli *c, int ch, char **argv, void (*usage)(void))
@@ -360,6 +365,15 @@ double qz_cli_peak_rss_mib(void)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss / 1024.0;
+}
+
+void qz_cli_json_blas(FILE *f)
+{
+    cJSON *j = qz_blas_core_json();
+    char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+    fprintf(f, ",\"blas\":%s", s ? s : "null");
+    free(s);
+    cJSON_Delete(j);
 }
 
 void qz_cli_json_string(FILE *f, const char *s)

@@ -19,6 +19,8 @@ typedef struct qz_cli {
     int64_t last_done;
 } qz_cli;
 
+/* Also the BLAS core selection (blas_core.h), first thing in main(): it may
+ * re-execute the tool, and exits 2 on a bad QZ_BLAS_CORETYPE. */
 void qz_cli_init(qz_cli *c, const char *tool);
 
 /* The flags every tool has, for getopt_long tables: --json, --progress,
@@ -162,6 +164,10 @@ void qz_cli_json_names(FILE *f, const char *name, const char *const *s, int n);
 
 /* Peak resident set size of this process so far, MiB. */
 double qz_cli_peak_rss_mib(void);
+
+/* Prints `,"blas":{...}` (blas_core.h qz_blas_core_json): every tool's
+ * --json carries the BLAS library, version, core and threads. */
+void qz_cli_json_blas(FILE *f);
 
 /* Writes s as a JSON string literal (quotes and escapes) to f. */
 void qz_cli_json_string(FILE *f, const char *s);

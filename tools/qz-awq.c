@@ -153,6 +153,7 @@ static void print_json(const awq_args *a, const char **fp, int n_fp, double secs
     qz_cli_json_string(stdout, a->in);
     printf(",\"output\":");
     qz_cli_json_string(stdout, a->out);
+    qz_cli_json_blas(stdout);
     printf(",\"method\":\"awq\",\"bits\":%d,\"group_size\":%lld,\"zero_point\":%s,\"n_grid\":%d,\"duo_scaling\":%s,"
            "\"clip\":%s,\"sequential\":%s,\"format\":\"%s\",\"scale_only\":%s,\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,",
            a->o.bits, (long long)a->o.group_size, a->o.zero_point ? "true" : "false", a->o.n_grid,

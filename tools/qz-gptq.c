@@ -131,6 +131,7 @@ static void print_json(const gptq_args *a, const qz_gptq_config *gc, int64_t seq
     qz_cli_json_string(stdout, a->in);
     printf(",\"output\":");
     qz_cli_json_string(stdout, a->out);
+    qz_cli_json_blas(stdout);
     printf(",\"method\":\"%s\",\"bits\":%d,\"group_size\":%lld,\"sym\":%s,\"act_order\":%s,\"static_groups\":%s,"
            "\"true_sequential\":%s,\"mse\":%s,\"damp\":%g,\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,"
            "\"checkpoint_format\":\"%s\",",

@@ -221,6 +221,7 @@ static void print_json(const prune_args *a, const qz_model_config *cfg, int64_t 
     qz_cli_json_string(stdout, a->in);
     printf(",\"output\":");
     qz_cli_json_string(stdout, a->out);
+    qz_cli_json_blas(stdout);
     printf(",\"method\":\"%s\",\"sparsity\":%g,\"pattern\":\"%s\",\"scope\":\"%s\",", qz_quant_method_name(a->p.method),
            structured || a->p.prune_m ? -1.0 : a->p.sparsity, structured ? "structured" : pat,
            a->p.method == QZ_QUANT_SPARSEGPT ? "block" : qz_prune_scope_name(a->p.scope));

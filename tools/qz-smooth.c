@@ -80,6 +80,7 @@ static void print_json(const smooth_args *a, double secs)
     qz_cli_json_string(stdout, a->in);
     printf(",\"output\":");
     qz_cli_json_string(stdout, a->out);
+    qz_cli_json_blas(stdout);
     if (a->o.auto_alpha) printf(",\"method\":\"smoothquant\",\"alpha\":\"auto\",\"auto_samples\":%lld", (long long)a->o.auto_samples);
     else printf(",\"method\":\"smoothquant\",\"alpha\":%g", a->o.alpha);
     printf(",\"w8a8\":%s,\"format\":\"%s\",\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,\"seconds\":%.3f,\"peak_rss_mib\":%.1f}\n",

@@ -81,6 +81,7 @@ static double adamw_seconds(qz_train_model *tm)
 
 int main(int argc, char **argv)
 {
+    bench_start();
     const char *dir = argc > 1 ? argv[1] : "/tmp/qz-bench-train";
     mkdir(dir, 0755);
     qz_model_config c = {.arch = QZ_ARCH_LLAMA, .hidden = 2048, .intermediate = 5632, .n_layers = 4, .n_heads = 32,
@@ -96,7 +97,8 @@ int main(int argc, char **argv)
     }
     double setup = qz_now() - t0;
     double peak = bench_sgemm_peak(2048);
-    printf("{\n  \"benchmark\": \"train\",\n  \"model\": \"synthetic llama hidden 2048 ffn 5632 heads 32/4 vocab 32000 layers 4 tied\",\n"
+    bench_json_open("train");
+    printf("  \"model\": \"synthetic llama hidden 2048 ffn 5632 heads 32/4 vocab 32000 layers 4 tied\",\n"
            "  \"params\": %lld,\n  \"threads\": %d,\n  \"setup_seconds\": %.2f,\n  \"baseline_sgemm_2048_gflops\": %.2f,\n  \"runs\": [\n",
            (long long)tm->n_params, openblas_get_num_threads(), setup, peak * 1e-9);
     int rc = run(m, tm, 1, 512, 2, peak, "");
