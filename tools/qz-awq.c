@@ -38,7 +38,11 @@ static void usage(void)
            QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default 512)\n"
            "  --force               replace OUT_DIR if it exists\n"
-           QZ_CLI_COMMON_HELP);
+           QZ_CLI_COMMON_HELP
+           "\nexamples:\n"
+           "  qz-awq model/ out/awq4 --calib calib.txt --group-size 128\n"
+           "  qz-awq model.gguf out/awq4 --calib calib.txt --group-size auto --nsamples 64\n"
+           "  qz-awq model/ out/scaled --calib calib.txt --scale-only && qz-gptq out/scaled out/awq-gptq --calib calib.txt\n");
 }
 
 typedef struct {

@@ -53,7 +53,10 @@ static void usage(void)
            "  --seed S              window sampling seed (default 0)\n"
            "  --threads N           BLAS threads (default: OpenBLAS's)\n"
            "  --force               replace OUT_DIR if it exists\n"
-           QZ_CLI_COMMON_HELP);
+           QZ_CLI_COMMON_HELP
+           "\nexamples:\n"
+           "  qz-distill teacher/ pruned/ out/student --data train.txt --steps 200 --eval-text eval.txt --eval-every 50\n"
+           "  qz-distill teacher/ pruned/ out/student --data train.txt --loss kl --alpha 0.5 --checkpoint-every 50\n");
 }
 
 typedef struct args {

@@ -72,7 +72,15 @@ static void usage(void)
            "  -h, --help            this help\n"
            "  --version             version and compiled-in features\n"
            "\n"
-           "exit codes: 0 success, 1 a gate threshold failed, 2 bad usage or input, 3 internal or resource error\n");
+           "exit codes: 0 success, 1 a gate threshold failed, 2 bad usage or input, 3 internal or resource error\n"
+           "\n"
+           "inputs read: MODEL (a Hugging Face directory: config.json, model.safetensors or its shards via\n"
+           "model.safetensors.index.json, tokenizer.json, tokenizer_config.json; or a GGUF file, or a directory\n"
+           "holding one .gguf), --text FILE (UTF-8), --base BASE (like MODEL), --top-k-cache FILE, --gate FILE (JSON)\n"
+           "\nexamples:\n"
+           "  qz-eval model/ --text eval.txt --seqlen 2048 --json\n"
+           "  qz-eval out/w4 --base model/ --text eval.txt --max-ppl-ratio 1.05 --max-kld 0.05 --markdown\n"
+           "  qz-eval model.gguf --tokenize prompt.txt\n");
 }
 
 /* The comparison and gate flags. */

@@ -35,7 +35,11 @@ static void usage(void)
            QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default min(2048, max_position_embeddings))\n"
            "  --force               replace OUT_DIR if it exists\n"
-           QZ_CLI_COMMON_HELP);
+           QZ_CLI_COMMON_HELP
+           "\nexamples:\n"
+           "  qz-gptq model/ out/w4g128 --calib calib.txt --bits 4 --group-size 128\n"
+           "  qz-gptq model.gguf out/w4 --calib calib.txt --group-size auto --act-order --asym\n"
+           "  qz-gptq model/ out/rtn8 --method rtn --bits 8 --group-size -1\n");
 }
 
 typedef struct {

@@ -28,7 +28,10 @@ static void usage(void)
            QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default 512)\n"
            "  --force               replace OUT_DIR if it exists\n"
-           QZ_CLI_COMMON_HELP);
+           QZ_CLI_COMMON_HELP
+           "\nexamples:\n"
+           "  qz-smooth model/ out/w8a8 --calib calib.txt --w8a8\n"
+           "  qz-smooth model/ out/smoothed --calib calib.txt --alpha auto\n");
 }
 
 typedef struct {
