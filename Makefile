@@ -174,7 +174,7 @@ $(BUILD)/cuda/qz-eval-host: $(BUILD)/tools/qz-eval.o $(TOOL_COMMON_OBJ) $(BUILD)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 bench: tools $(BENCHES)
-	@BUILD=$(BUILD) bash scripts/bench.sh
+	@BUILD=$(BUILD) SHARED=$(SHARED) bash scripts/bench.sh
 
 # Man pages: one per tool, made from its docs/ page (scripts/md2man.sh).
 MAN_SRC := $(wildcard docs/qz-*.md)

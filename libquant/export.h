@@ -34,6 +34,8 @@ typedef struct qz_export {
     qz_gptq_config gptq;
     qz_awq_config awq;
     qz_ct_config ct;
+    char **own;      /* tensors written with qz_export_add_f32 (not copied) */
+    int n_own;
 } qz_export;
 
 int qz_export_open(qz_export **out, const qz_model *m, const char *out_dir, int force, qz_error *err);
@@ -48,6 +50,11 @@ int qz_export_sparse24_ok(const qz_model_config *cfg, qz_linear_id id);
  * qz-log.jsonl. */
 qz_quant_sink qz_export_sink(qz_export *ex, qz_export_format format, const qz_gptq_config *gptq, const qz_awq_config *awq,
                              const qz_ct_config *ct);
+/* Writes a tensor given in FP32 (e.g. a trained embedding) in the export's
+ * floating-point dtype; qz_export_finish then does not copy the input's
+ * tensor of that name. */
+int qz_export_add_f32(qz_export *ex, const char *name, const float *x, int ndim, const int64_t *shape, qz_error *err);
+
 /* Copies the untouched tensors and the tokenizer files, writes config.json
  * (the input's with every item of config_patch replacing its namesake, when
  * not NULL - e.g. the smaller shapes of a structurally pruned model - and

@@ -129,14 +129,20 @@ static inline double sumsq_lanes(const float *x, int64_t n)
     return s;
 }
 
-QZ_CLONES void qz_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t dim, double eps)
+QZ_CLONES void qz_rmsnorm_rstd(float *y, float *rstd, const float *x, const float *w, int64_t n, int64_t dim, double eps)
 {
     for (int64_t r = 0; r < n; r++) {
         const float *xr = x + r * dim;
         float inv = (float)(1.0 / sqrt(sumsq_lanes(xr, dim) / (double)dim + eps));
+        if (rstd) rstd[r] = inv;
         float *yr = y + r * dim;
         for (int64_t i = 0; i < dim; i++) yr[i] = w[i] * (xr[i] * inv);
     }
+}
+
+void qz_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t dim, double eps)
+{
+    qz_rmsnorm_rstd(y, NULL, x, w, n, dim, eps);
 }
 
 void qz_rmsnorm_ref(float *y, const float *x, const float *w, int64_t n, int64_t dim, double eps)

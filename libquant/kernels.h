@@ -47,6 +47,9 @@ void qz_add(float *x, const float *y, int64_t n);
 
 /* y (n, dim) = x / rms(x) * w, sum of squares in double; y may equal x. */
 void qz_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t dim, double eps);
+/* The same, also keeping rstd (n) = 1/sqrt(mean(x^2) + eps) per row (the
+ * trainer's backward needs it); rstd NULL: qz_rmsnorm. */
+void qz_rmsnorm_rstd(float *y, float *rstd, const float *x, const float *w, int64_t n, int64_t dim, double eps);
 void qz_rmsnorm_ref(float *y, const float *x, const float *w, int64_t n, int64_t dim, double eps);
 
 /* g[i] <- silu(g[i]) * up[i], silu(g) = g / (1 + exp(-g)). */

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "artifact.h"
+#include "blas_core.h"
 #include "calib.h"
 #include "hf_model.h"
 #include "model_tokenizer.h"
@@ -21,6 +22,10 @@ void qz_cli_init(qz_cli *c, const char *tool)
     memset(c, 0, sizeof *c);
     c->tool = tool;
     c->progress = isatty(STDERR_FILENO);
+    qz_error err = {0};
+    int rc = qz_blas_core_start(&err);
+    if (rc == 1) _exit(0); /* a probe child: its answer is written */
+    if (rc) exit(qz_cli_fail(c, &err));
 }
 
 int qz_cli_common_option(qz_cli *c, int ch, char **argv, void (*usage)(void))
@@ -46,9 +51,14 @@ int qz_cli_in_out(const qz_cli *c, int argc, char **argv, int force, const char 
     if (optind != argc - 2) return qz_cli_usage_error(c, "expected IN_DIR and OUT_DIR");
     *in = argv[optind];
     *out = argv[optind + 1];
+    return qz_cli_check_out(c, *out, *in, force);
+}
+
+int qz_cli_check_out(const qz_cli *c, const char *out, const char *in, int force)
+{
     qz_error err = {0};
-    qz_artifact_reclaim_stale(*out, note_stderr, (void *)c);
-    return qz_artifact_check_target(*out, *in, force, &err) ? qz_cli_fail(c, &err) : 0;
+    qz_artifact_reclaim_stale(out, note_stderr, (void *)c);
+    return qz_artifact_check_target(out, in, force, &err) ? qz_cli_fail(c, &err) : 0;
 }
 
 int qz_cli_usage_error(const qz_cli *c, const char *fmt, ...)
@@ -370,6 +380,15 @@ double qz_cli_peak_rss_mib(void)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss / 1024.0;
+}
+
+void qz_cli_json_blas(FILE *f)
+{
+    cJSON *j = qz_blas_core_json();
+    char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+    fprintf(f, ",\"blas\":%s", s ? s : "null");
+    free(s);
+    cJSON_Delete(j);
 }
 
 void qz_cli_json_string(FILE *f, const char *s)

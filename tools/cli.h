@@ -19,6 +19,8 @@ typedef struct qz_cli {
     int64_t last_done;
 } qz_cli;
 
+/* Also the BLAS core selection (blas_core.h), first thing in main(): it may
+ * re-execute the tool, and exits 2 on a bad QZ_BLAS_CORETYPE. */
 void qz_cli_init(qz_cli *c, const char *tool);
 
 /* The flags every tool has, for getopt_long tables: --json, --progress,
@@ -71,6 +73,11 @@ int qz_cli_common_option(qz_cli *c, int ch, char **argv, void (*usage)(void));
  * (artifact.h qz_artifact_check_target with --force's value): an error there
  * is printed and returned as QZ_EXIT_INPUT. */
 int qz_cli_in_out(const qz_cli *c, int argc, char **argv, int force, const char **in, const char **out);
+
+/* The OUT check of qz_cli_in_out for a tool with other positional
+ * arguments: reclaims out's stale temporaries, then validates out against
+ * the input in. 0, or the error printed and QZ_EXIT_INPUT. */
+int qz_cli_check_out(const qz_cli *c, const char *out, const char *in, int force);
 
 /* "tool: error: msg" on stderr; returns QZ_EXIT_INPUT. */
 int qz_cli_usage_error(const qz_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -165,6 +172,10 @@ void qz_cli_json_names(FILE *f, const char *name, const char *const *s, int n);
 
 /* Peak resident set size of this process so far, MiB. */
 double qz_cli_peak_rss_mib(void);
+
+/* Prints `,"blas":{...}` (blas_core.h qz_blas_core_json): every tool's
+ * --json carries the BLAS library, version, core and threads. */
+void qz_cli_json_blas(FILE *f);
 
 /* Writes s as a JSON string literal (quotes and escapes) to f. */
 void qz_cli_json_string(FILE *f, const char *s);

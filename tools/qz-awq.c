@@ -38,7 +38,11 @@ static void usage(void)
            QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default 512)\n"
            "  --force               replace OUT_DIR if it exists\n"
-           QZ_CLI_COMMON_HELP);
+           QZ_CLI_COMMON_HELP
+           "\nexamples:\n"
+           "  qz-awq model/ out/awq4 --calib calib.txt --group-size 128\n"
+           "  qz-awq model.gguf out/awq4 --calib calib.txt --group-size auto --nsamples 64\n"
+           "  qz-awq model/ out/scaled --calib calib.txt --scale-only && qz-gptq out/scaled out/awq-gptq --calib calib.txt\n");
 }
 
 typedef struct {
@@ -153,6 +157,7 @@ static void print_json(const awq_args *a, const char **fp, int n_fp, double secs
     qz_cli_json_string(stdout, a->in);
     printf(",\"output\":");
     qz_cli_json_string(stdout, a->out);
+    qz_cli_json_blas(stdout);
     printf(",\"method\":\"awq\",\"bits\":%d,\"group_size\":%lld,\"zero_point\":%s,\"n_grid\":%d,\"duo_scaling\":%s,"
            "\"clip\":%s,\"sequential\":%s,\"format\":\"%s\",\"scale_only\":%s,\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,",
            a->o.bits, (long long)a->o.group_size, a->o.zero_point ? "true" : "false", a->o.n_grid,

@@ -1,6 +1,7 @@
 /* qz-eval - perplexity of a Hugging Face checkpoint on a text file, and
  * with --base (or a top-k cache) its distance from a base model, checked
  * against quality-gate thresholds (libquant/compare.h, libquant/gate.h). */
+#include "blas_core.h"
 #include "cli.h"
 #include "cuda_model.h"
 #include "gate.h"
@@ -71,7 +72,15 @@ static void usage(void)
            "  -h, --help            this help\n"
            "  --version             version and compiled-in features\n"
            "\n"
-           "exit codes: 0 success, 1 a gate threshold failed, 2 bad usage or input, 3 internal or resource error\n");
+           "exit codes: 0 success, 1 a gate threshold failed, 2 bad usage or input, 3 internal or resource error\n"
+           "\n"
+           "inputs read: MODEL (a Hugging Face directory: config.json, model.safetensors or its shards via\n"
+           "model.safetensors.index.json, tokenizer.json, tokenizer_config.json; or a GGUF file, or a directory\n"
+           "holding one .gguf), --text FILE (UTF-8), --base BASE (like MODEL), --top-k-cache FILE, --gate FILE (JSON)\n"
+           "\nexamples:\n"
+           "  qz-eval model/ --text eval.txt --seqlen 2048 --json\n"
+           "  qz-eval out/w4 --base model/ --text eval.txt --max-ppl-ratio 1.05 --max-kld 0.05 --markdown\n"
+           "  qz-eval model.gguf --tokenize prompt.txt\n");
 }
 
 /* The comparison and gate flags. */
@@ -223,6 +232,7 @@ static void print_json_fields(const eval_args *a, const qz_ppl_result *r, int64_
     qz_cli_json_string(stdout, a->model);
     printf(",\"text\":");
     qz_cli_json_string(stdout, a->text);
+    qz_cli_json_blas(stdout);
     printf(",\"tokens\":%lld,\"seqlen\":%lld,\"windows\":%lld,\"scored_tokens\":%lld,\"mean_nll\":%.9g,\"ppl\":%.9g,"
            "\"seconds\":%.3f,\"tokens_per_second\":%.1f,\"act_bits\":%d,\"act_granularity\":\"%s\",\"weight_bits\":%d,"
            "\"weight_granularity\":\"%s\"",
@@ -512,6 +522,7 @@ static int run_info(const qz_cli *c, const char *dir)
     qz_error err = {0};
     if (qz_inspect_dir(&info, dir, &err)) return qz_cli_fail(c, &err);
     cJSON *j = c->json ? qz_inspect_json(&info, dir) : NULL;
+    if (j) cJSON_AddItemToObject(j, "blas", qz_blas_core_json());
     char *s = c->json ? (j ? cJSON_PrintUnformatted(j) : NULL) : qz_inspect_text(&info, dir);
     cJSON_Delete(j);
     if (!s) return qz_cli_fail(c, &(qz_error){QZ_EINTERNAL, "out of memory"});

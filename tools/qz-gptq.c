@@ -35,7 +35,11 @@ static void usage(void)
            QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default min(2048, max_position_embeddings))\n"
            "  --force               replace OUT_DIR if it exists\n"
-           QZ_CLI_COMMON_HELP);
+           QZ_CLI_COMMON_HELP
+           "\nexamples:\n"
+           "  qz-gptq model/ out/w4g128 --calib calib.txt --bits 4 --group-size 128\n"
+           "  qz-gptq model.gguf out/w4 --calib calib.txt --group-size auto --act-order --asym\n"
+           "  qz-gptq model/ out/rtn8 --method rtn --bits 8 --group-size -1\n");
 }
 
 typedef struct {
@@ -131,6 +135,7 @@ static void print_json(const gptq_args *a, const qz_gptq_config *gc, int64_t seq
     qz_cli_json_string(stdout, a->in);
     printf(",\"output\":");
     qz_cli_json_string(stdout, a->out);
+    qz_cli_json_blas(stdout);
     printf(",\"method\":\"%s\",\"bits\":%d,\"group_size\":%lld,\"sym\":%s,\"act_order\":%s,\"static_groups\":%s,"
            "\"true_sequential\":%s,\"mse\":%s,\"damp\":%g,\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,"
            "\"checkpoint_format\":\"%s\",",

@@ -39,7 +39,11 @@ static void usage(void)
            "                        (wanda, sparsegpt and structured need --calib; magnitude needs none)\n"
            "  --seqlen N            tokens per window (default min(2048, max_position_embeddings))\n"
            "  --force               replace OUT_DIR if it exists\n"
-           QZ_CLI_COMMON_HELP);
+           QZ_CLI_COMMON_HELP
+           "\nexamples:\n"
+           "  qz-prune model/ out/wanda50 --method wanda --sparsity 0.5 --calib calib.txt\n"
+           "  qz-prune model/ out/sgpt24 --method sparsegpt --pattern 2:4 --calib calib.txt --bits 4\n"
+           "  qz-prune model/ out/small --method structured --heads 6 --ffn-keep 0.75 --calib calib.txt\n");
 }
 
 typedef struct module_stat {
@@ -221,6 +225,7 @@ static void print_json(const prune_args *a, const qz_model_config *cfg, int64_t 
     qz_cli_json_string(stdout, a->in);
     printf(",\"output\":");
     qz_cli_json_string(stdout, a->out);
+    qz_cli_json_blas(stdout);
     printf(",\"method\":\"%s\",\"sparsity\":%g,\"pattern\":\"%s\",\"scope\":\"%s\",", qz_quant_method_name(a->p.method),
            structured || a->p.prune_m ? -1.0 : a->p.sparsity, structured ? "structured" : pat,
            a->p.method == QZ_QUANT_SPARSEGPT ? "block" : qz_prune_scope_name(a->p.scope));

@@ -28,7 +28,10 @@ static void usage(void)
            QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default 512)\n"
            "  --force               replace OUT_DIR if it exists\n"
-           QZ_CLI_COMMON_HELP);
+           QZ_CLI_COMMON_HELP
+           "\nexamples:\n"
+           "  qz-smooth model/ out/w8a8 --calib calib.txt --w8a8\n"
+           "  qz-smooth model/ out/smoothed --calib calib.txt --alpha auto\n");
 }
 
 typedef struct {
@@ -80,6 +83,7 @@ static void print_json(const smooth_args *a, double secs)
     qz_cli_json_string(stdout, a->in);
     printf(",\"output\":");
     qz_cli_json_string(stdout, a->out);
+    qz_cli_json_blas(stdout);
     if (a->o.auto_alpha) printf(",\"method\":\"smoothquant\",\"alpha\":\"auto\",\"auto_samples\":%lld", (long long)a->o.auto_samples);
     else printf(",\"method\":\"smoothquant\",\"alpha\":%g", a->o.alpha);
     printf(",\"w8a8\":%s,\"format\":\"%s\",\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,\"seconds\":%.3f,\"peak_rss_mib\":%.1f}\n",

@@ -67,6 +67,7 @@ static int run(qz_model *m, int64_t T, int64_t windows, int threads, double peak
 
 int main(int argc, char **argv)
 {
+    bench_start();
     const char *dir = argc > 1 ? argv[1] : "/tmp/qz-bench-eval";
     mkdir(dir, 0755);
     qz_model_config c = {.arch = QZ_ARCH_LLAMA, .hidden = 576, .intermediate = 1536, .n_layers = 30, .n_heads = 9,
@@ -82,7 +83,8 @@ int main(int argc, char **argv)
     double setup = qz_now() - t0;
     double peak = bench_sgemm_peak(2048);
     int nt = openblas_get_num_threads();
-    printf("{\n  \"benchmark\": \"eval\",\n  \"model\": \"synthetic SmolLM2-135M shapes: hidden 576 ffn 1536 heads 9/3 head_dim 64 "
+    bench_json_open("eval");
+    printf("  \"model\": \"synthetic SmolLM2-135M shapes: hidden 576 ffn 1536 heads 9/3 head_dim 64 "
            "vocab 49152 layers 30 tied f16\",\n  \"blas_threads\": %d,\n  \"setup_seconds\": %.2f,\n"
            "  \"baseline_sgemm_2048_gflops\": %.2f,\n  \"runs\": [\n",
            nt, setup, peak * 1e-9);

@@ -152,6 +152,7 @@ static double solve(const float *W0, const float *H0, int64_t n, const qz_gptq_o
 
 int main(void)
 {
+    bench_start();
     const int64_t n = getenv("QZ_BENCH_SOLVE_N") ? atoll(getenv("QZ_BENCH_SOLVE_N")) : 4096;
     int64_t tokens = getenv("QZ_BENCH_SOLVE_TOKENS") ? atoll(getenv("QZ_BENCH_SOLVE_TOKENS")) : 8192;
     const int64_t chunk = 2048;
@@ -195,7 +196,8 @@ int main(void)
     fprintf(stderr, "bench_gptq_solve: running the torch reference (tens of seconds)\n");
     const char *skip = run_torch(X, W, tokens, n, chunk, &tj);
     if (skip) fprintf(stderr, "bench_gptq_solve: SKIP torch reference: %s\n", skip);
-    printf("{\n  \"benchmark\": \"gptq_solve\",\n  \"problem\": \"%lldx%lld, 4-bit sym, group 128, "
+    bench_json_open("gptq_solve");
+    printf("  \"problem\": \"%lldx%lld, 4-bit sym, group 128, "
            "act-order, %lld tokens\",\n  \"solver\": \"%s\",\n  \"blas_core\": \"%s\",\n  \"threads\": %d,\n"
            "  \"sgemm_2048_gflops\": %.1f,\n  \"dgemm_2048_gflops\": %.1f,\n"
            "  \"sgemm_2048_gflop_per_cpu_s\": %.1f,\n  \"dgemm_2048_gflop_per_cpu_s\": %.1f,\n"
