@@ -42,7 +42,7 @@ if [ ! -f "$G" ]; then skip gguf_stories "$G not found (set SHARED)"; else
   expect_exit gguf_arch 2 "general.architecture 'qwen2' is not supported (supported: llama)" "$BIN"/qz-eval "$TMP/arch.gguf" --info
 
   # The GGUF beside the HF tokenizer: same perplexity as the HF directory, to the printed digit.
-  mkdir "$TMP/sg"; ln -s "$G" "$TMP/sg/stories260K.gguf"
+  mkdir "$TMP/sg"; ln -s "$(cd "$(dirname "$G")" && pwd)/$(basename "$G")" "$TMP/sg/stories260K.gguf"
   cp "$SHARED"/models/stories260K/tokenizer*.json "$TMP/sg/"
   E=(--text "$SHARED/data/tinystories-valid.txt" --seqlen 256 --max-windows 4 --json)
   "$BIN"/qz-eval "$SHARED/models/stories260K" "${E[@]}" >"$TMP/hf.json" 2>"$TMP/err"
