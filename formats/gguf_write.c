@@ -63,7 +63,7 @@ int qz_gguf_writer_open(qz_gguf_writer **out, const char *path, int force, qz_er
         return qz_fail(err, QZ_EINPUT, "%s exists; pass --force to replace it", path);
     qz_gguf_writer *w = calloc(1, sizeof *w);
     size_t n = strlen(path) + 32;
-    if (w) w->path = strdup(path), w->tmp = malloc(n);
+    if (w) w->fd = -1, w->path = strdup(path), w->tmp = malloc(n);
     if (!w || !w->path || !w->tmp) {
         qz_gguf_writer_free(w);
         return qz_fail(err, QZ_EINTERNAL, "out of memory");
@@ -85,7 +85,7 @@ int qz_gguf_writer_open(qz_gguf_writer **out, const char *path, int force, qz_er
 void qz_gguf_writer_free(qz_gguf_writer *w)
 {
     if (!w) return;
-    if (w->fd > 0) close(w->fd);
+    if (w->fd >= 0) close(w->fd);
     if (w->tmp && !w->finished) unlink(w->tmp);
     for (int64_t i = 0; i < w->n_kv; i++) free(w->keys[i]);
     free(w->keys);
