@@ -53,8 +53,14 @@ if [ -z "${LLAMA_BIN:-}" ] && [ -f scripts/build-llama.sh ]; then LLAMA_BIN=$(ba
 [ -n "${LLAMA_BIN:-}" ] || die "no llama.cpp binaries: set LLAMA_BIN, or build them with scripts/build-llama.sh (branch blas-core)"
 for t in llama-perplexity llama-quantize llama-imatrix; do [ -x "$LLAMA_BIN/$t" ] || die "$LLAMA_BIN/$t missing"; done
 
-. scripts/split.sh
-split_half "$TEXT" "$OUT/calib.txt" "$OUT/eval.txt"
+# calibration / held-out halves: cut at the first blank line at or after the
+# middle line, or at the middle line when there is none (WikiText-2's shared
+# copy has no blank lines)
+mid=$(( $(wc -l <"$TEXT") / 2 ))
+cut=$(awk -v m="$mid" 'NF == 0 && NR >= m { print NR; exit }' "$TEXT")
+cut=${cut:-$mid}
+head -n "$cut" "$TEXT" >"$OUT/calib.txt"
+tail -n +"$((cut + 1))" "$TEXT" >"$OUT/eval.txt"
 chunks=(); [ "$CHUNKS" -gt 0 ] && chunks=(--chunks "$CHUNKS")
 qz_windows=(); [ "$CHUNKS" -gt 0 ] && qz_windows=(--max-windows "$CHUNKS")
 log() { echo "llama-check: $*" >&2; }
