@@ -14,7 +14,7 @@
 #                    builds them from the llama-cpp-python sdist when the script exists)
 #        QZ_LLAMA_DIR (default $HOME/.cache/qz-llama)
 #        SHARED (../shared), BUILD (build)
-#        TEXT        text to split at a blank line near the middle (default WikiText-2 test)
+#        TEXT        text to split in halves near its middle line (default WikiText-2 test)
 #        CTX         context of both evaluators and of calibration windows (default 512)
 #        CHUNKS      evaluation chunks (default 40; 0 = the whole held-out half)
 #        NSAMPLES    qz calibration windows of CTX tokens (default 64); llama-imatrix uses
