@@ -1,10 +1,15 @@
-/* gguf_quants.c - ggml's type traits and the scalar dequantizers of F32,
+/* gguf_quants.c - ggml's type traits, the scalar dequantizers of F32,
  * F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the K-quants Q2_K..Q6_K,
  * following ggml's ggml-common.h layouts and ggml-quants.c's
  * dequantize_row_* (same operations in the same order, so the floats are
- * identical). Each block is copied out of the file first: a GGUF may put
- * tensors at any alignment. Leaves out: Q8_1, Q8_K (intermediate types no
- * file holds), the IQ and TQ types, big-endian hosts. See gguf_quants.h. */
+ * identical), and for Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K the two
+ * halves of a quantizer: the block parameters as ggml-quants.c's
+ * quantize_row_*_ref chooses them (make_qkx2_quants, make_qx_quants in
+ * ggml's fp32 order of operations) and the packing of codes. Each block is
+ * copied out of the file first: a GGUF may put tensors at any alignment.
+ * Leaves out: Q8_1, Q8_K (intermediate types no file holds), the IQ and TQ
+ * types, quantizing Q2_K / Q3_K, imatrix weights, big-endian hosts. See
+ * gguf_quants.h. */
 #include "gguf_quants.h"
 
 #include "half.h" /* FP16/BF16 bits */
