@@ -5,13 +5,16 @@
 
 #include "ggml_grid.h"
 #include "gguf_model.h"
+#include "gguf_tokenizer.h"
 #include "gguf_write.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <assert.h>
 #include <pcre2.h>
 #include <string.h>
+#include <stddef.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------- plan */
 
@@ -156,14 +159,59 @@ static int own_key(const qz_gguf_str *k)
     return 0;
 }
 
+/* dir/name parsed as JSON into *out; a missing file leaves *out NULL
+ * unless required. */
+static int load_json(const char *dir, const char *name, int required, cJSON **out, qz_error *err)
+{
+    char path[4096], *text = NULL;
+    size_t len;
+    *out = NULL;
+    int rc = qz_path_join(path, sizeof path, dir, name, err);
+    if (rc == QZ_OK && !required && access(path, F_OK)) return QZ_OK;
+    if (rc == QZ_OK) rc = qz_read_file(path, &text, &len, err);
+    if (rc == QZ_OK && !(*out = cJSON_ParseWithLength(text, len))) rc = qz_fail(err, QZ_EINPUT, "%s: not valid JSON", path);
+    free(text);
+    return rc;
+}
+
+/* A Hugging Face input: the llama.* keys from its config (the keys
+ * convert_hf_to_gguf.py writes for LlamaForCausalLM) and the tokenizer
+ * from tokenizer.json + tokenizer_config.json. */
+static int hf_metadata(qz_gguf_out *g, qz_error *err)
+{
+    const qz_model_config *c = &g->m->cfg;
+    const char *dir = g->m->hf->dir, *base = strrchr(dir, '/');
+    base = base && base[1] ? base + 1 : dir;
+    qz_gguf_writer *w = g->w;
+    int rc = qz_gguf_writer_kv_str(w, "general.architecture", "llama", 5, err);
+    if (!rc) rc = qz_gguf_writer_kv_str(w, "general.name", base, strlen(base), err);
+    static const struct {
+        const char *key;
+        size_t off;
+    } u32s[] = {{"llama.context_length", offsetof(qz_model_config, max_position)}, {"llama.embedding_length", offsetof(qz_model_config, hidden)},
+                {"llama.block_count", offsetof(qz_model_config, n_layers)}, {"llama.feed_forward_length", offsetof(qz_model_config, intermediate)},
+                {"llama.attention.head_count", offsetof(qz_model_config, n_heads)},
+                {"llama.attention.head_count_kv", offsetof(qz_model_config, n_kv_heads)},
+                {"llama.rope.dimension_count", offsetof(qz_model_config, head_dim)}, {"llama.vocab_size", offsetof(qz_model_config, vocab)}};
+    for (size_t i = 0; i < sizeof u32s / sizeof *u32s && !rc; i++)
+        rc = qz_gguf_writer_kv_u32(w, u32s[i].key, (uint32_t) * (const int64_t *)((const char *)c + u32s[i].off), err);
+    if (!rc) rc = qz_gguf_writer_kv_f32(w, "llama.attention.layer_norm_rms_epsilon", (float)c->rms_eps, err);
+    if (!rc) rc = qz_gguf_writer_kv_f32(w, "llama.rope.freq_base", (float)c->rope_theta, err);
+    cJSON *tj = NULL, *tc = NULL;
+    if (!rc) rc = load_json(dir, "tokenizer.json", 1, &tj, err);
+    if (!rc) rc = load_json(dir, "tokenizer_config.json", 0, &tc, err);
+    if (!rc) rc = qz_gguf_tokenizer_to_kv(w, tj, tc, dir, err);
+    cJSON_Delete(tj), cJSON_Delete(tc);
+    return rc;
+}
+
 static int write_metadata(qz_gguf_out *g, qz_error *err)
 {
     const qz_gguf *src = g->m->hf->gguf;
-    if (!src)
-        return qz_fail(err, QZ_EINPUT, "%s: --format gguf takes a GGUF input (its metadata and tokenizer are copied); "
-                       "---> HINT: convert a Hugging Face model with llama.cpp's convert_hf_to_gguf.py --outtype f16 first", g->m->hf->dir);
-    int rc = QZ_OK;
-    for (int64_t i = 0; i < qz_gguf_n_kv(src) && rc == QZ_OK; i++) {
+    if (g->m->cfg.rope_scaling.llama3)
+        return qz_fail(err, QZ_EINPUT, "%s: rope scaling is not written to GGUF", g->m->hf->dir);
+    int rc = src ? QZ_OK : hf_metadata(g, err);
+    for (int64_t i = 0; src && i < qz_gguf_n_kv(src) && rc == QZ_OK; i++) {
         const qz_gguf_kv *kv = qz_gguf_kv_at(src, i);
         if (!own_key(&kv->key)) rc = qz_gguf_writer_kv_copy(g->w, kv, err);
     }

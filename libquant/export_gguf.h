@@ -23,8 +23,8 @@
  * general.*) except general.alignment, general.file_type and
  * general.quantization_version, which are set (file_type from the plan,
  * quantization_version 2); a Hugging Face input gets the llama.* keys from
- * its config and the tokenizer.ggml.* keys from its tokenizer.json
- * (formats/gguf_tokenizer.h).
+ * its config and the tokenizer.ggml.* keys from its tokenizer.json and
+ * tokenizer_config.json (formats/gguf_tokenizer.h qz_gguf_tokenizer_to_kv).
  */
 #ifndef QZ_EXPORT_GGUF_H
 #define QZ_EXPORT_GGUF_H

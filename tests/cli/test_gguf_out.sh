@@ -23,7 +23,9 @@ expect_exit gguf_out_bad_regex 2 "regex '(attn': missing closing parenthesis" "$
 expect_exit gguf_out_map_syntax 2 "'attn_v' is not regex=TYPE" "$BIN"/qz-gptq "$G" "$TMP/bad4" --method rtn --format gguf --gguf-type-map 'attn_v'
 expect_exit gguf_out_type_without_format 2 "need --format gguf" "$BIN"/qz-gptq "$G" "$TMP/bad5" --method rtn --gguf-type Q4_0
 expect_exit gguf_out_keep_sparsity 2 "cannot keep exact zeros" "$BIN"/qz-gptq "$G" "$TMP/bad6" --method rtn --format gguf --keep-sparsity
-expect_exit gguf_out_hf_input 2 "takes a GGUF input" "$BIN"/qz-gptq "$SHARED/models/stories260K" "$TMP/bad7" --method rtn --format gguf
+mkdir "$TMP/hfbad"; cp "$SHARED/models/stories260K/config.json" "$SHARED/models/stories260K/model.safetensors" "$TMP/hfbad/"
+sed 's/"byte_fallback": *true/"byte_fallback": false/' "$SHARED/models/stories260K/tokenizer.json" >"$TMP/hfbad/tokenizer.json"
+expect_exit gguf_out_hf_unknown_pre 2 "pre-tokenizer is none that llama.cpp names" "$BIN"/qz-gptq "$TMP/hfbad" "$TMP/bad7" --method rtn --format gguf
 expect_exit gguf_out_awq_scale_only 2 "drop --format gguf" "$BIN"/qz-awq "$G" "$TMP/bad8" --calib "$TMP/cal.txt" --format gguf --scale-only
 left=$(ls -d "$TMP"/bad* 2>/dev/null | wc -l)
 [ "$left" -eq 0 ] && pass gguf_out_no_partial_output || fail gguf_out_no_partial_output "$left output(s) left behind"
@@ -46,6 +48,16 @@ if [ $rc -ne 0 ] || [ ! -f "$TMP/q8/model.gguf" ]; then fail gguf_out_q8_0 "exit
   p0=$(ppl "$G"); p8=$(ppl "$TMP/q8")
   close_rel "$p8" "$p0" 0.005 && pass gguf_out_q8_0_ppl || fail gguf_out_q8_0_ppl "ppl $p8 vs source $p0"
 fi
+
+# --- a Hugging Face input: llama.* keys from config.json, tokenizer from tokenizer.json; the
+# GGUF's own tokenizer (rebuilt by the reader) must give the HF tokenizer's ids, and the file
+# must equal the one made from the GGUF twin in perplexity
+H=$SHARED/models/stories260K
+"$BIN"/qz-gptq "$H" "$TMP/hf8" --method rtn --format gguf --gguf-type Q8_0 --quiet
+"$BIN"/qz-eval "$H" --tokenize "$TMP/eval.txt" >"$TMP/ids.hf" 2>/dev/null
+"$BIN"/qz-eval "$TMP/hf8" --tokenize "$TMP/eval.txt" >"$TMP/ids.gguf" 2>/dev/null
+[ -s "$TMP/ids.hf" ] && cmp -s "$TMP/ids.hf" "$TMP/ids.gguf" && pass gguf_out_hf_tokenizer || fail gguf_out_hf_tokenizer "token ids differ"
+[ -n "${p8:-}" ] && [ "$(ppl "$TMP/hf8")" = "$p8" ] && pass gguf_out_hf_equals_gguf || fail gguf_out_hf_equals_gguf "ppl $(ppl "$TMP/hf8") vs ${p8:-none}"
 
 # --- Q4_0: GPTQ (with and without act-order) and AWQ on the grid against RTN
 "$BIN"/qz-gptq "$G" "$TMP/rtn4" --method rtn --format gguf --gguf-type Q4_0 --quiet
