@@ -7,6 +7,7 @@
 #include "tests/qz_test.h"
 
 #include "gguf_model.h"
+#include "gguf_tokenizer.h"
 #include "gguf_quants.h"
 #include "gguf_write.h"
 
@@ -158,12 +159,61 @@ static void test_hf_names(void)
     CHECK(qz_gguf_name_from_hf("model.layers.0.mlp.experts.weight", out, sizeof out, &perm) == -1, "unknown name accepted");
 }
 
+/* Same key in both files: same type, count and elements (strings by bytes). */
+static int same_kv(const qz_gguf *a, const qz_gguf *b, const char *key)
+{
+    const qz_gguf_kv *x = qz_gguf_find_kv(a, key), *y = qz_gguf_find_kv(b, key);
+    if (!x || !y || x->type != y->type || x->count != y->count || x->elem_type != y->elem_type) return 0;
+    if (x->type == QZ_GGUF_STRING) return x->str.len == y->str.len && !memcmp(x->str.s, y->str.s, x->str.len);
+    for (uint64_t i = 0; x->type == QZ_GGUF_ARRAY && i < x->count; i++) {
+        if (x->elem_type == QZ_GGUF_STRING) {
+            qz_gguf_str u = qz_gguf_kv_str(x, i), v = qz_gguf_kv_str(y, i);
+            if (u.len != v.len || memcmp(u.s, v.s, u.len)) return 0;
+        } else if (qz_gguf_kv_int(x, i) != qz_gguf_kv_int(y, i)) {
+            return 0;
+        }
+    }
+    return x->type == QZ_GGUF_ARRAY || qz_gguf_kv_int(x, 0) == qz_gguf_kv_int(y, 0);
+}
+
+/* The byte-level (gpt2) path: SmolLM2's GGUF tokenizer -> tokenizer.json
+ * (the reader's conversion) -> GGUF keys (the writer's) equals the source
+ * keys: model, pre name, tokens, token types, merges, bos / eos ids. */
+static void test_tokenizer_round_trip(void)
+{
+    char src[700], path[512];
+    snprintf(src, sizeof src, "%s/models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf", qzt_shared());
+    if (access(src, R_OK)) SKIP("%s not found (set SHARED)", src);
+    path_of(path, sizeof path, "tok.gguf");
+    qz_gguf *g = NULL, *h = NULL;
+    qz_gguf_writer *w = NULL;
+    cJSON *tj = NULL, *tc = NULL;
+    qz_error err;
+    int rc = qz_gguf_open(&g, src, &err);
+    if (!rc) rc = qz_gguf_tokenizer_files(g, &tj, &tc, &err);
+    if (!rc) rc = qz_gguf_writer_open(&w, path, 1, &err);
+    if (!rc) rc = qz_gguf_tokenizer_to_kv(w, tj, tc, "smollm2", &err);
+    if (!rc) rc = qz_gguf_writer_begin(w, &err);
+    if (!rc) rc = qz_gguf_writer_finish(w, &err);
+    if (!rc) rc = qz_gguf_open(&h, path, &err);
+    CHECK(rc == QZ_OK, "%s", err.msg);
+    static const char *keys[] = {"tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
+                                 "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"};
+    for (size_t i = 0; !rc && i < sizeof keys / sizeof *keys; i++)
+        CHECK(same_kv(g, h, keys[i]), "%s differs after the round trip", keys[i]);
+    cJSON_Delete(tj), cJSON_Delete(tc);
+    qz_gguf_writer_free(w);
+    qz_gguf_close(g), qz_gguf_close(h);
+    unlink(path);
+}
+
 int main(void)
 {
     qzt_tmpdir(tmpdir, sizeof tmpdir, "gguf_write");
     QZ_RUN(test_write_read_back);
     QZ_RUN(test_refusals);
     QZ_RUN(test_hf_names);
+    QZ_RUN(test_tokenizer_round_trip);
     qzt_rmdir(tmpdir);
     QZ_TEST_EXIT();
 }
