@@ -20,6 +20,8 @@
 #        NSAMPLES    qz calibration windows of CTX tokens (default 64); llama-imatrix uses
 #                    as many chunks of CTX
 #        THREADS     threads for llama.cpp (default: nproc)
+#        GPTQ_FLAGS  extra qz-gptq flags (default --act-order)
+# Existing outputs in OUT_DIR are reused (rerun into the same OUT_DIR to resume).
 # Protocols (FORMATS-AND-ALGORITHMS.md 6c): llama-perplexity puts BOS over each
 # chunk's first token and scores the second half of every chunk; qz-eval
 # (--seqlen CTX) scores every token after the first of each window. The two
@@ -37,6 +39,7 @@ NSAMPLES=${NSAMPLES:-64}
 THREADS=${THREADS:-$(nproc)}
 TEXT=${TEXT:-$SHARED/data/wikitext2-test.txt}
 MODEL=$SHARED/models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf
+GPTQ_FLAGS=${GPTQ_FLAGS---act-order}
 OUT=${1:-$(mktemp -d /tmp/qz-llama-check.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -86,7 +89,7 @@ for T in Q4_0 Q4_K_M; do
   cal=(--calib "$OUT/calib.txt" --nsamples "$NSAMPLES" --seqlen "$CTX")
   log "qz RTN / GPTQ / AWQ $T"
   [ -d "$OUT/qz-rtn-$T" ] || "$BIN"/qz-gptq "$MODEL" "$OUT/qz-rtn-$T" --method rtn --format gguf --gguf-type "$T" --quiet
-  [ -d "$OUT/qz-gptq-$T" ] || "$BIN"/qz-gptq "$MODEL" "$OUT/qz-gptq-$T" --format gguf --gguf-type "$T" --act-order "${cal[@]}" --quiet
+  [ -d "$OUT/qz-gptq-$T" ] || "$BIN"/qz-gptq "$MODEL" "$OUT/qz-gptq-$T" --format gguf --gguf-type "$T" $GPTQ_FLAGS "${cal[@]}" --quiet
   [ -d "$OUT/qz-awq-$T" ] || "$BIN"/qz-awq "$MODEL" "$OUT/qz-awq-$T" --format gguf --gguf-type "$T" "${cal[@]}" --quiet
   files+=("$OUT/qz-rtn-$T/model.gguf" "$OUT/qz-gptq-$T/model.gguf" "$OUT/qz-awq-$T/model.gguf")
 done
