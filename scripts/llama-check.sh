@@ -21,6 +21,7 @@
 #                    as many chunks of CTX
 #        THREADS     threads for llama.cpp (default: nproc)
 #        GPTQ_FLAGS  extra qz-gptq flags (default --act-order)
+#        TYPES       the types compared (default "Q4_0 Q4_K_M")
 # Existing outputs in OUT_DIR are reused (rerun into the same OUT_DIR to resume).
 # Protocols (FORMATS-AND-ALGORITHMS.md 6c): llama-perplexity puts BOS over each
 # chunk's first token and scores the second half of every chunk; qz-eval
@@ -80,7 +81,7 @@ log "imatrix from the calibration half ($NSAMPLES chunks of $CTX)"
   --chunks "$NSAMPLES" -t "$THREADS" >"$OUT/imatrix.log" 2>&1
 
 files=()
-for T in Q4_0 Q4_K_M; do
+for T in ${TYPES:-Q4_0 Q4_K_M}; do
   log "llama-quantize $T"
   [ -f "$OUT/llama-$T.gguf" ] || "$LLAMA_BIN"/llama-quantize "$B" "$OUT/llama-$T.gguf" "$T" "$THREADS" >"$OUT/q-$T.log" 2>&1
   [ -f "$OUT/llama-$T-imatrix.gguf" ] || "$LLAMA_BIN"/llama-quantize --imatrix "$OUT/imatrix.dat" "$B" "$OUT/llama-$T-imatrix.gguf" "$T" \
