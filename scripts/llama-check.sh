@@ -22,6 +22,11 @@
 #        THREADS     threads for llama.cpp (default: nproc)
 #        GPTQ_FLAGS  extra qz-gptq flags (default --act-order)
 #        TYPES       the types compared (default "Q4_0 Q4_K_M")
+#        METHODS     the qz methods (default "rtn gptq awq")
+#        QZ_MAP      --gguf-type-map for qz (default '^token_embd\.weight$=Q6_K': with tied
+#                    embeddings llama-quantize gives token_embd output's Q6_K, which
+#                    SmolLM2's 576 columns turn into Q8_0; without it qz would keep F16
+#                    embeddings and the files would not be the same size)
 # Existing outputs in OUT_DIR are reused (rerun into the same OUT_DIR to resume).
 # Protocols (FORMATS-AND-ALGORITHMS.md 6c): llama-perplexity puts BOS over each
 # chunk's first token and scores the second half of every chunk; qz-eval
@@ -41,6 +46,8 @@ THREADS=${THREADS:-$(nproc)}
 TEXT=${TEXT:-$SHARED/data/wikitext2-test.txt}
 MODEL=$SHARED/models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf
 GPTQ_FLAGS=${GPTQ_FLAGS---act-order}
+default_map='^token_embd\.weight$=Q6_K'
+QZ_MAP=${QZ_MAP-$default_map}
 OUT=${1:-$(mktemp -d /tmp/qz-llama-check.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -88,11 +95,17 @@ for T in ${TYPES:-Q4_0 Q4_K_M}; do
     "$THREADS" >"$OUT/qi-$T.log" 2>&1
   files+=("$OUT/llama-$T.gguf" "$OUT/llama-$T-imatrix.gguf")
   cal=(--calib "$OUT/calib.txt" --nsamples "$NSAMPLES" --seqlen "$CTX")
-  log "qz RTN / GPTQ / AWQ $T"
-  [ -d "$OUT/qz-rtn-$T" ] || "$BIN"/qz-gptq "$MODEL" "$OUT/qz-rtn-$T" --method rtn --format gguf --gguf-type "$T" --quiet
-  [ -d "$OUT/qz-gptq-$T" ] || "$BIN"/qz-gptq "$MODEL" "$OUT/qz-gptq-$T" --format gguf --gguf-type "$T" $GPTQ_FLAGS "${cal[@]}" --quiet
-  [ -d "$OUT/qz-awq-$T" ] || "$BIN"/qz-awq "$MODEL" "$OUT/qz-awq-$T" --format gguf --gguf-type "$T" "${cal[@]}" --quiet
-  files+=("$OUT/qz-rtn-$T/model.gguf" "$OUT/qz-gptq-$T/model.gguf" "$OUT/qz-awq-$T/model.gguf")
+  for meth in ${METHODS:-rtn gptq awq}; do
+    log "qz $meth $T"
+    d=$OUT/qz-$meth-$T
+    case $meth in
+    rtn) [ -d "$d" ] || "$BIN"/qz-gptq "$MODEL" "$d" --method rtn --format gguf --gguf-type "$T" --gguf-type-map "$QZ_MAP" --quiet ;;
+    gptq) [ -d "$d" ] || "$BIN"/qz-gptq "$MODEL" "$d" --format gguf --gguf-type "$T" --gguf-type-map "$QZ_MAP" $GPTQ_FLAGS "${cal[@]}" --quiet ;;
+    awq) [ -d "$d" ] || "$BIN"/qz-awq "$MODEL" "$d" --format gguf --gguf-type "$T" --gguf-type-map "$QZ_MAP" "${cal[@]}" --quiet ;;
+    *) die "METHODS: '$meth' is not rtn, gptq or awq" ;;
+    esac
+    files+=("$d/model.gguf")
+  done
 done
 
 log "llama-perplexity base (KL reference)"
@@ -104,7 +117,7 @@ base_qz=$("$BIN"/qz-eval "$B" --text "$OUT/eval.txt" --seqlen "$CTX" "${qz_windo
 
 bpw() { "$BIN"/qz-eval "$1" --info 2>/dev/null | sed -n 's/^bits per weight, whole file: *\([0-9.]*\).*/\1/p'; }
 row() { # name file llama_ppl llama_kld qz_ppl qz_kld
-  awk -v n="$1" -v s="$(stat -c %s "$2")" -v b="$(bpw "$2")" -v lp="$3" -v lk="$4" -v qp="$5" -v qk="$6" \
+  awk -v n="$1" -v s="$(stat -L -c %s "$2")" -v b="$(bpw "$2")" -v lp="$3" -v lk="$4" -v qp="$5" -v qk="$6" \
     -v bl="$base_llama" -v bq="$base_qz" 'BEGIN {
       printf "%-22s %8.2f %7s %10s %10s %9s %10s %10s %9s\n", n, s / 1048576, b, lp, qp, lk, qk,
              (bl > 0 && lp > 0) ? sprintf("%.4f", lp / bl) : "-", (bq > 0 && qp > 0) ? sprintf("%.4f", qp / bq) : "-" }'
