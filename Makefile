@@ -12,7 +12,7 @@ BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-pthread
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 -Werror
 CFLAGS  ?= -O2 -g
 QZ_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -ffp-contract=off $(WARN) -pthread \
-           -I. -Ilibquant -Ilibquant/train -Iformats -Icalib -Itests -Itests/bench -I$(BLAS_INC) -I/usr/include/cjson
+           -I. -Ilibquant -Ilibquant/train -Ilibquant/cuda -Iformats -Icalib -Itests -Itests/bench -I$(BLAS_INC) -I/usr/include/cjson
 LDLIBS  := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lpcre2-8 -lz -lm -pthread
 
 # BUILD=DIR puts objects elsewhere (parallel work trees sharing one checkout).
@@ -24,8 +24,36 @@ else
 BUILD   ?= build
 endif
 
-LIB_SRC   := $(wildcard libquant/*.c libquant/train/*.c formats/*.c calib/*.c)
+LIB_SRC   := $(wildcard libquant/*.c libquant/train/*.c formats/*.c calib/*.c) \
+             libquant/cuda/qz_cuda_common.c libquant/cuda/cuda_model.c
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+
+# CUDA (docs/cuda.md): built when nvcc is found, else qz_cuda_none.c makes
+# every GPU call say how to get it. The SAN build always takes the no-CUDA
+# variant (ASan and the CUDA driver do not share an address space cleanly).
+# CUDA_ARCHS: SASS targets; CUDA_PTX: the PTX that older cards JIT.
+NVCC       ?= $(shell command -v nvcc 2>/dev/null || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; })
+CUDA_ARCHS ?= 90
+CUDA_PTX   ?= 75
+CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+ifneq ($(SAN),1)
+ifneq ($(NVCC),)
+QZ_CUDA := 1
+endif
+endif
+ifeq ($(QZ_CUDA),1)
+$(info nvcc found: building CUDA ($(NVCC), sm_$(CUDA_ARCHS) + compute_$(CUDA_PTX) PTX))
+NVCCFLAGS ?= -O2 -g
+QZ_NVCCFLAGS = $(NVCCFLAGS) -std=c++17 -I. -Ilibquant -Ilibquant/cuda -Iformats \
+               $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+               -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX) \
+               -Xcompiler -Wall,-Wextra,-Wshadow,-Werror --Werror all-warnings
+LIB_OBJ += $(BUILD)/libquant/cuda/qz_cuda.o
+LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+else
+$(info $(if $(NVCC),SAN build: skipping CUDA (the no-CUDA variant is linked),nvcc not found, skipping CUDA))
+LIB_OBJ += $(BUILD)/libquant/cuda/qz_cuda_none.o
+endif
 TOOL_SRC  := $(wildcard tools/qz-*.c)
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
 TOOL_COMMON_OBJ := $(BUILD)/tools/cli.o
@@ -36,7 +64,7 @@ BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .SECONDARY:
-.PHONY: all lib tools tests test demo bench install clean deps
+.PHONY: all lib tools tests test test-long demo bench install uninstall man clean deps cuda-test
 all: tools
 
 # A fresh machine: install the Debian packages before the first compile.
@@ -51,6 +79,13 @@ $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(QZ_CFLAGS) -MMD -MP -c $< -o $@
 
+$(BUILD)/libquant/cuda/%.o: libquant/cuda/%.cu $(wildcard libquant/cuda/*.h) formats/pack_index.h libquant/qz_common.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(QZ_NVCCFLAGS) -c $< -o $@
+
+# The vectorized kernels: -O3 for the loop vectorizer (kernels.c).
+$(BUILD)/libquant/kernels.o: QZ_CFLAGS += -O3
+
 $(BUILD)/libquant.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 lib: $(BUILD)/libquant.a
@@ -63,14 +98,19 @@ tools: $(TOOLS)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libquant.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-tests: $(TESTS) $(TOOLS)
+# The GPU kernel tests are compiled here too, so an API change cannot break them unseen.
+tests: $(TESTS) $(TOOLS) $(BUILD)/cuda/qz-eval-host $(CUDA_TESTS)
 
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libquant.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 test: tests
-	@BUILD=$(BUILD) SHARED=$(SHARED) bash tests/run.sh
+	@BUILD=$(BUILD) SAN=$(SAN) SHARED=$(SHARED) bash tests/run.sh
+
+# The heavy end-to-end runs too (tests/long/), for humans, not CI.
+test-long: tests
+	@BUILD=$(BUILD) SAN=$(SAN) SHARED=$(SHARED) QZ_TEST_LONG=1 bash tests/run.sh
 
 demo: tools
 	@BUILD=$(BUILD) SHARED=$(SHARED) bash scripts/demo.sh
@@ -80,16 +120,61 @@ demo: tools
 sweep: tools
 	@BUILD=$(BUILD) SHARED=$(SHARED) bash scripts/sweep.sh
 
-bench: tools $(BENCHES)
-	@BUILD=$(BUILD) bash scripts/bench.sh
+# The GPU kernel tests (each kernel against its CPU twin) and benchmark:
+# scripts/gpu-check.sh runs them on a machine with a GPU.
+# The benchmark's cuBLAS reference (qz_cuda_bench.cu) exists in CUDA builds only.
+CUDA_TEST_SRC := tests/cuda/test_cuda_kernels.c $(if $(QZ_CUDA),tests/cuda/bench_cuda.c)
+CUDA_TESTS    := $(CUDA_TEST_SRC:tests/cuda/%.c=$(BUILD)/cuda/%)
+$(BUILD)/cuda/bench_cuda: $(BUILD)/tests/cuda/bench_cuda.o $(BUILD)/libquant/cuda/qz_cuda_bench.o $(BUILD)/libquant.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcublas -o $@
+$(BUILD)/cuda/%: $(BUILD)/tests/cuda/%.o $(BUILD)/libquant.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+cuda-test: $(CUDA_TESTS) $(TOOLS)
 
-install: tools lib
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/qz
+# qz-eval whose "GPU" is the host (tests/cuda/qz_cuda_host.c, the kernels'
+# CPU twins): runs cuda_model.c in every build, for tests/cli/test_cuda.sh.
+$(BUILD)/cuda/qz-eval-host: $(BUILD)/tools/qz-eval.o $(TOOL_COMMON_OBJ) $(BUILD)/tests/cuda/qz_cuda_host.o $(BUILD)/libquant.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+bench: tools $(BENCHES)
+	@BUILD=$(BUILD) SHARED=$(SHARED) bash scripts/bench.sh
+
+# Man pages: one per tool, made from its docs/ page (scripts/md2man.sh).
+MAN_SRC := $(wildcard docs/qz-*.md)
+MANS    := $(MAN_SRC:docs/%.md=$(BUILD)/man/%.1)
+$(BUILD)/man/%.1: docs/%.md scripts/md2man.sh
+	@mkdir -p $(dir $@)
+	bash scripts/md2man.sh $< $(QZ_VERSION) >$@
+man: $(MANS)
+
+QZ_VERSION := $(shell sed -n 's/^\#define QZ_VERSION "\(.*\)"/\1/p' libquant/qz_common.h)
+HEADERS := $(wildcard libquant/*.h libquant/train/*.h libquant/cuda/*.h formats/*.h calib/*.h)
+INSTALLED = $(TOOLS:$(BUILD)/bin/%=$(PREFIX)/bin/%) $(MANS:$(BUILD)/man/%=$(PREFIX)/share/man/man1/%) \
+            $(PREFIX)/lib/libquant.a $(PREFIX)/lib/pkgconfig/libquant.pc $(HEADERS:%=$(PREFIX)/include/qz/%)
+
+# libquant.pc for pkg-config, with this PREFIX.
+$(BUILD)/libquant.pc: scripts/libquant.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(QZ_VERSION)|' -e 's|@BLAS_LIB@|$(BLAS_LIB)|' -e 's|@BLAS_INC@|$(BLAS_INC)|' $< >$@
+
+install: tools lib man $(BUILD)/libquant.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 $(BUILD)/libquant.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 libquant/*.h formats/*.h calib/*.h $(DESTDIR)$(PREFIX)/include/qz/
+	install -m 644 $(BUILD)/libquant.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	for h in $(HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/qz/$$h; done
+
+# Removes exactly what install wrote, then the directories it made if empty.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir -p $(addprefix $(DESTDIR)$(PREFIX)/include/qz/,libquant/train libquant/cuda libquant formats calib) 2>/dev/null
+	-rmdir $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1 2>/dev/null
 
 clean:
 	rm -rf build build-san
 
--include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUILD)/%.d)
+-include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUILD)/%.d) $(CUDA_TEST_SRC:%.c=$(BUILD)/%.d) $(BUILD)/tests/cuda/qz_cuda_host.d

@@ -23,6 +23,20 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
+/* Creates the missing ancestors of path, like `mkdir -p $(dirname path)`. */
+static int make_parents(const char *path, qz_error *err)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return qz_fail(err, QZ_EINPUT, "%s: path too long", path);
+    for (char *p = strchr(buf + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return qz_fail(err, QZ_EINPUT, "%s: cannot create the parent directory %s: %s", path, buf, strerror(errno));
+        *p = '/';
+    }
+    return QZ_OK;
+}
+
 int qz_artifact_same_dir(const char *a, const char *b)
 {
     struct stat sa, sb;
@@ -43,6 +57,11 @@ int qz_artifact_open(qz_artifact **out, const char *dir, int force, qz_error *er
     }
     snprintf(a->tmp_dir, n, "%s.qz-tmp-%d", dir, (int)getpid());
     remove_dir(a->tmp_dir);
+    int prc = make_parents(dir, err);
+    if (prc) {
+        qz_artifact_free(a);
+        return prc;
+    }
     if (mkdir(a->tmp_dir, 0755) != 0) {
         int e = errno;
         free(a->tmp_dir);

@@ -6,6 +6,7 @@
  * failure or a crash never leaves a half artifact under the target's name.
  * An existing target is refused unless force is set; the target is never an
  * input directory (checked by the caller through qz_artifact_same_dir).
+ * Missing parents of the target are created first, as `mkdir -p` would.
  */
 #ifndef QZ_ARTIFACT_H
 #define QZ_ARTIFACT_H

@@ -1,7 +1,8 @@
 /* awq_pack.c - AutoAWQ GEMM layout (WQLinear_GEMM, FORMATS-AND-ALGORITHMS.md
  * 3e): qweight / qzeros packing with the [0,2,4,6,1,3,5,7] interleave along
  * the output dim, dequantization, the tensors of one linear in a
- * safetensors file and config.json's quantization_config. Leaves out the
+ * safetensors file and config.json's quantization_config. The nibble index
+ * arithmetic is pack_index.h's, shared with the CUDA kernels. Leaves out the
  * AWQ algorithm (scale search, clipping, grid: libquant) and the other AWQ
  * layouts (GEMV, GEMV_FAST, exllama, llm-awq's WQLinear).
  */
@@ -12,22 +13,15 @@
 #include <string.h>
 #include <strings.h>
 
-#define AWQ_PACK 8  /* 4-bit values per int32 word */
+#include "pack_index.h"
 
-/* Nibble that holds channel j of a word's 8 (inverse of AWQ_ORDER). */
-static const int AWQ_REV[AWQ_PACK] = {0, 4, 1, 5, 2, 6, 3, 7};
+#define AWQ_PACK QZ_AWQ_PACK
 
 static int32_t as_i32(uint32_t u)
 {
     int32_t i;
     memcpy(&i, &u, sizeof i);
     return i;
-}
-
-/* Value of channel j (0..7) of packed word w. */
-static uint32_t nibble(int32_t w, int j)
-{
-    return ((uint32_t)w >> (4 * AWQ_REV[j])) & 15u;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -79,7 +73,7 @@ int qz_awq_pack_qweight(int32_t *qweight, const uint8_t *codes, int64_t out, int
         const uint8_t *rows = codes + c * AWQ_PACK * in; /* channels 8c .. 8c+7 */
         for (int64_t k = 0; k < in; k++) {
             uint32_t w = 0;
-            for (int j = 0; j < AWQ_PACK; j++) w |= (uint32_t)rows[j * in + k] << (4 * AWQ_REV[j]);
+            for (int j = 0; j < AWQ_PACK; j++) w |= (uint32_t)rows[j * in + k] << qz_awq_shift(j);
             qweight[k * nw + c] = as_i32(w);
         }
     }
@@ -91,10 +85,8 @@ int qz_awq_unpack_qweight(uint8_t *codes, const int32_t *qweight, int64_t out, i
     int rc = check_out("awq unpack qweight", out, err);
     if (!rc) rc = check_rows("awq unpack qweight", "in_features", in, out, err);
     if (rc) return rc;
-    const int64_t nw = out / AWQ_PACK;
     for (int64_t o = 0; o < out; o++)
-        for (int64_t k = 0; k < in; k++)
-            codes[o * in + k] = (uint8_t)nibble(qweight[k * nw + o / AWQ_PACK], (int)(o % AWQ_PACK));
+        for (int64_t k = 0; k < in; k++) codes[o * in + k] = (uint8_t)qz_awq_get(qweight, out, k, o);
     return QZ_OK;
 }
 
@@ -112,7 +104,7 @@ int qz_awq_pack_qzeros(int32_t *qzeros, const int32_t *zeros, int64_t n_groups, 
                            "(AWQ stores z raw, 4 bits)", (int)zeros[i], (long long)(i / out), (long long)(i % out));
     for (int64_t t = 0; t < n_groups * out / AWQ_PACK; t++) {
         uint32_t w = 0;
-        for (int j = 0; j < AWQ_PACK; j++) w |= (uint32_t)zeros[t * AWQ_PACK + j] << (4 * AWQ_REV[j]);
+        for (int j = 0; j < AWQ_PACK; j++) w |= (uint32_t)zeros[t * AWQ_PACK + j] << qz_awq_shift(j);
         qzeros[t] = as_i32(w);
     }
     return QZ_OK;
@@ -123,8 +115,8 @@ int qz_awq_unpack_qzeros(int32_t *zeros, const int32_t *qzeros, int64_t n_groups
     int rc = check_out("awq unpack qzeros", out, err);
     if (!rc) rc = check_rows("awq unpack qzeros", "n_groups", n_groups, out, err);
     if (rc) return rc;
-    for (int64_t i = 0; i < n_groups * out; i++)
-        zeros[i] = (int32_t)nibble(qzeros[i / AWQ_PACK], (int)(i % AWQ_PACK));
+    for (int64_t g = 0; g < n_groups; g++)
+        for (int64_t o = 0; o < out; o++) zeros[g * out + o] = (int32_t)qz_awq_get(qzeros, out, g, o);
     return QZ_OK;
 }
 
@@ -136,16 +128,13 @@ int qz_awq_dequantize(float *W, const int32_t *qweight, const int32_t *qzeros, c
 {
     int rc = qz_awq_pack_check(out, in, group_size, err);
     if (rc) return rc;
-    const int64_t gs = group_size == -1 ? in : group_size, nw = out / AWQ_PACK;
-    for (int64_t o = 0; o < out; o++) {
-        const int j = (int)(o % AWQ_PACK);
-        const int64_t c = o / AWQ_PACK;
+    const int64_t gs = group_size == -1 ? in : group_size;
+    for (int64_t o = 0; o < out; o++)
         for (int64_t k = 0; k < in; k++) {
-            const int64_t g = k / gs;
-            const int32_t q = (int32_t)nibble(qweight[k * nw + c], j), z = (int32_t)nibble(qzeros[g * nw + c], j);
+            const int64_t g = qz_group_of(NULL, gs, k);
+            const int32_t q = (int32_t)qz_awq_get(qweight, out, k, o), z = (int32_t)qz_awq_get(qzeros, out, g, o);
             W[o * in + k] = scales[g * out + o] * (float)(q - z);
         }
-    }
     return QZ_OK;
 }
 

@@ -1,8 +1,10 @@
 /* ct_ckpt.c - compressed-tensors int-quantized tensors and config (see
- * ct_ckpt.h). Leaves out: pack-quantized, sparsity configs, float8. */
+ * ct_ckpt.h); element and scale indices from pack_index.h, shared with the
+ * CUDA W8A8 kernel. Leaves out: pack-quantized, sparsity configs, float8. */
 #include "ct_ckpt.h"
 
 #include "half.h"
+#include "pack_index.h"
 
 #include <string.h>
 
@@ -123,7 +125,8 @@ int qz_ct_read_linear(qz_tensor_lookup find, void *ctx, const char *prefix, cons
     else qz_bf16_to_fp32_row(sd, scales, ns);
     const int8_t *qd = q->data;
     for (int64_t o = 0; o < out; o++)
-        for (int64_t k = 0; k < in; k++) W[o * in + k] = (float)qd[o * in + k] * scales[c->weight_per_channel ? o : 0];
+        for (int64_t k = 0; k < in; k++)
+            W[o * in + k] = (float)qd[qz_ct_weight_index(in, o, k)] * scales[qz_ct_scale_index(c->weight_per_channel, o)];
     free(scales);
     free(copy);
     return QZ_OK;

@@ -147,6 +147,28 @@ static int read_model(conv *c)
     return 0;
 }
 
+static int read_types(conv *c, int64_t nt)
+{
+    if (!nt) return memset(c->type, TT_NORMAL, (size_t)c->n), 0;
+    int64_t i = 0;
+    for (const cJSON *e = key(c, "tokenizer.ggml.token_type")->child; e; e = e->next, i++) {
+        if (e->valuedouble < TT_NORMAL || e->valuedouble > TT_BYTE || e->valuedouble != (int)e->valuedouble)
+            return qz_fail(c->err, QZ_EINPUT, "%s: tokenizer.ggml.token_type[%lld] = %g is not a token type in [1, 6]",
+                           c->where, (long long)i, e->valuedouble);
+        c->type[i] = (uint8_t)e->valuedouble;
+    }
+    return 0;
+}
+
+static int read_scores(conv *c, int64_t ns)
+{
+    int64_t i = 0;
+    for (const cJSON *e = ns ? key(c, "tokenizer.ggml.scores")->child : NULL; e; e = e->next, i++)
+        if (!isfinite(c->score[i] = e->valuedouble))
+            return qz_fail(c->err, QZ_EINPUT, "%s: tokenizer.ggml.scores[%lld] is not finite", c->where, (long long)i);
+    return 0;
+}
+
 /* tokens, token_type (all normal when absent) and, for llama, scores. */
 static int read_tokens(conv *c)
 {
@@ -164,20 +186,8 @@ static int read_tokens(conv *c)
     if (!c->tok || !c->type || !c->score) return qz_fail(c->err, QZ_EINTERNAL, "out of memory");
     int64_t i = 0;
     for (const cJSON *e = key(c, "tokenizer.ggml.tokens")->child; e; e = e->next) c->tok[i++] = e->valuestring;
-    const cJSON *tt = key(c, "tokenizer.ggml.token_type");
-    i = 0;
-    for (const cJSON *e = nt ? tt->child : NULL; e; e = e->next, i++) {
-        if (e->valuedouble < TT_NORMAL || e->valuedouble > TT_BYTE || e->valuedouble != (int)e->valuedouble)
-            return qz_fail(c->err, QZ_EINPUT, "%s: tokenizer.ggml.token_type[%lld] = %g is not a token type in [1, 6]",
-                           c->where, (long long)i, e->valuedouble);
-        c->type[i] = (uint8_t)e->valuedouble;
-    }
-    if (!nt) memset(c->type, TT_NORMAL, (size_t)c->n);
-    i = 0;
-    for (const cJSON *e = ns ? key(c, "tokenizer.ggml.scores")->child : NULL; e; e = e->next, i++)
-        if (!isfinite(c->score[i] = e->valuedouble))
-            return qz_fail(c->err, QZ_EINPUT, "%s: tokenizer.ggml.scores[%lld] is not finite", c->where, (long long)i);
-    return 0;
+    rc = read_types(c, nt);
+    return rc ? rc : read_scores(c, ns);
 }
 
 static int read_metadata(conv *c)

@@ -1,9 +1,11 @@
 /* gptq_pack.c - GPTQ qweight / qzeros packing (AutoGPTQ layout,
  * FORMATS-AND-ALGORITHMS.md 2a), as a little-endian bit stream per packed
  * run, which covers the 2/4/8-bit word layout and the 3-bit straddling layout
- * alike. Leaves out scales (fp16, written by the caller) and file I/O.
+ * alike; the index arithmetic is pack_index.h's, shared with the CUDA kernels. Leaves out scales (fp16, written by the caller) and file I/O.
  */
 #include "gptq_pack.h"
+
+#include "pack_index.h"
 
 #include <string.h>
 
@@ -61,24 +63,7 @@ static int32_t as_i32(uint32_t u)
 static void pack_stream(uint32_t *w, const uint32_t *v, int64_t n, int bits)
 {
     memset(w, 0, (size_t)(n * bits / 32) * sizeof *w);
-    for (int64_t k = 0; k < n; k++) {
-        int64_t pos = (int64_t)bits * k;
-        int off = (int)(pos % 32);
-        w[pos / 32] |= v[k] << off;
-        if (off + bits > 32) w[pos / 32 + 1] |= v[k] >> (32 - off);
-    }
-}
-
-static void unpack_stream(uint32_t *v, const uint32_t *w, int64_t n, int bits)
-{
-    const uint32_t mask = (1u << bits) - 1u;
-    for (int64_t k = 0; k < n; k++) {
-        int64_t pos = (int64_t)bits * k;
-        int off = (int)(pos % 32);
-        uint32_t x = w[pos / 32] >> off;
-        if (off + bits > 32) x |= w[pos / 32 + 1] << (32 - off);
-        v[k] = x & mask;
-    }
+    for (int64_t k = 0; k < n; k++) qz_stream_put(w, k, bits, v[k]);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -125,36 +110,30 @@ int qz_gptq_unpack_qweight(uint8_t *codes, const int32_t *qweight, int64_t out, 
     if (!rc) rc = check_dim("in_features", in, bits, err);
     if (rc) return rc;
     if (out <= 0) return qz_fail(err, QZ_EINPUT, "gptq unpack: out_features = %lld", (long long)out);
-    const int64_t nw = in * bits / 32;
-    uint32_t *v = qz_malloc_array((size_t)in, sizeof *v);
-    uint32_t *w = qz_malloc_array((size_t)nw, sizeof *w);
-    if (!v || !w) {
-        free(v);
-        free(w);
-        return qz_fail(err, QZ_EINTERNAL, "gptq unpack: out of memory");
-    }
-    for (int64_t o = 0; o < out; o++) {
-        for (int64_t t = 0; t < nw; t++) w[t] = (uint32_t)qweight[t * out + o];
-        unpack_stream(v, w, in, bits);
-        for (int64_t k = 0; k < in; k++) codes[o * in + k] = (uint8_t)v[k];
-    }
-    free(v);
-    free(w);
+    for (int64_t o = 0; o < out; o++)
+        for (int64_t k = 0; k < in; k++) codes[o * in + k] = (uint8_t)qz_gptq_code(qweight, out, o, k, bits);
     return QZ_OK;
 }
 
 /* ------------------------------------------------------------------------- */
 /* qzeros: runs along the output dim, one per group                           */
 
+/* n_groups positive and fmt one of the two zero formats. */
+static int check_zeros_request(const char *fn, int64_t n_groups, qz_gptq_zero_fmt fmt, qz_error *err)
+{
+    if (n_groups <= 0 || (fmt != QZ_GPTQ_ZERO_V1 && fmt != QZ_GPTQ_ZERO_V2))
+        return qz_fail(err, QZ_EINPUT, "%s: bad qzeros request (n_groups %lld, format %d)", fn,
+                       (long long)n_groups, (int)fmt);
+    return QZ_OK;
+}
+
 int qz_gptq_pack_qzeros(int32_t *qzeros, const int32_t *zeros, int64_t n_groups, int64_t out,
                         int bits, qz_gptq_zero_fmt fmt, qz_error *err)
 {
     int rc = check_bits(bits, err);
     if (!rc) rc = check_dim("out_features", out, bits, err);
+    if (!rc) rc = check_zeros_request("gptq pack", n_groups, fmt, err);
     if (rc) return rc;
-    if (n_groups <= 0 || (fmt != QZ_GPTQ_ZERO_V1 && fmt != QZ_GPTQ_ZERO_V2))
-        return qz_fail(err, QZ_EINPUT, "gptq pack: bad qzeros request (n_groups %lld, format %d)",
-                       (long long)n_groups, (int)fmt);
     const int64_t nw = out * bits / 32;
     const int32_t lo = fmt == QZ_GPTQ_ZERO_V1 ? 1 : 0, hi = (1 << bits) - 1 + lo;
     uint32_t *v = qz_malloc_array((size_t)out, sizeof *v);
@@ -191,26 +170,11 @@ int qz_gptq_unpack_qzeros(int32_t *zeros, const int32_t *qzeros, int64_t n_group
 {
     int rc = check_bits(bits, err);
     if (!rc) rc = check_dim("out_features", out, bits, err);
+    if (!rc) rc = check_zeros_request("gptq unpack", n_groups, fmt, err);
     if (rc) return rc;
-    if (n_groups <= 0 || (fmt != QZ_GPTQ_ZERO_V1 && fmt != QZ_GPTQ_ZERO_V2))
-        return qz_fail(err, QZ_EINPUT, "gptq unpack: bad qzeros request (n_groups %lld, format %d)",
-                       (long long)n_groups, (int)fmt);
-    const int64_t nw = out * bits / 32;
-    const int32_t add = fmt == QZ_GPTQ_ZERO_V1 ? 1 : 0;
-    uint32_t *v = qz_malloc_array((size_t)out, sizeof *v);
-    uint32_t *w = qz_malloc_array((size_t)nw, sizeof *w);
-    if (!v || !w) {
-        free(v);
-        free(w);
-        return qz_fail(err, QZ_EINTERNAL, "gptq unpack: out of memory");
-    }
-    for (int64_t g = 0; g < n_groups; g++) {
-        for (int64_t t = 0; t < nw; t++) w[t] = (uint32_t)qzeros[g * nw + t];
-        unpack_stream(v, w, out, bits);
-        for (int64_t o = 0; o < out; o++) zeros[g * out + o] = (int32_t)v[o] + add;
-    }
-    free(v);
-    free(w);
+    const int plus_one = fmt == QZ_GPTQ_ZERO_V1;
+    for (int64_t g = 0; g < n_groups; g++)
+        for (int64_t o = 0; o < out; o++) zeros[g * out + o] = qz_gptq_zero(qzeros, out, g, o, bits, plus_one);
     return QZ_OK;
 }
 
@@ -222,24 +186,18 @@ int qz_gptq_dequantize(float *W, const int32_t *qweight, const int32_t *qzeros,
                        int64_t n_groups, int bits, qz_gptq_zero_fmt fmt, qz_error *err)
 {
     int rc = qz_gptq_pack_check(out, in, bits, err);
+    if (!rc) rc = check_zeros_request("gptq dequant", n_groups, fmt, err);
     if (rc) return rc;
-    if (n_groups <= 0) return qz_fail(err, QZ_EINPUT, "gptq dequant: n_groups = %lld", (long long)n_groups);
     for (int64_t k = 0; k < in; k++)
         if (g_idx[k] < 0 || g_idx[k] >= n_groups)
             return qz_fail(err, QZ_EINPUT, "gptq dequant: g_idx[%lld] = %d outside [0, %lld)",
                            (long long)k, (int)g_idx[k], (long long)n_groups);
-    uint8_t *q = qz_malloc_array((size_t)(out * in), 1);
-    int32_t *z = qz_malloc_array((size_t)(n_groups * out), sizeof *z);
-    if (!q || !z) rc = qz_fail(err, QZ_EINTERNAL, "gptq dequant: out of memory");
-    if (!rc) rc = qz_gptq_unpack_qweight(q, qweight, out, in, bits, err);
-    if (!rc) rc = qz_gptq_unpack_qzeros(z, qzeros, n_groups, out, bits, fmt, err);
-    if (!rc)
-        for (int64_t o = 0; o < out; o++)
-            for (int64_t k = 0; k < in; k++) {
-                int64_t g = g_idx[k];
-                W[o * in + k] = scales[g * out + o] * (float)((int32_t)q[o * in + k] - z[g * out + o]);
-            }
-    free(q);
-    free(z);
-    return rc;
+    const int plus_one = fmt == QZ_GPTQ_ZERO_V1;
+    for (int64_t o = 0; o < out; o++)
+        for (int64_t k = 0; k < in; k++) {
+            const int64_t g = qz_group_of(g_idx, 0, k);
+            const int32_t q = (int32_t)qz_gptq_code(qweight, out, o, k, bits);
+            W[o * in + k] = scales[g * out + o] * (float)(q - qz_gptq_zero(qzeros, out, g, o, bits, plus_one));
+        }
+    return QZ_OK;
 }

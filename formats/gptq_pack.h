@@ -69,8 +69,8 @@ int qz_gptq_unpack_qzeros(int32_t *zeros, const int32_t *qzeros, int64_t n_group
 
 /* W[o, k] = scales[g, o] * (q[k, o] - z[g, o]) with g = g_idx[k], in fp32,
  * into W (out, in). scales are given as fp32 (convert fp16 first).
- * QZ_EINPUT on a bad shape or a g_idx outside [0, n_groups);
- * QZ_EINTERNAL if scratch memory cannot be allocated. */
+ * QZ_EINPUT on a bad shape or a g_idx outside [0, n_groups). No allocation:
+ * each weight is read in place with pack_index.h (as the CUDA kernels do). */
 int qz_gptq_dequantize(float *W /* (out, in) */, const int32_t *qweight, const int32_t *qzeros,
                        const float *scales /* (n_groups, out) */,
                        const int32_t *g_idx /* (in) */, int64_t out, int64_t in,

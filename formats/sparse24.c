@@ -5,10 +5,12 @@
  * pack_bitmasks (numpy.packbits(mask, axis=-1, bitorder="little")). Where a
  * group has fewer than 2 nonzeros torch.topk's pick among the equal zeros is
  * unspecified; qz takes the lowest columns (the dense W is the same).
+ * The bitmask index arithmetic is pack_index.h's, shared with CUDA.
  * Leaves out: FP8 values, sparse-bitmask (unstructured), 2:4 + quantization. */
 #include "sparse24.h"
 
 #include "half.h"
+#include "pack_index.h"
 
 #include <string.h>
 
@@ -20,22 +22,11 @@ static unsigned nonzero_bits(const float *g)
     return m;
 }
 
-static int popcount4(unsigned m)
-{
-    return (int)(m & 1) + (int)(m >> 1 & 1) + (int)(m >> 2 & 1) + (int)(m >> 3 & 1);
-}
-
 /* The nonzeros, then the lowest-column zeros, up to 2 (nz has at most 2). */
 static unsigned keep_bits(unsigned nz)
 {
-    for (int k = 0; k < 4 && popcount4(nz) < 2; k++) nz |= 1u << k;
+    for (int k = 0; k < 4 && qz_s24_popcount4(nz) < 2; k++) nz |= 1u << k;
     return nz;
-}
-
-/* The 4 mask bits of group g: inputs 4g..4g+3 sit in byte g/2, bit 4*(g%2). */
-static unsigned group_bits(const uint8_t *row_bits, int64_t g)
-{
-    return (unsigned)(row_bits[g / 2] >> (4 * (g % 2))) & 0xFu;
 }
 
 /* Re-fails err with "prefix: " before its message. */
@@ -51,7 +42,7 @@ int qz_sparse24_check(const float *w, int64_t out, int64_t in, qz_error *err)
     if (in % 4) return qz_fail(err, QZ_EINPUT, "in_features %lld is not a multiple of 4 (2:4 groups)", (long long)in);
     for (int64_t r = 0; r < out; r++)
         for (int64_t g = 0; g < in / 4; g++) {
-            int n = popcount4(nonzero_bits(w + r * in + 4 * g));
+            int n = qz_s24_popcount4(nonzero_bits(w + r * in + 4 * g));
             if (n > 2)
                 return qz_fail(err, QZ_EINPUT, "row %lld, inputs %lld..%lld: %d nonzeros in a group of 4 (2:4 allows at most 2)",
                                (long long)r, (long long)(4 * g), (long long)(4 * g + 3), n);
@@ -69,15 +60,15 @@ int qz_sparse24_vllm_shape_ok(int64_t out, int64_t in)
 /* vals (out, in/2) and bits (out, ceil(in/8), zeroed) of a checked w. */
 static void compress_rows(const float *w, int64_t out, int64_t in, float *vals, uint8_t *bits)
 {
-    int64_t nb = (in + 7) / 8;
-    float *v = vals;
+    const int64_t nb = qz_s24_row_bytes(in);
     for (int64_t r = 0; r < out; r++)
         for (int64_t g = 0; g < in / 4; g++) {
             const float *grp = w + r * in + 4 * g;
+            float *v = vals + r * (in / 2) + qz_s24_value_index(g);
             unsigned m = keep_bits(nonzero_bits(grp));
             for (int k = 0; k < 4; k++)
                 if (m >> k & 1) *v++ = grp[k];
-            bits[r * nb + g / 2] |= (uint8_t)(m << (4 * (g % 2)));
+            qz_s24_put_group_bits(bits + r * nb, g, m);
         }
 }
 
@@ -86,7 +77,7 @@ int qz_sparse24_write_linear(qz_st_writer *st, const char *prefix, const float *
 {
     int rc = qz_sparse24_check(w, out, in, err);
     if (rc) return prefixed(err, rc, prefix);
-    int64_t nb = (in + 7) / 8, dims[2] = {out, in}, shape_dims[2] = {2, 1}, val_dims[2] = {out, in / 2},
+    int64_t nb = qz_s24_row_bytes(in), dims[2] = {out, in}, shape_dims[2] = {2, 1}, val_dims[2] = {out, in / 2},
             bit_dims[2] = {out, nb};
     float *vals = qz_malloc_array((size_t)(out * (in / 2)), sizeof *vals);
     uint8_t *bits = qz_calloc_array((size_t)(out * nb), 1);
@@ -159,17 +150,17 @@ static void row_to_f32(const void *src, qz_dtype dt, int64_t n, float *dst)
 static int decompress_rows(const qz_st_tensor *bitmask, const void *vals, qz_dtype dt, int64_t out, int64_t in,
                            float *row_vals, float *w, qz_error *err)
 {
-    int64_t nb = (in + 7) / 8, half = in / 2;
+    const int64_t nb = qz_s24_row_bytes(in), half = in / 2;
     const uint8_t *bits = bitmask->data;
     for (int64_t r = 0; r < out; r++) {
         row_to_f32((const char *)vals + (size_t)(r * half) * qz_dtype_size(dt), dt, half, row_vals);
-        const float *v = row_vals;
         float *wr = w + r * in;
         for (int64_t g = 0; g < in / 4; g++) {
-            unsigned m = group_bits(bits + r * nb, g);
-            if (popcount4(m) != 2)
+            const float *v = row_vals + qz_s24_value_index(g);
+            unsigned m = qz_s24_group_bits(bits + r * nb, g);
+            if (qz_s24_popcount4(m) != 2)
                 return qz_fail(err, QZ_EINPUT, "tensor '%s': row %lld, inputs %lld..%lld: %d mask bits set (2:4 needs exactly 2)",
-                               bitmask->name, (long long)r, (long long)(4 * g), (long long)(4 * g + 3), popcount4(m));
+                               bitmask->name, (long long)r, (long long)(4 * g), (long long)(4 * g + 3), qz_s24_popcount4(m));
             for (int k = 0; k < 4; k++) wr[4 * g + k] = m >> k & 1 ? *v++ : 0.0f;
         }
     }

@@ -433,8 +433,8 @@ static void inspect_block(void *ctx, float *Y)
         return;
     }
     for (int64_t i = 0; i < a->nsamples; i++) {
-        if (b->g->inspect == INSPECT_ATTN) qz_attention_block(a->m, b->L, X + i * T * in, T, a->scratch, Y + i * T * d, NULL);
-        else qz_mlp_block(a->m, b->L, X + i * T * in, T, a->scratch, Y + i * T * d, NULL);
+        if (b->g->inspect == INSPECT_ATTN) qz_attention_block(a->m, b->L, X + i * T * in, 1, T, a->scratch, Y + i * T * d, NULL);
+        else qz_mlp_block(a->m, b->L, X + i * T * in, 1, T, a->scratch, Y + i * T * d, NULL);
     }
 }
 

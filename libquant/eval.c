@@ -34,16 +34,6 @@ int qz_eval_hidden(qz_model *m, const int32_t *tokens, int64_t n_windows, const 
     return qz_pipeline_run(m, tokens, n_windows, o->seqlen, &plain, o->progress, o->progress_ctx, x, err);
 }
 
-/* NLL of token y under one row of logits. */
-static double row_nll(const float *row, int64_t V, int32_t y)
-{
-    float mx = row[0];
-    for (int64_t v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
-    double sum = 0;
-    for (int64_t v = 0; v < V; v++) sum += expf(row[v] - mx); /* float exp: 1 ulp, far below the 1e-4 the protocol needs */
-    return log(sum) + mx - row[y];
-}
-
 /* Windows per batch for a model of this hidden size (at most windows). */
 static int64_t batch_windows(const qz_ppl_opts *o, int64_t hidden, int64_t windows)
 {
@@ -163,11 +153,13 @@ void qz_ppl_result_set(qz_ppl_result *r, int64_t n_tokens, int64_t windows, int6
     r->tokens_per_second = (double)(windows * seqlen) / (seconds > 0 ? seconds : 1e-9);
 }
 
+/* The rows' NLLs in parallel (kernels.h), summed in row order. */
 static int add_nll(void *ctx, const qz_eval_chunk *c, qz_error *err)
 {
     (void)err;
-    double *nll = ctx;
-    for (int64_t t = 0; t < c->n; t++) *nll += row_nll(c->logits[0] + t * c->vocab, c->vocab, c->next[t]);
+    double *nll = ctx, row[QZ_EVAL_CHUNK];
+    qz_nll_rows(c->logits[0], c->n, c->vocab, c->next, row);
+    for (int64_t t = 0; t < c->n; t++) *nll += row[t];
     return QZ_OK;
 }
 

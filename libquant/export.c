@@ -195,14 +195,31 @@ qz_quant_sink qz_export_sink(qz_export *ex, qz_export_format format, const qz_gp
     return (qz_quant_sink){.ctx = ex, .write_layer = sink_write_layer};
 }
 
-/* Every tensor outside model.layers.* goes over unchanged. */
+int qz_export_add_f32(qz_export *ex, const char *name, const float *x, int ndim, const int64_t *shape, qz_error *err)
+{
+    char **own = realloc(ex->own, (size_t)(ex->n_own + 1) * sizeof *own);
+    if (!own) return qz_fail(err, QZ_EINTERNAL, "out of memory");
+    ex->own = own;
+    if (!(own[ex->n_own] = strdup(name))) return qz_fail(err, QZ_EINTERNAL, "out of memory");
+    ex->n_own++;
+    return qz_st_writer_add_f32(ex->st, name, x, ndim, shape, ex->fp_dtype, err);
+}
+
+static int written_here(const qz_export *ex, const char *name)
+{
+    for (int i = 0; i < ex->n_own; i++)
+        if (!strcmp(ex->own[i], name)) return 1;
+    return 0;
+}
+
+/* Every tensor outside model.layers.* goes over unchanged, unless given by qz_export_add_f32. */
 static int copy_untouched(qz_export *ex, qz_error *err)
 {
     qz_hf_model *hf = ex->m->hf;
     int rc = QZ_OK;
     for (int64_t i = 0; i < qz_hf_model_n_tensors(hf) && rc == QZ_OK; i++) {
         qz_st_tensor *t = qz_hf_model_tensor_at(hf, i);
-        if (strncmp(t->name, "model.layers.", 13) == 0) continue;
+        if (strncmp(t->name, "model.layers.", 13) == 0 || written_here(ex, t->name)) continue;
         rc = qz_hf_model_get(hf, t->name, &t, err); /* verifies a stored CRC; GGUF: dequantizes */
         if (rc == QZ_OK) rc = qz_st_writer_add(ex->st, t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes, err);
         qz_hf_model_release(hf, t);
@@ -270,5 +287,7 @@ void qz_export_free(qz_export *ex)
     qz_gguf_out_free(ex->gguf);
     qz_st_writer_free(ex->st);
     qz_artifact_free(ex->art);
+    for (int i = 0; i < ex->n_own; i++) free(ex->own[i]);
+    free(ex->own);
     free(ex);
 }

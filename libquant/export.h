@@ -36,6 +36,8 @@ typedef struct qz_export {
     qz_awq_config awq;
     qz_ct_config ct;
     qz_gguf_out *gguf;       /* GGUF output (qz_export_gguf), else NULL */
+    char **own;      /* tensors written with qz_export_add_f32 (not copied) */
+    int n_own;
 } qz_export;
 
 int qz_export_open(qz_export **out, const qz_model *m, const char *out_dir, int force, qz_error *err);
@@ -54,6 +56,10 @@ qz_quant_sink qz_export_sink(qz_export *ex, qz_export_format format, const qz_gp
  * outlive ex), instead of model.safetensors + config + tokenizer files
  * (export_gguf.h); qz-log.jsonl is still written. Call before the sink. */
 int qz_export_gguf(qz_export *ex, const qz_gguf_plan *plan, qz_error *err);
+/* Writes a tensor given in FP32 (e.g. a trained embedding) in the export's
+ * floating-point dtype; qz_export_finish then does not copy the input's
+ * tensor of that name. */
+int qz_export_add_f32(qz_export *ex, const char *name, const float *x, int ndim, const int64_t *shape, qz_error *err);
 
 /* Copies the untouched tensors and the tokenizer files, writes config.json
  * (the input's with every item of config_patch replacing its namesake, when

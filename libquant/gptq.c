@@ -6,10 +6,16 @@
  * damping retries; stable tie-break in the act-order sort). Leaves out the
  * layer walk (the pipeline's job) and packing (formats/gptq_pack).
  *
+ * Step 7 has two solvers sharing every per-column step (gptq.h): the
+ * reference order, and the blocked one that applies the lazy-batch idea of
+ * GPTQ's paper (section 4, "Lazy Batch-Updates") recursively inside each
+ * block, so that all but QZ_GPTQ_LEAF-wide spans update through sgemm.
+ *
  * Memory: W is permuted and updated in place (the quantized block is written
  * back only after the block, so W keeps the block-start state the stale-group
  * quirk needs); H is overwritten with U; the extra workspace is one fp64
- * (cols, cols) matrix for the factorizations plus two (rows, block) buffers.
+ * (cols, cols) matrix for the factorizations plus three (rows, block)
+ * buffers (weights, errors, codes).
  */
 #include "gptq.h"
 
@@ -27,8 +33,26 @@ void dtrtri_(const char *uplo, const char *diag, const blasint *n, double *a, co
 qz_gptq_opts qz_gptq_opts_default(void)
 {
     return (qz_gptq_opts){.bits = 4, .group_size = -1, .sym = 0, .act_order = 0,
-                          .static_groups = 0, .mse = 0, .damp = 0.01, .block_size = 128};
+                          .static_groups = 0, .mse = 0, .damp = 0.01, .block_size = 128,
+                          .solver = QZ_GPTQ_SOLVER_BLOCKED};
 }
+
+const char *qz_gptq_solver_name(int solver)
+{
+    switch (solver) {
+    case QZ_GPTQ_SOLVER_BLOCKED: return "blocked";
+    case QZ_GPTQ_SOLVER_REF: return "ref";
+    default: return "unknown";
+    }
+}
+
+/* Rows or columns per pass of a transposing copy: at most the L1
+ * associativity (8 ways), as the TILE lines of one pass can share a set. */
+#define TILE 8
+/* Column stride of the blocked solver's column-major block: padded, so that
+ * a power-of-two row count does not put every column of the block into the
+ * same cache sets. */
+#define COL_LD(rows) ((rows) + 16)
 
 /* Everything one run needs; sized and allocated once in gptq_alloc. */
 typedef struct gptq_state {
@@ -42,13 +66,16 @@ typedef struct gptq_state {
     float maxq;
     qz_gptq_keep_fn keep_fn;
     void *keep_ctx;
+    int64_t leaf;    /* widest span solved column by column (the block in the ref solver) */
+    int64_t align;   /* sub-block splits at multiples of this from the block start */
     qz_quant_result *res;
     /* workspace */
     double *Hd;      /* (cols, cols) fp64 factorization buffer */
     int32_t *perm;   /* (cols) NULL without act_order */
     int32_t *invperm;
-    float *W1;       /* (rows, bs) running block */
-    float *Err1;     /* (rows, bs) scaled errors of the block */
+    float *W1;       /* (rows, bs) running block, layout gptq_blk */
+    float *Err1;     /* (rows, bs) scaled errors of the block, same layout */
+    uint8_t *C1;     /* (rows, bs) codes of the block, same layout (quant only) */
     float *rowbuf;   /* (cols) permutation scratch */
     uint8_t *keep;   /* (rows) */
     float *zf;       /* (rows) current group's zeros as fp32 */
@@ -79,6 +106,9 @@ static int gptq_check(int64_t rows, int64_t cols, const qz_gptq_opts *o, qz_erro
         return qz_fail(err, QZ_EINPUT, "gptq: block_size = %d: must be > 0", o->block_size);
     if (!(o->damp > 0.0) || !isfinite(o->damp))
         return qz_fail(err, QZ_EINPUT, "gptq: damp = %g: must be finite and > 0", o->damp);
+    if (o->solver < 0 || o->solver >= QZ_GPTQ_SOLVER_COUNT)
+        return qz_fail(err, QZ_EINPUT, "gptq: solver = %d: allowed 0 (blocked) or 1 (ref)",
+                       o->solver);
     return QZ_OK;
 }
 
@@ -112,6 +142,7 @@ static void gptq_free(gptq_state *s)
     free(s->invperm);
     free(s->W1);
     free(s->Err1);
+    free(s->C1);
     free(s->rowbuf);
     free(s->keep);
     free(s->zf);
@@ -122,8 +153,8 @@ static int gptq_alloc(gptq_state *s, qz_error *err)
     int64_t rows = s->rows, cols = s->cols;
     qz_quant_result *r = s->res;
     s->Hd = qz_malloc_array((size_t)(cols * cols), sizeof(double));
-    s->W1 = qz_malloc_array((size_t)(rows * s->bs), sizeof(float));
-    s->Err1 = qz_malloc_array((size_t)(rows * s->bs), sizeof(float));
+    s->W1 = qz_malloc_array((size_t)(COL_LD(rows) * s->bs), sizeof(float));
+    s->Err1 = qz_malloc_array((size_t)(COL_LD(rows) * s->bs), sizeof(float));
     s->rowbuf = qz_malloc_array((size_t)cols, sizeof(float));
     s->keep = qz_malloc_array((size_t)rows, 1);
     s->zf = qz_malloc_array((size_t)rows, sizeof(float));
@@ -139,7 +170,8 @@ static int gptq_alloc(gptq_state *s, qz_error *err)
         r->scales = qz_malloc_array((size_t)(r->n_groups * rows), sizeof(float));
         r->zeros = qz_malloc_array((size_t)(r->n_groups * rows), sizeof(int32_t));
         r->g_idx = qz_malloc_array((size_t)cols, sizeof(int32_t));
-        ok = ok && r->codes && r->scales && r->zeros && r->g_idx;
+        s->C1 = qz_malloc_array((size_t)(COL_LD(rows) * s->bs), 1);
+        ok = ok && r->codes && r->scales && r->zeros && r->g_idx && s->C1;
         if (s->o->fixed) ok = ok && (r->offsets = qz_malloc_array((size_t)(r->n_groups * rows), sizeof(float)));
     }
     if (!ok)
@@ -277,7 +309,9 @@ static int hinv_factor(double *Hd, int64_t n)
     return info != 0 ? -1 : 0;
 }
 
-/* U[i, j] = Linv[n-1-i, n-1-j] (column-major Linv), zero below the diagonal. */
+/* U[i, j] = Linv[n-1-i, n-1-j] (column-major Linv), zero below the diagonal.
+ * A transposing copy: TILE columns of Linv at a time, so that each row of U
+ * is written in runs rather than one element per cache line. */
 static void hinv_store(gptq_state *s)
 {
     const int64_t n = s->cols;
@@ -285,10 +319,11 @@ static void hinv_store(gptq_state *s)
         float *u = s->U + i * n;
         for (int64_t j = 0; j < i; j++) u[j] = 0.0f;
     }
-    for (int64_t q = 0; q < n; q++) {      /* column q of Linv = column n-1-q of U */
-        const double *col = s->Hd + q * n;
-        for (int64_t p = q; p < n; p++) s->U[(n - 1 - p) * n + (n - 1 - q)] = (float)col[p];
-    }
+    for (int64_t q0 = 0; q0 < n; q0 += TILE)
+        for (int64_t p = q0; p < n; p++) {
+            float *u = s->U + (n - 1 - p) * n + (n - 1);
+            for (int64_t q = q0; q < q0 + TILE && q <= p; q++) u[-q] = (float)s->Hd[q * n + p];
+        }
 }
 
 /* Writes U (fp32, zero lower triangle) over H; reports the damping used. */
@@ -339,26 +374,72 @@ static void gptq_use_group(gptq_state *s, int64_t k)
     s->cur_group = k;
 }
 
-/* Target q of row r's weight w, writing its code when quantizing. */
-static float gptq_target(gptq_state *s, int64_t r, int64_t i, float w, const float *scale, const float *offset)
+/* Target q of row r's weight w, writing its code to *code when quantizing.
+ * offset is the fixed grid's (NULL otherwise): the one place either grid
+ * rounds, for both solvers. */
+static inline float gptq_target(const gptq_state *s, int64_t r, float w, const float *scale,
+                                const float *offset, uint8_t *code)
 {
     if (!s->quant) return s->keep[r] ? w : 0.0f;
     float z = s->zf[r];
     if (offset) { /* a fixed affine grid: a pruned weight goes to the code of 0 */
         float c = qz_grid_codef_affine(s->keep[r] ? w : 0.0f, scale[r], z, offset[r], s->maxq);
-        s->res->codes[r * s->cols + i] = (uint8_t)c;
+        *code = (uint8_t)c;
         return qz_grid_dequant_affine(c, scale[r], z, offset[r]);
     }
     float c = s->keep[r] ? qz_grid_codef(w, scale[r], z, s->maxq) : z;
-    s->res->codes[r * s->cols + i] = (uint8_t)c;
+    *code = (uint8_t)c;
     return qz_grid_dequant(c, scale[r], z);
 }
 
-static int gptq_column(gptq_state *s, int64_t i1, int64_t i2, int64_t i, double *loss,
+/* The running block [i1, i2): W1 and Err1 hold (rows, n) with element (r, j)
+ * at [r * rs + j * cs]. The reference solver keeps them row-major (rs = n,
+ * cs = 1); the blocked one column-major (rs = 1, cs = COL_LD(rows)), so
+ * that a column is contiguous and every per-column step runs along it. */
+typedef struct gptq_blk {
+    int64_t i1, i2, n, rs, cs;
+} gptq_blk;
+
+/* a[k] -= x[k] * y for k < n. Unrolled by 8 over restrict pointers so that
+ * -O2's straight-line (SLP) vectorizer turns the body into vector ops. */
+static void axpy_neg(float *restrict a, const float *restrict x, float y, int64_t n)
+{
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        a[k + 0] -= x[k + 0] * y;
+        a[k + 1] -= x[k + 1] * y;
+        a[k + 2] -= x[k + 2] * y;
+        a[k + 3] -= x[k + 3] * y;
+        a[k + 4] -= x[k + 4] * y;
+        a[k + 5] -= x[k + 5] * y;
+        a[k + 6] -= x[k + 6] * y;
+        a[k + 7] -= x[k + 7] * y;
+    }
+    for (; k < n; k++) a[k] -= x[k] * y;
+}
+
+/* A[r, j] -= x[r] * y[j] for r < nr, j < nc, with A's strides as a block's;
+ * the loop along the unit stride is innermost (vectorizable). Per element
+ * this is the reference's w1[j] -= er * U[i, j]. */
+static void rank1_sub(float *A, const gptq_blk *b, int64_t nr, int64_t nc, const float *x,
+                      int64_t xs, const float *y)
+{
+    if (b->cs == 1) {
+        for (int64_t r = 0; r < nr; r++) axpy_neg(A + r * b->rs, y, x[r * xs], nc);
+    } else {
+        QZ_ASSERT(xs == 1);
+        for (int64_t j = 0; j < nc; j++) axpy_neg(A + j * b->cs, x, y[j], nr);
+    }
+}
+
+/* Column i of the block: q, err = (w - q) / U[i,i], loss; then the columns
+ * (i, end) of W1 are updated by err (x) U[i, i+1:end]. end is the block's end
+ * in the reference solver, the sub-block's end in the blocked one. */
+static int gptq_column(gptq_state *s, const gptq_blk *b, int64_t i, int64_t end, double *loss,
                        qz_error *err)
 {
-    const int64_t n = i2 - i1, c = i - i1;
-    const float *Ui = s->U + i * s->cols + i1; /* U[i, i1:i2] */
+    const int64_t c = i - b->i1;
+    const float *Ui = s->U + i * s->cols + b->i1; /* U[i, i1:i2] */
     const float d = Ui[c];
     const float *scale = NULL, *offset = NULL;
     if (s->quant) {
@@ -368,39 +449,112 @@ static int gptq_column(gptq_state *s, int64_t i1, int64_t i2, int64_t i, double 
         if (s->res->offsets) offset = s->res->offsets + k * s->rows;
     }
     if (s->keep_fn) {
-        qz_gptq_colstate st = {i, i1, i2, s->rows, s->cols, s->W1, s->U, s->perm};
+        qz_gptq_colstate st = {i, b->i1, b->i2, s->rows, s->cols, s->W1, b->rs, b->cs,
+                               b->i1 + end, s->U, s->perm};
         int rc = s->keep_fn(s->keep_ctx, &st, s->keep, err);
         if (rc < 0) return rc;
     }
+    float *w1 = s->W1 + c * b->cs, *e1 = s->Err1 + c * b->cs;
+    uint8_t *c1 = s->C1 ? s->C1 + c * b->cs : NULL, none;
+    double l = 0.0;
     for (int64_t r = 0; r < s->rows; r++) {
-        float *w1 = s->W1 + r * n;
-        float w = w1[c];
-        float q = gptq_target(s, r, i, w, scale, offset);
+        float w = w1[r * b->rs];
+        float q = gptq_target(s, r, w, scale, offset, c1 ? c1 + r * b->rs : &none);
         float e = w - q;
-        *loss += 0.5 * (double)((e * e) / (d * d));
-        float er = e / d;
-        s->Err1[r * n + c] = er;
-        for (int64_t j = c + 1; j < n; j++) w1[j] -= er * Ui[j];
-        w1[c] = q;
+        l += 0.5 * (double)((e * e) / (d * d));
+        e1[r * b->rs] = e / d;
+        w1[r * b->rs] = q;
     }
+    *loss += l;
+    rank1_sub(w1 + b->cs, b, s->rows, end - c - 1, e1, b->rs, Ui + c + 1);
     return QZ_OK;
+}
+
+/* C (rows, nc) -= Err1[:, a:m] * Ub, Ub = the (m-a, nc) slice of U at
+ * U[i1+a, first column], row stride cols. cm: C is column-major with column
+ * stride ldc (a slice of the blocked solver's W1); else row-major with row
+ * stride ldc (W for the lazy update), Err1 in either block layout. */
+static void gptq_gemm_sub(const gptq_state *s, const gptq_blk *b, int64_t a, int64_t m,
+                          const float *Ub, int64_t nc, float *C, int64_t ldc, int cm)
+{
+    const float *E = s->Err1 + a * b->cs;
+    const blasint M = (blasint)s->rows, N = (blasint)nc, K = (blasint)(m - a);
+    if (cm) { /* column-major C (rows, nc): C -= E * Ub, Ub row-major = transposed */
+        QZ_ASSERT(b->rs == 1);
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, M, N, K, -1.0f, E,
+                    (blasint)b->cs, Ub, (blasint)s->cols, 1.0f, C, (blasint)ldc);
+    } else    /* row-major C: E is (rows, K) with strides (rs, cs) */
+        cblas_sgemm(CblasRowMajor, b->cs == 1 ? CblasNoTrans : CblasTrans, CblasNoTrans, M, N,
+                    K, -1.0f, E, (blasint)(b->cs == 1 ? b->rs : b->cs), Ub,
+                    (blasint)s->cols, 1.0f, C, (blasint)ldc);
+}
+
+/* Columns [a, e) of the block (local indices), all updates from the block's
+ * columns before a already applied. Wider than s->leaf: split at m (a
+ * multiple of s->align from the block start), solve the left part, apply its
+ * errors to the right part with one sgemm, solve the right part. */
+static int gptq_span(gptq_state *s, const gptq_blk *b, int64_t a, int64_t e, double *loss,
+                     qz_error *err)
+{
+    int64_t half = (e - a) / 2 / s->align * s->align, m = a + (half > 0 ? half : s->align);
+    if (e - a <= s->leaf || m >= e) {
+        for (int64_t c = a; c < e; c++) {
+            int rc = gptq_column(s, b, b->i1 + c, e, loss, err);
+            if (rc < 0) return rc;
+        }
+        return QZ_OK;
+    }
+    int rc = gptq_span(s, b, a, m, loss, err);
+    if (rc < 0) return rc;
+    gptq_gemm_sub(s, b, a, m, s->U + (b->i1 + a) * s->cols + b->i1 + m, e - m,
+                  s->W1 + m * b->cs, b->cs, 1);
+    return gptq_span(s, b, m, e, loss, err);
+}
+
+/* dst(r, j) = src(r, j) for r < nr, j < nc; element (r, j) of a matrix
+ * with strides (r_s, j_s) is at [r * r_s + j * j_s]. One side is always W
+ * or the codes (row-major), the other a block. TILE rows at a time, column
+ * by column: a pass touches TILE rows of W (TILE lines per cache set even
+ * when the row stride is a power of two) and one page of a column-major
+ * block per column, instead of a page per element. For the weights (f32)
+ * and the codes (u8). */
+#define COPY_STRIDED(T, dst, d_r, d_j, src, s_r, s_j, nr, nc)                        \
+    do {                                                                            \
+        T *restrict d_ = (dst);                                                     \
+        const T *restrict s_ = (src);                                               \
+        for (int64_t r0 = 0; r0 < (nr); r0 += TILE) {                               \
+            const int64_t r1 = r0 + TILE < (nr) ? r0 + TILE : (nr);                 \
+            for (int64_t j = 0; j < (nc); j++)                                      \
+                for (int64_t r = r0; r < r1; r++)                                   \
+                    d_[r * (d_r) + j * (d_j)] = s_[r * (s_r) + j * (s_j)];          \
+        }                                                                           \
+    } while (0)
+
+static void copy_f32(float *dst, int64_t d_r, int64_t d_j, const float *src, int64_t s_r,
+                     int64_t s_j, int64_t nr, int64_t nc)
+{
+    COPY_STRIDED(float, dst, d_r, d_j, src, s_r, s_j, nr, nc);
+}
+
+static void copy_u8(uint8_t *dst, int64_t d_r, int64_t d_j, const uint8_t *src, int64_t s_r,
+                    int64_t s_j, int64_t nr, int64_t nc)
+{
+    COPY_STRIDED(uint8_t, dst, d_r, d_j, src, s_r, s_j, nr, nc);
 }
 
 static int gptq_block(gptq_state *s, int64_t i1, int64_t i2, double *loss, qz_error *err)
 {
-    const int64_t n = i2 - i1, rows = s->rows, cols = s->cols;
-    for (int64_t r = 0; r < rows; r++)
-        memcpy(s->W1 + r * n, s->W + r * cols + i1, (size_t)n * sizeof(float));
-    for (int64_t i = i1; i < i2; i++) {
-        int rc = gptq_column(s, i1, i2, i, loss, err);
-        if (rc < 0) return rc;
-    }
-    for (int64_t r = 0; r < rows; r++)
-        memcpy(s->W + r * cols + i1, s->W1 + r * n, (size_t)n * sizeof(float));
+    const int64_t n = i2 - i1, cols = s->cols;
+    const int ref = s->o->solver == QZ_GPTQ_SOLVER_REF;
+    const gptq_blk b = {i1, i2, n, ref ? n : 1, ref ? 1 : COL_LD(s->rows)};
+    float *Wb = s->W + i1;
+    copy_f32(s->W1, b.rs, b.cs, Wb, cols, 1, s->rows, n);
+    int rc = gptq_span(s, &b, 0, n, loss, err);
+    if (rc < 0) return rc;
+    copy_f32(Wb, cols, 1, s->W1, b.rs, b.cs, s->rows, n);
+    if (s->C1) copy_u8(s->res->codes + i1, cols, 1, s->C1, b.rs, b.cs, s->rows, n);
     if (i2 < cols) /* lazy batch update: W[:, i2:] -= Err1 * U[i1:i2, i2:] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)rows,
-                    (blasint)(cols - i2), (blasint)n, -1.0f, s->Err1, (blasint)n,
-                    s->U + i1 * cols + i2, (blasint)cols, 1.0f, s->W + i2, (blasint)cols);
+        gptq_gemm_sub(s, &b, 0, n, s->U + i1 * cols + i2, cols - i2, s->W + i2, cols, 0);
     return QZ_OK;
 }
 
@@ -461,10 +615,13 @@ static int gptq_solve(gptq_state *s, qz_error *err)
 }
 
 int qz_gptq_run(float *W, int64_t rows, int64_t cols, float *H, const qz_gptq_opts *o,
-                qz_gptq_keep_fn keep_fn, void *keep_ctx, qz_quant_result *res, qz_error *err)
+                qz_gptq_keep_fn keep_fn, void *keep_ctx, int64_t keep_span, qz_quant_result *res,
+                qz_error *err)
 {
     memset(res, 0, sizeof *res);
     int rc = gptq_check(rows, cols, o, err);
+    if (!rc && keep_span < 1)
+        rc = qz_fail(err, QZ_EINPUT, "gptq: keep_span = %lld: must be >= 1", (long long)keep_span);
     if (!rc) rc = gptq_check_finite(W, rows, cols, H, err);
     if (rc) return rc;
     gptq_state s = {.W = W, .U = H, .rows = rows, .cols = cols, .o = o,
@@ -473,6 +630,8 @@ int qz_gptq_run(float *W, int64_t rows, int64_t cols, float *H, const qz_gptq_op
                     .keep_fn = keep_fn, .keep_ctx = keep_ctx, .res = res};
     s.gs = o->fixed ? o->fixed->group_size : o->group_size;
     s.bs = o->block_size < cols ? o->block_size : cols;
+    s.align = keep_span;
+    s.leaf = o->solver == QZ_GPTQ_SOLVER_REF ? s.bs : QZ_GPTQ_LEAF;
     s.maxq = o->fixed ? (float)o->fixed->maxq : s.quant ? (float)qz_grid_maxq(o->bits) : 0.0f;
     res->rows = rows;
     res->cols = cols;
@@ -500,20 +659,21 @@ int qz_gptq_quantize(float *W, int64_t rows, int64_t cols, float *H, const qz_gp
                      const uint8_t *keep_mask, qz_quant_result *res, qz_error *err)
 {
     mask_ctx mc = {keep_mask};
-    return qz_gptq_run(W, rows, cols, H, o, keep_mask ? keep_from_mask : NULL, &mc, res, err);
+    return qz_gptq_run(W, rows, cols, H, o, keep_mask ? keep_from_mask : NULL, &mc, 1, res, err);
 }
 
 /* ------------------------------------------------------------------------- */
 /* Hessian accumulation                                                       */
 
-/* Copies the upper triangle onto the lower one, in cache-sized tiles. */
+/* Copies the upper triangle onto the lower one, in TILE x TILE tiles: the
+ * TILE source rows of a tile share cache sets when n is a power of two, so
+ * TILE stays within the L1 associativity. */
 static void mirror_upper(float *H, int64_t n)
 {
-    const int64_t T = 64;
-    for (int64_t i0 = 0; i0 < n; i0 += T)
-        for (int64_t j0 = 0; j0 <= i0; j0 += T)
-            for (int64_t i = i0; i < i0 + T && i < n; i++)
-                for (int64_t j = j0; j < j0 + T && j < i; j++) H[i * n + j] = H[j * n + i];
+    for (int64_t i0 = 0; i0 < n; i0 += TILE)
+        for (int64_t j0 = 0; j0 <= i0; j0 += TILE)
+            for (int64_t i = i0; i < i0 + TILE && i < n; i++)
+                for (int64_t j = j0; j < j0 + TILE && j < i; j++) H[i * n + j] = H[j * n + i];
 }
 
 int qz_hessian_add(float *H, int64_t *n_seen, const float *X, int64_t tokens, int64_t cols,

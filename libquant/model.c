@@ -2,8 +2,10 @@
  * Hugging Face transformers' LlamaForCausalLM conventions): RMSNorm, RoPE in
  * the rotate-half convention with optional llama3 frequency scaling,
  * grouped-query causal attention (optional sliding window), SwiGLU MLP.
- * Every matrix product is an sgemm over the whole sequence. Leaves out: KV
- * caching and token-by-token generation, biases on o_proj. */
+ * Several sequences run at once: every linear is one sgemm over all their
+ * rows; attention and the elementwise ops are the kernels of kernels.c
+ * (flash-style tiles, vectorized, threaded). Leaves out: KV caching and
+ * token-by-token generation, biases on o_proj. */
 #include "model.h"
 
 #include "half.h"
@@ -317,25 +319,28 @@ void qz_model_free(qz_model *m)
 /* ----------------------------------------------------------------- forward */
 
 struct qz_scratch {
-    int64_t max_T;
-    float *xn;     /* (T, hidden) normed input */
-    float *q;      /* (T, n_heads*head_dim) */
-    float *k, *v;  /* (T, n_kv_heads*head_dim) */
-    float *att;    /* (T, n_heads*head_dim) attention output */
-    float *scores; /* (T, T) one head's probabilities */
-    float *gate;   /* (T, intermediate) */
-    float *up;     /* (T, intermediate) */
-    float *out;    /* (T, hidden) block output before the residual add */
-    float *xq;     /* (T, max input width) fake-quantized linear input */
+    int64_t max_rows;
+    int workers;   /* attention tile buffers */
+    float *xn;     /* (rows, hidden) normed input */
+    float *q;      /* (rows, n_heads*head_dim) */
+    float *k, *v;  /* (rows, n_kv_heads*head_dim) */
+    float *att;    /* (rows, n_heads*head_dim) attention output */
+    float *gate;   /* (rows, intermediate) */
+    float *up;     /* (rows, intermediate) */
+    float *out;    /* (rows, hidden) block output before the residual add */
+    float *xq;     /* (rows, max input width) fake-quantized linear input */
+    float *work;   /* (workers, qz_attention_work) */
 };
 
-int qz_scratch_new(qz_scratch **out, const qz_model_config *c, int64_t T, qz_error *err)
+int qz_scratch_new(qz_scratch **out, const qz_model_config *c, int64_t rows, qz_error *err)
 {
     int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
     int64_t widest = c->intermediate > qd ? c->intermediate : qd;
     widest = widest > c->hidden ? widest : c->hidden;
-    int64_t sizes[] = {T * c->hidden, T * qd, T * kvd, T * kvd, T * qd, T * T, T * c->intermediate, T * c->intermediate, T * c->hidden,
-                       T * widest};
+    int workers = qz_threads();
+    qz_attn_shape sh = {1, 1, c->n_heads, c->n_kv_heads, c->head_dim, 0};
+    int64_t sizes[] = {rows * c->hidden, rows * qd, rows * kvd, rows * kvd, rows * qd, rows * c->intermediate,
+                       rows * c->intermediate, rows * c->hidden, rows * widest, workers * qz_attention_work(&sh)};
     int64_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) total += sizes[i];
     qz_scratch *s = calloc(1, sizeof *s);
@@ -343,14 +348,15 @@ int qz_scratch_new(qz_scratch **out, const qz_model_config *c, int64_t T, qz_err
     if (!s || !mem) {
         free(s);
         free(mem);
-        return qz_fail(err, QZ_EINTERNAL, "out of memory for activations of %lld tokens", (long long)T);
+        return qz_fail(err, QZ_EINTERNAL, "out of memory for activations of %lld tokens", (long long)rows);
     }
-    float **ptrs[] = {&s->xn, &s->q, &s->k, &s->v, &s->att, &s->scores, &s->gate, &s->up, &s->out, &s->xq};
+    float **ptrs[] = {&s->xn, &s->q, &s->k, &s->v, &s->att, &s->gate, &s->up, &s->out, &s->xq, &s->work};
     for (size_t i = 0; i < sizeof ptrs / sizeof *ptrs; i++) {
         *ptrs[i] = mem;
         mem += sizes[i];
     }
-    s->max_T = T;
+    s->max_rows = rows;
+    s->workers = workers;
     *out = s;
     return QZ_OK;
 }
@@ -362,16 +368,7 @@ void qz_scratch_free(qz_scratch *s)
     free(s);
 }
 
-void qz_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t dim, double eps)
-{
-    for (int64_t r = 0; r < n; r++) {
-        const float *xr = x + r * dim;
-        double ss = 0;
-        for (int64_t i = 0; i < dim; i++) ss += (double)xr[i] * xr[i];
-        float inv = (float)(1.0 / sqrt(ss / (double)dim + eps));
-        for (int64_t i = 0; i < dim; i++) y[r * dim + i] = w[i] * (xr[i] * inv);
-    }
-}
+int64_t qz_scratch_rows(const qz_scratch *s) { return s->max_rows; }
 
 void qz_linear_apply(const qz_linear *l, const float *x, int64_t T, float *y)
 {
@@ -382,96 +379,10 @@ void qz_linear_apply(const qz_linear *l, const float *x, int64_t T, float *y)
             for (int64_t o = 0; o < l->out; o++) y[t * l->out + o] += l->bias[o];
 }
 
-/* Rotate-half RoPE on x (T, n_heads, head_dim) at positions 0..T-1. */
-static void rope_apply(const qz_model *m, float *x, int64_t T, int64_t n_heads)
+void qz_observe(const qz_observer *obs, const qz_layer *L, qz_site site, const float *x, int64_t n_seq, int64_t T, int64_t dim)
 {
-    int64_t hd = m->cfg.head_dim, half = hd / 2;
-    for (int64_t t = 0; t < T; t++) {
-        const float *cs = m->rope_cos + t * half, *sn = m->rope_sin + t * half;
-        for (int64_t h = 0; h < n_heads; h++) {
-            float *v = x + (t * n_heads + h) * hd;
-            for (int64_t i = 0; i < half; i++) {
-                float a = v[i], b = v[i + half];
-                v[i] = a * cs[i] - b * sn[i];
-                v[i + half] = b * cs[i] + a * sn[i];
-            }
-        }
-    }
-}
-
-/* exp(x) for x <= 0 without libm's special-case paths: x = n ln2 + r with
- * |r| <= ln2/2, exp(r) by Cephes' degree-6 minimax polynomial (max error
- * about 2 ulp), 2^n added into the exponent bits. x < -87 gives exp(-87)
- * (1.6e-38), not 0: irrelevant next to the row maximum's exp(0) = 1.
- * Its reference is expf; test_model compares the two. */
-static inline float exp_nonpos(float x)
-{
-    if (isnan(x)) return x; /* NaN scores stay NaN: the caller must see them */
-    x = x < -87.0f ? -87.0f : x;
-    float t = x * 1.44269504f + 12582912.0f; /* 1.5*2^23: round to nearest integer */
-    float n = t - 12582912.0f;
-    float r = x - n * 0.693359375f - n * -2.12194440e-4f;
-    float z = r * r;
-    float p = (((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
-                1.6666665459e-1f) * r + 5.0000001201e-1f) * z + r + 1.0f;
-    int32_t bits;
-    memcpy(&bits, &p, sizeof bits);
-    bits += (int32_t)n * (1 << 23);
-    memcpy(&p, &bits, sizeof p);
-    return p;
-}
-
-void qz_exp_nonpos_row(float *x, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) x[i] = exp_nonpos(x[i]);
-}
-
-/* Row-wise causal softmax of scores (T, T) in place; entries outside
- * [t - window + 1, t] become 0. window 0 = unlimited. */
-static void causal_softmax(float *scores, int64_t T, int64_t window)
-{
-    for (int64_t t = 0; t < T; t++) {
-        float *row = scores + t * T;
-        int64_t lo = window > 0 && t >= window ? t - window + 1 : 0, n = t + 1 - lo;
-        float mx = -INFINITY;
-        for (int64_t j = lo; j <= t; j++) mx = row[j] > mx ? row[j] : mx;
-        float *seg = row + lo;
-        for (int64_t j = 0; j < n; j++) seg[j] -= mx;
-        qz_exp_nonpos_row(seg, n);
-        float sum = 0;
-        for (int64_t j = 0; j < n; j++) sum += seg[j];
-        float inv = 1.0f / sum;
-        for (int64_t j = 0; j < n; j++) seg[j] *= inv;
-        memset(row, 0, (size_t)lo * sizeof(float));
-        memset(row + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
-    }
-}
-
-/* s->att (T, n_heads*head_dim) = softmax(QK^T/sqrt(d)) V per head, K/V
- * shared by n_heads/n_kv_heads query heads. */
-static void attention(const qz_model *m, int64_t T, qz_scratch *s)
-{
-    const qz_model_config *c = &m->cfg;
-    int64_t hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, group = c->n_heads / c->n_kv_heads;
-    float scale = (float)(1.0 / sqrt((double)hd));
-    for (int64_t h = 0; h < c->n_heads; h++) {
-        int64_t g = h / group;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)hd, scale, s->q + h * hd, (int)qd,
-                    s->k + g * hd, (int)kvd, 0.0f, s->scores, (int)T);
-        causal_softmax(s->scores, T, c->sliding_window);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)T, 1.0f, s->scores, (int)T,
-                    s->v + g * hd, (int)kvd, 0.0f, s->att + h * hd, (int)qd);
-    }
-}
-
-static void observe(const qz_observer *obs, const qz_layer *L, qz_site site, const float *x, int64_t T)
-{
-    if (obs && obs->fn) obs->fn(obs->ctx, L, site, x, T);
-}
-
-static void add_into(float *x, const float *y, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) x[i] += y[i];
+    if (obs && obs->fn)
+        for (int64_t i = 0; i < n_seq; i++) obs->fn(obs->ctx, L, site, x + i * T * dim, T);
 }
 
 /* x (T, dim) as the linears see it: itself, or its fake-quantized copy in
@@ -484,50 +395,62 @@ static const float *linear_input(const qz_model *m, qz_scratch *s, const float *
     return s->xq;
 }
 
-void qz_attention_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t T, qz_scratch *s, float *out,
-                        const qz_observer *obs)
+void qz_attention_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t n_seq, int64_t T, qz_scratch *s,
+                        float *out, const qz_observer *obs)
 {
     const qz_model_config *c = &m->cfg;
-    QZ_ASSERT(T <= s->max_T && T <= m->rope_len);
-    const float *xin = linear_input(m, s, xn, T, c->hidden);
-    qz_linear_apply(&L->lin[QZ_LIN_Q], xin, T, s->q);
-    qz_linear_apply(&L->lin[QZ_LIN_K], xin, T, s->k);
-    qz_linear_apply(&L->lin[QZ_LIN_V], xin, T, s->v);
-    rope_apply(m, s->q, T, c->n_heads);
-    rope_apply(m, s->k, T, c->n_kv_heads);
-    attention(m, T, s);
-    observe(obs, L, QZ_SITE_O_IN, s->att, T);
-    qz_linear_apply(&L->lin[QZ_LIN_O], linear_input(m, s, s->att, T, c->n_heads * c->head_dim), T, out);
+    int64_t rows = n_seq * T, qd = c->n_heads * c->head_dim;
+    QZ_ASSERT(rows <= s->max_rows && T <= m->rope_len);
+    const float *xin = linear_input(m, s, xn, rows, c->hidden);
+    qz_linear_apply(&L->lin[QZ_LIN_Q], xin, rows, s->q);
+    qz_linear_apply(&L->lin[QZ_LIN_K], xin, rows, s->k);
+    qz_linear_apply(&L->lin[QZ_LIN_V], xin, rows, s->v);
+    qz_rope(s->q, n_seq, T, c->n_heads, c->head_dim, m->rope_cos, m->rope_sin);
+    qz_rope(s->k, n_seq, T, c->n_kv_heads, c->head_dim, m->rope_cos, m->rope_sin);
+    qz_attn_shape sh = {n_seq, T, c->n_heads, c->n_kv_heads, c->head_dim, c->sliding_window};
+    qz_attention(&sh, s->q, s->k, s->v, s->att, s->work, s->workers);
+    qz_observe(obs, L, QZ_SITE_O_IN, s->att, n_seq, T, qd);
+    if (out) qz_linear_apply(&L->lin[QZ_LIN_O], linear_input(m, s, s->att, rows, qd), rows, out);
 }
 
-void qz_mlp_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t T, qz_scratch *s, float *out,
+void qz_mlp_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t n_seq, int64_t T, qz_scratch *s, float *out,
                   const qz_observer *obs)
 {
-    int64_t ff = m->cfg.intermediate;
-    QZ_ASSERT(T <= s->max_T);
-    const float *xin = linear_input(m, s, xn, T, m->cfg.hidden);
-    qz_linear_apply(&L->lin[QZ_LIN_GATE], xin, T, s->gate);
-    qz_linear_apply(&L->lin[QZ_LIN_UP], xin, T, s->up);
-    for (int64_t i = 0; i < T * ff; i++) {
-        float g = s->gate[i];
-        s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
-    }
-    observe(obs, L, QZ_SITE_DOWN_IN, s->gate, T);
-    qz_linear_apply(&L->lin[QZ_LIN_DOWN], linear_input(m, s, s->gate, T, ff), T, out);
+    int64_t ff = m->cfg.intermediate, rows = n_seq * T;
+    QZ_ASSERT(rows <= s->max_rows);
+    const float *xin = linear_input(m, s, xn, rows, m->cfg.hidden);
+    qz_linear_apply(&L->lin[QZ_LIN_GATE], xin, rows, s->gate);
+    qz_linear_apply(&L->lin[QZ_LIN_UP], xin, rows, s->up);
+    qz_swiglu(s->gate, s->up, rows * ff);
+    qz_observe(obs, L, QZ_SITE_DOWN_IN, s->gate, n_seq, T, ff);
+    if (out) qz_linear_apply(&L->lin[QZ_LIN_DOWN], linear_input(m, s, s->gate, rows, ff), rows, out);
 }
 
-void qz_layer_forward(const qz_model *m, const qz_layer *L, float *x, int64_t T, qz_scratch *s, const qz_observer *obs)
+void qz_layer_forward_part(const qz_model *m, const qz_layer *L, float *x, int64_t n_seq, int64_t T, qz_scratch *s,
+                           int from_residual, qz_site stop, const qz_observer *obs)
 {
     const qz_model_config *c = &m->cfg;
-    int64_t d = c->hidden;
-    qz_rmsnorm(s->xn, x, L->attn_norm, T, d, c->rms_eps);
-    observe(obs, L, QZ_SITE_ATTN_IN, s->xn, T);
-    qz_attention_block(m, L, s->xn, T, s, s->out, obs);
-    add_into(x, s->out, T * d);
-    qz_rmsnorm(s->xn, x, L->mlp_norm, T, d, c->rms_eps);
-    observe(obs, L, QZ_SITE_MLP_IN, s->xn, T);
-    qz_mlp_block(m, L, s->xn, T, s, s->out, obs);
-    add_into(x, s->out, T * d);
+    int64_t d = c->hidden, rows = n_seq * T;
+    if (!from_residual) {
+        qz_rmsnorm(s->xn, x, L->attn_norm, rows, d, c->rms_eps);
+        qz_observe(obs, L, QZ_SITE_ATTN_IN, s->xn, n_seq, T, d);
+        if (stop == QZ_SITE_ATTN_IN) return;
+        qz_attention_block(m, L, s->xn, n_seq, T, s, stop == QZ_SITE_O_IN ? NULL : s->out, obs);
+        if (stop == QZ_SITE_O_IN) return;
+        qz_add(x, s->out, rows * d);
+    }
+    qz_rmsnorm(s->xn, x, L->mlp_norm, rows, d, c->rms_eps);
+    qz_observe(obs, L, QZ_SITE_MLP_IN, s->xn, n_seq, T, d);
+    if (stop == QZ_SITE_MLP_IN) return;
+    qz_mlp_block(m, L, s->xn, n_seq, T, s, stop == QZ_SITE_DOWN_IN ? NULL : s->out, obs);
+    if (stop == QZ_SITE_DOWN_IN) return;
+    qz_add(x, s->out, rows * d);
+}
+
+void qz_layer_forward(const qz_model *m, const qz_layer *L, float *x, int64_t n_seq, int64_t T, qz_scratch *s,
+                      const qz_observer *obs)
+{
+    qz_layer_forward_part(m, L, x, n_seq, T, s, 0, QZ_SITE_COUNT, obs);
 }
 
 void qz_model_embed(const qz_model *m, const int32_t *tokens, int64_t T, float *x)

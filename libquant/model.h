@@ -6,14 +6,15 @@
  * time with qz_layer_load (dequantizing packed formats to FP32) and freed
  * after use, so memory is one layer plus activations, not the model.
  *
- * A forward pass takes a whole sequence of T tokens (positions 0..T-1) through
- * a layer with sgemm. An observer sees the input of every linear layer, once
+ * A forward pass takes whole sequences of T tokens (positions 0..T-1), several
+ * at once, through a layer with sgemm. An observer sees the input of every linear layer, once
  * per input site (q/k/v share one input, gate/up share one).
  */
 #ifndef QZ_MODEL_H
 #define QZ_MODEL_H
 
 #include "hf_model.h"
+#include "kernels.h"
 #include "quant_config.h"
 #include "w8a8.h"
 
@@ -105,28 +106,50 @@ void qz_layer_free(qz_layer *L);
 /* Checks every weight is finite: QZ_EINPUT naming layer and module. */
 int qz_layer_check_finite(const qz_layer *L, qz_error *err);
 
-/* Sees the input x (T, in_features of the site) of linear layers. */
+/* Sees the input x (T, in_features of the site) of linear layers, one
+ * sequence of T tokens per call (a batched forward calls it per sequence). */
 typedef struct qz_observer {
     void (*fn)(void *ctx, const qz_layer *L, qz_site site, const float *x, int64_t T);
     void *ctx;
 } qz_observer;
 
-/* Scratch for one sequence of up to max_T tokens; allocate once, reuse. */
+/* Calls obs (when set) for each of n_seq sequences of T rows of x (rows, dim). */
+void qz_observe(const qz_observer *obs, const qz_layer *L, qz_site site, const float *x, int64_t n_seq, int64_t T, int64_t dim);
+
+/* Scratch for up to max_rows token rows (n_seq * T of a forward call) and
+ * the attention tiles of qz_threads() workers (at creation); allocate once,
+ * reuse. */
 typedef struct qz_scratch qz_scratch;
-int qz_scratch_new(qz_scratch **out, const qz_model_config *c, int64_t max_T, qz_error *err);
+int qz_scratch_new(qz_scratch **out, const qz_model_config *c, int64_t max_rows, qz_error *err);
 void qz_scratch_free(qz_scratch *s);
+int64_t qz_scratch_rows(const qz_scratch *s);
 
-/* x (T, hidden) <- layer(x). obs may be NULL. Requires qz_model_reserve(T). */
-void qz_layer_forward(const qz_model *m, const qz_layer *L, float *x, int64_t T, qz_scratch *s, const qz_observer *obs);
+/* The forward pass runs n_seq independent sequences of T tokens (positions
+ * 0..T-1 each) at once: x is (n_seq*T, hidden), every linear one sgemm over
+ * all n_seq*T rows, attention per sequence (kernels.h). Requires
+ * n_seq*T <= the scratch's max_rows and qz_model_reserve(T).
+ * x <- layer(x). obs may be NULL. */
+void qz_layer_forward(const qz_model *m, const qz_layer *L, float *x, int64_t n_seq, int64_t T, qz_scratch *s,
+                      const qz_observer *obs);
 
-/* The two halves of a layer on an already normed input xn (T, hidden),
- * without the residual: out (T, hidden) = o_proj(attention(q, k, v of xn)),
- * and out = down(silu(gate(xn)) * up(xn)). out must not alias scratch; obs
- * sees the O_IN / DOWN_IN inputs. qz_layer_forward is norm + block +
- * residual, twice. */
-void qz_attention_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t T, qz_scratch *s, float *out,
-                        const qz_observer *obs);
-void qz_mlp_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t T, qz_scratch *s, float *out,
+/* Part of a layer, for passes that need only some of it. x holds the layer
+ * input, or with from_residual the post-attention residual
+ * h = x + attention block(x) (the attention half is then skipped). Runs up
+ * to the observation of site stop and no further (QZ_SITE_COUNT: to the
+ * end); x becomes h once the run passes the attention residual add, and the
+ * layer output when it runs to the end. qz_layer_forward is (0, COUNT). */
+void qz_layer_forward_part(const qz_model *m, const qz_layer *L, float *x, int64_t n_seq, int64_t T, qz_scratch *s,
+                           int from_residual, qz_site stop, const qz_observer *obs);
+
+/* The two halves of a layer on an already normed input xn (n_seq*T, hidden),
+ * without the residual: out (n_seq*T, hidden) = o_proj(attention(q, k, v of
+ * xn)), and out = down(silu(gate(xn)) * up(xn)). out must not alias
+ * scratch; out NULL: the last projection is skipped (only the observers see
+ * its input). obs sees the O_IN / DOWN_IN inputs. qz_layer_forward is norm +
+ * block + residual, twice. */
+void qz_attention_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t n_seq, int64_t T, qz_scratch *s,
+                        float *out, const qz_observer *obs);
+void qz_mlp_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t n_seq, int64_t T, qz_scratch *s, float *out,
                   const qz_observer *obs);
 
 /* x (T, hidden) <- embedding rows of tokens (ids checked by the caller). */
@@ -135,12 +158,6 @@ void qz_model_embed(const qz_model *m, const int32_t *tokens, int64_t T, float *
 /* Final RMSNorm of x in place, then logits (T, vocab) = x lm_head^T. */
 void qz_model_head(const qz_model *m, float *x, int64_t T, float *logits);
 
-/* x[i] <- exp(x[i]) for x[i] <= 0 (vectorized polynomial, ~2 ulp; the
- * softmax kernel). */
-void qz_exp_nonpos_row(float *x, int64_t n);
-
-/* y (n, dim) = rmsnorm(x) * w, eps from the config. */
-void qz_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t dim, double eps);
 /* y (T, out) = x (T, in) W^T + bias. */
 void qz_linear_apply(const qz_linear *l, const float *x, int64_t T, float *y);
 

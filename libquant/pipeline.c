@@ -1,4 +1,6 @@
-/* pipeline.c - the layer-wise calibration pass (see pipeline.h). */
+/* pipeline.c - the layer-wise calibration pass (see pipeline.h): samples go
+ * through each layer in groups (one sgemm per linear over a group's rows);
+ * true-sequential stages compute only what their observers need. */
 #include "pipeline.h"
 
 #include <string.h>
@@ -42,8 +44,9 @@ static void filtered_observe(void *ctx, const qz_layer *L, qz_site site, const f
 typedef struct {
     qz_model *m;
     int64_t nsamples, seqlen, L;
+    int64_t group; /* samples per forward call */
     qz_scratch *s;
-    float *tmp; /* (seqlen, hidden) one sample's copy */
+    float *copy; /* (group*seqlen, hidden) a pass's discarded copy */
     qz_progress_fn progress;
     void *pctx;
     double t0;
@@ -51,22 +54,59 @@ typedef struct {
     int64_t passes_per_sample;         /* layer passes per sample over the model */
 } run_state;
 
-/* One pass of layer L over every sample: out = L(x) (out may equal x).
- * Progress counts sample passes. */
-static void layer_pass(run_state *rs, const qz_layer *L, const float *x, float *out, const qz_observer *obs)
+static void count_passes(run_state *rs, const qz_layer *L, int64_t n)
+{
+    rs->passes_done += n;
+    if (rs->progress) {
+        qz_progress p = {"layer", L->index + 1, rs->L, rs->passes_done, rs->passes_total, qz_now() - rs->t0,
+                         rs->passes_done * rs->seqlen * rs->m->cfg.n_layers / rs->passes_per_sample};
+        rs->progress(rs->pctx, &p);
+    }
+}
+
+static int64_t group_at(const run_state *rs, int64_t i)
+{
+    return rs->nsamples - i < rs->group ? rs->nsamples - i : rs->group;
+}
+
+/* One pass over every sample, rs->group samples per forward call, of the
+ * part of L that qz_layer_forward_part(from_residual, stop) runs, on x in
+ * place, or on a copy in out (NULL: a scratch copy, discarded). */
+static void layer_pass(run_state *rs, const qz_layer *L, float *x, float *out, int from_residual, qz_site stop,
+                       const qz_observer *obs)
 {
     int64_t n = rs->seqlen * rs->m->cfg.hidden;
-    for (int64_t i = 0; i < rs->nsamples; i++) {
-        memcpy(rs->tmp, x + i * n, (size_t)n * sizeof(float));
-        qz_layer_forward(rs->m, L, rs->tmp, rs->seqlen, rs->s, obs);
-        if (out) memcpy(out + i * n, rs->tmp, (size_t)n * sizeof(float));
-        rs->passes_done++;
-        if (rs->progress) {
-            qz_progress p = {"layer", L->index + 1, rs->L, rs->passes_done, rs->passes_total, qz_now() - rs->t0,
-                             rs->passes_done * rs->seqlen * rs->m->cfg.n_layers / rs->passes_per_sample};
-            rs->progress(rs->pctx, &p);
-        }
+    for (int64_t i = 0; i < rs->nsamples; i += rs->group) {
+        int64_t g = group_at(rs, i);
+        float *y = out ? out + i * n : rs->copy;
+        if (y != x + i * n) memcpy(y, x + i * n, (size_t)(g * n) * sizeof(float));
+        qz_layer_forward_part(rs->m, L, y, g, rs->seqlen, rs->s, from_residual, stop, obs);
+        count_passes(rs, L, g);
     }
+}
+
+/* The four true-sequential stages, each run only as far as its site; the
+ * attention half does not change after the o stage, so the gate/up stage
+ * leaves the post-attention residual in x and the down stage and the final
+ * pass start from it. */
+static int run_true_sequential(run_state *rs, const qz_method *meth, const stage *st, qz_layer *L, float *x, qz_error *err)
+{
+    int rc = QZ_OK;
+    for (int k = 0; k < 4 && rc == QZ_OK; k++) {
+        stage_filter f = {meth, &st[k]};
+        qz_observer obs = {meth->observe ? filtered_observe : NULL, &f};
+        layer_pass(rs, L, x, x, k == 3, st[k].sites[0], &obs); /* only the gate/up stage changes x: to h */
+        rc = meth->transform(meth->ctx, L, st[k].ids, st[k].n_ids, err);
+    }
+    if (rc == QZ_OK) layer_pass(rs, L, x, x, 1, QZ_SITE_COUNT, NULL);
+    return rc;
+}
+
+/* Whether a layer needs passes before its transform: something observes the
+ * inputs, or the method keeps the untransformed outputs. */
+static int observing(const qz_method *meth)
+{
+    return meth->transform && (meth->observe || meth->feed_fp_outputs);
 }
 
 static int run_layer(run_state *rs, const qz_method *meth, int64_t l, float *x, float *fp_out, qz_error *err)
@@ -77,20 +117,40 @@ static int run_layer(run_state *rs, const qz_method *meth, int64_t l, float *x, 
     int rc = qz_layer_load(rs->m, l, &L, err);
     if (rc == QZ_OK) rc = qz_layer_check_finite(&L, err);
     if (rc == QZ_OK && meth->layer_begin) rc = meth->layer_begin(meth->ctx, rs->m, &L, err);
-    if (!meth->transform) n_st = 0; /* plain forward: the recompute pass below is the only one */
-    for (int s = 0; s < n_st && rc == QZ_OK; s++) {
-        stage_filter f = {meth, &st[s]};
-        qz_observer obs = {meth->observe ? filtered_observe : NULL, &f};
-        layer_pass(rs, &L, x, s == 0 ? fp_out : NULL, &obs);
-        rc = meth->transform(meth->ctx, &L, st[s].ids, st[s].n_ids, err);
-    }
-    if (rc == QZ_OK) {
-        if (fp_out) memcpy(x, fp_out, (size_t)(rs->nsamples * rs->seqlen * rs->m->cfg.hidden) * sizeof(float));
-        else layer_pass(rs, &L, x, x, NULL);
+    if (rc == QZ_OK && meth->transform && n_st == 4 && !fp_out && meth->observe) {
+        rc = run_true_sequential(rs, meth, st, &L, x, err);
+    } else if (rc == QZ_OK) {
+        if (!observing(meth)) { /* nothing to observe (plain forward, RTN, magnitude): one pass after the transforms */
+            for (int s = 0; s < n_st && rc == QZ_OK && meth->transform; s++) rc = meth->transform(meth->ctx, &L, st[s].ids, st[s].n_ids, err);
+            n_st = 0;
+        }
+        for (int s = 0; s < n_st && rc == QZ_OK; s++) {
+            stage_filter f = {meth, &st[s]};
+            qz_observer obs = {meth->observe ? filtered_observe : NULL, &f};
+            /* an output nobody keeps needs no down_proj */
+            layer_pass(rs, &L, x, s == 0 ? fp_out : NULL, 0, s == 0 && fp_out ? QZ_SITE_COUNT : QZ_SITE_DOWN_IN, &obs);
+            rc = meth->transform(meth->ctx, &L, st[s].ids, st[s].n_ids, err);
+        }
+        if (rc == QZ_OK) {
+            if (fp_out) memcpy(x, fp_out, (size_t)(rs->nsamples * rs->seqlen * rs->m->cfg.hidden) * sizeof(float));
+            else layer_pass(rs, &L, x, x, 0, QZ_SITE_COUNT, NULL);
+        }
     }
     if (rc == QZ_OK && meth->layer_end) rc = meth->layer_end(meth->ctx, rs->m, &L, err);
     qz_layer_free(&L);
     return rc;
+}
+
+/* Samples per forward call: as many as QZ_PIPELINE_BATCH_BYTES of
+ * activations hold (the scratch plus the copy above), at least one. */
+static int64_t forward_group(const qz_model_config *c, int64_t nsamples, int64_t seqlen)
+{
+    int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    int64_t widest = c->intermediate > qd ? c->intermediate : qd;
+    widest = widest > c->hidden ? widest : c->hidden;
+    int64_t per_row = 3 * c->hidden + 2 * qd + 2 * kvd + 2 * c->intermediate + widest;
+    int64_t g = (int64_t)(QZ_PIPELINE_BATCH_BYTES / sizeof(float)) / (per_row * seqlen);
+    return g < 1 ? 1 : g < nsamples ? g : nsamples;
 }
 
 int qz_pipeline_run(qz_model *m, const int32_t *windows, int64_t nsamples, int64_t seqlen, const qz_method *meth,
@@ -100,22 +160,23 @@ int qz_pipeline_run(qz_model *m, const int32_t *windows, int64_t nsamples, int64
     for (int64_t i = 0; i < nsamples * seqlen; i++)
         if (windows[i] < 0 || windows[i] >= m->cfg.vocab)
             return qz_fail(err, QZ_EINPUT, "token id %d outside the model's vocabulary of %lld (tokenizer does not match the model)", windows[i], (long long)m->cfg.vocab);
-    run_state rs = {m, nsamples, seqlen, m->cfg.n_layers, NULL, NULL, progress, progress_ctx, qz_now(), 0, 0, 0};
-    int64_t stages = !meth->transform ? 0 : meth->true_sequential ? 4 : 1;
+    run_state rs = {m, nsamples, seqlen, m->cfg.n_layers, forward_group(&m->cfg, nsamples, seqlen), NULL, NULL,
+                    progress, progress_ctx, qz_now(), 0, 0, 0};
+    int64_t stages = !observing(meth) ? 0 : meth->true_sequential ? 4 : 1;
     rs.passes_per_sample = m->cfg.n_layers * (stages + (meth->feed_fp_outputs ? 0 : 1));
     rs.passes_total = rs.passes_per_sample * nsamples;
     float *x = x_out ? x_out : qz_malloc_array((size_t)n, sizeof(float));
     float *fp_out = meth->feed_fp_outputs ? qz_malloc_array((size_t)n, sizeof(float)) : NULL;
-    rs.tmp = qz_malloc_array((size_t)(seqlen * m->cfg.hidden), sizeof(float));
-    int rc = x && rs.tmp && (fp_out || !meth->feed_fp_outputs)
+    rs.copy = qz_malloc_array((size_t)(rs.group * seqlen * m->cfg.hidden), sizeof(float));
+    int rc = x && rs.copy && (fp_out || !meth->feed_fp_outputs)
                  ? QZ_OK
                  : qz_fail(err, QZ_EINTERNAL, "out of memory for %lld calibration samples of %lld tokens", (long long)nsamples, (long long)seqlen);
     if (rc == QZ_OK) rc = qz_model_reserve(m, seqlen, err);
-    if (rc == QZ_OK) rc = qz_scratch_new(&rs.s, &m->cfg, seqlen, err);
+    if (rc == QZ_OK) rc = qz_scratch_new(&rs.s, &m->cfg, rs.group * seqlen, err);
     if (rc == QZ_OK) qz_model_embed(m, windows, nsamples * seqlen, x);
     for (int64_t l = 0; l < m->cfg.n_layers && rc == QZ_OK; l++) rc = run_layer(&rs, meth, l, x, fp_out, err);
     qz_scratch_free(rs.s);
-    free(rs.tmp);
+    free(rs.copy);
     free(fp_out);
     if (x != x_out) free(x);
     return rc;

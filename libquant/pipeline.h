@@ -13,8 +13,19 @@
  *     the outputs of the first, untransformed pass (feed_fp_outputs: AWQ)
  *     layer_end (the method hands the final layer to its sink); free L
  *
+ * Samples run through a layer in groups as large as QZ_PIPELINE_BATCH_BYTES
+ * of activations allow (one sgemm per linear over the group's rows); the
+ * observers still see one sample per call, in sample order at each site
+ * (a group's samples pass one site before the next is computed). With
+ * true_sequential (and no feed_fp_outputs), a stage computes only what its
+ * observers need, and the attention output is computed for the last time in
+ * the gate/up stage: the down stage and the final pass start from the
+ * post-attention residual (GPTQ's reference recomputes the whole layer in
+ * every stage; the inputs each stage sees are the same).
+ *
  * Memory: X (and with feed_fp_outputs a second copy) plus one layer plus
- * whatever the method keeps per layer (e.g. Hessians).
+ * one group's activations plus whatever the method keeps per layer (e.g.
+ * Hessians).
  */
 #ifndef QZ_PIPELINE_H
 #define QZ_PIPELINE_H
@@ -35,6 +46,9 @@ typedef struct qz_method {
     /* Optional. L is final (weights as transformed). */
     int (*layer_end)(void *ctx, const qz_model *m, const qz_layer *L, qz_error *err);
 } qz_method;
+
+/* Activation bytes per forward call (a group of samples; at least one). */
+#define QZ_PIPELINE_BATCH_BYTES ((size_t)64 << 20)
 
 /* windows: (nsamples, seqlen) token ids. progress may be NULL. x: NULL, or
  * caller memory (nsamples*seqlen, hidden) that receives the final hidden

@@ -44,11 +44,24 @@ int qz_grid_check(const qz_grid_cfg *g, qz_error *err);
 
 static inline int qz_grid_maxq(int bits) { return (1 << bits) - 1; }
 
+/* nearbyintf(x) in the default rounding mode (half to even, torch.round),
+ * without the libm call baseline x86-64 makes (no SSE4.1 round): for
+ * |x| < 2^22, adding and subtracting 1.5 * 2^23 leaves x rounded to an
+ * integer, because every sum lies in [2^23, 2^24) where the fp32 spacing is
+ * exactly 1 (IEEE arithmetic: the compiler may not fold it without
+ * -ffast-math); copysignf restores the sign of a zero result. Larger |x|
+ * (and NaN) take nearbyintf. */
+static inline float qz_round_half_even(float x)
+{
+    if (!(fabsf(x) < 0x1p22f)) return nearbyintf(x);
+    return copysignf((x + 0x1.8p23f) - 0x1.8p23f, x);
+}
+
 /* Integer code of x as a float: clamp(round_half_even(x/s) + z, 0, maxq).
  * x/s is one fp32 division and z an integer-valued float, as in torch. */
 static inline float qz_grid_codef(float x, float scale, float zero, float maxq)
 {
-    float c = nearbyintf(x / scale) + zero;
+    float c = qz_round_half_even(x / scale) + zero;
     if (c < 0.0f) c = 0.0f;
     if (c > maxq) c = maxq;
     return c;

@@ -121,8 +121,8 @@ static void run_block(qz_smoother *sm, const qz_model *m, const qz_layer *L, int
 {
     int64_t T = sm->seqlen, d = sm->m->cfg.hidden;
     for (int64_t i = 0; i < sm->n_auto; i++) {
-        if (g == 0) qz_attention_block(m, L, X + i * T * d, T, sm->scratch, Y + i * T * d, NULL);
-        else qz_mlp_block(m, L, X + i * T * d, T, sm->scratch, Y + i * T * d, NULL);
+        if (g == 0) qz_attention_block(m, L, X + i * T * d, 1, T, sm->scratch, Y + i * T * d, NULL);
+        else qz_mlp_block(m, L, X + i * T * d, 1, T, sm->scratch, Y + i * T * d, NULL);
     }
 }
 

@@ -101,7 +101,8 @@ static void sgpt_block_mask(sgpt_ctx *c, const qz_gptq_colstate *st)
 {
     const int64_t n = st->i2 - st->i1, cnt = st->rows * n;
     for (int64_t r = 0; r < st->rows; r++)
-        for (int64_t j = 0; j < n; j++) c->score[r * n + j] = sgpt_score(st->W1[r * n + j], sgpt_diag(st, st->i1 + j));
+        for (int64_t j = 0; j < n; j++)
+            c->score[r * n + j] = sgpt_score(qz_gptq_w1(st, r, j), sgpt_diag(st, st->i1 + j));
     qz_select_smallest(c->score, cnt, (int64_t)((double)cnt * c->o->sparsity), c->mask);
 }
 
@@ -111,9 +112,10 @@ static void sgpt_nm_mask(sgpt_ctx *c, const qz_gptq_colstate *st)
 {
     const int64_t n = st->i2 - st->i1, c0 = st->i - st->i1;
     const int m = c->o->prune_m;
+    QZ_ASSERT(st->cur_end >= st->i + m);
     for (int64_t r = 0; r < st->rows; r++) {
-        const float *w = st->W1 + r * n + c0;
-        for (int j = 0; j < m; j++) c->score[j] = sgpt_score(w[j], sgpt_diag(st, st->i + j));
+        for (int j = 0; j < m; j++)
+            c->score[j] = sgpt_score(qz_gptq_w1(st, r, c0 + j), sgpt_diag(st, st->i + j));
         qz_select_nm(c->score, m, c->o->prune_n, m, c->mask + r * n + c0);
     }
 }
@@ -144,7 +146,9 @@ int qz_sparsegpt_prune(float *W, int64_t rows, int64_t cols, float *H, const qz_
     if (rc) return rc;
     sgpt_ctx c = {.o = o, .keep = keep};
     rc = sgpt_alloc(&c, rows, cols, err);
-    if (!rc) rc = qz_gptq_run(W, rows, cols, H, &o->gptq, sgpt_keep, &c, res, err);
+    /* N:M reads M columns ahead: sub-blocks must not split a group of M */
+    int64_t span = o->prune_n > 0 ? o->prune_m : 1;
+    if (!rc) rc = qz_gptq_run(W, rows, cols, H, &o->gptq, sgpt_keep, &c, span, res, err);
     sgpt_free(&c);
     return rc;
 }

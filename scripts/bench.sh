@@ -1,16 +1,113 @@
 #!/usr/bin/env bash
 # make bench: every benchmark in $BUILD/bench, each printing one JSON object
-# (its baseline measured in the same run), gathered into one JSON array on
+# (its baseline measured in the same run: the sgemm peak with the core used
+# and with the best core this OpenBLAS has), gathered into one JSON array on
 # stdout. Timings are CPU timings on this machine; nothing here asserts speed.
+#
+# With LLAMA_PERPLEXITY=/path/to/llama-perplexity (scripts/build-llama.sh
+# builds one) a last object puts qz-eval and llama.cpp side by side on the
+# same model and text: 16 windows of 512 tokens, $BENCH_THREADS threads.
+#   LLAMA_MODEL  GGUF for llama.cpp (default: the shared SmolLM2-135M Q4_1)
+#   QZ_MODEL     what qz-eval reads (default: LLAMA_MODEL; a GGUF needs the
+#                GGUF reader, else give the same model as a HF directory)
+#   BENCH_TEXT   default $SHARED/data/wikitext2-test.txt
+#   LLAMA_QUANTIZE  llama-quantize: llama.cpp then runs an F32 copy (as qz
+#                computes in F32), and its Q4_K_M wall time is reported
+# BENCH_ONLY=vs_llama skips the qz benchmarks.
 set -euo pipefail
 BUILD=${BUILD:-build}
+SHARED=${SHARED:-../shared}
+THREADS=${BENCH_THREADS:-2}
 first=1
 echo "["
-for b in "$BUILD"/bench/bench_*; do
-  [ -x "$b" ] || continue
-  echo "bench: running $(basename "$b")" >&2
+if [ "${BENCH_ONLY:-}" != vs_llama ]; then
+  for b in "$BUILD"/bench/bench_*; do
+    [ -x "$b" ] || continue
+    echo "bench: running $(basename "$b")" >&2
+    [ $first -eq 1 ] || echo ","
+    first=0
+    "$b"
+  done
+fi
+
+# json_str S: S as a JSON string literal.
+json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
+
+# log_clock LOG PATTERN: seconds on llama.cpp's log clock ("M.SS.mmm.uuu"
+# in front of each line) of the last line matching PATTERN.
+log_clock() {
+  grep -- "$2" "$1" | tail -n 1 | awk '{ split($1, t, "."); printf "%.3f", t[1] * 60 + t[2] + t[3] / 1e3 + t[4] / 1e6 }'
+}
+
+# llama_run GGUF LOG: llama-perplexity on 16 chunks of 512; prints
+# "wall_seconds tokens_per_second ppl", tokens per second over the chunks'
+# evaluation (from "calculating perplexity" to "Final estimate" on its log
+# clock: no load, no tokenization, as qz-eval counts its own).
+llama_run() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$LLAMA_PERPLEXITY" -m "$1" -f "$TEXT" -c 512 -b 512 --chunks 16 -t "$THREADS" >"$2" 2>&1 || return 1
+  t1=$(date +%s.%N)
+  local a b ppl tps=null
+  a=$(log_clock "$2" "calculating perplexity")
+  b=$(log_clock "$2" "Final estimate")
+  ppl=$(sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p' "$2" | tail -n 1)
+  [ -n "$a" ] && [ -n "$b" ] && tps=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f", 16 * 512 / (b - a) }')
+  echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') $tps ${ppl:-null}"
+}
+
+vs_llama() {
+  LLAMA_MODEL=${LLAMA_MODEL:-$SHARED/models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf}
+  QZ_MODEL=${QZ_MODEL:-$LLAMA_MODEL}
+  TEXT=${BENCH_TEXT:-$SHARED/data/wikitext2-test.txt}
+  local llama_in=$LLAMA_MODEL llama_type=as-is quant_s=null
+  if [ -n "${LLAMA_QUANTIZE:-}" ]; then
+    echo "bench: llama-quantize to F32 and Q4_K_M" >&2
+    if "$LLAMA_QUANTIZE" --allow-requantize "$LLAMA_MODEL" "$work/f32.gguf" F32 "$THREADS" >"$work/q.log" 2>&1; then
+      llama_in=$work/f32.gguf llama_type=F32
+      local t0 t1
+      t0=$(date +%s.%N)
+      if "$LLAMA_QUANTIZE" "$work/f32.gguf" "$work/q4km.gguf" Q4_K_M "$THREADS" >>"$work/q.log" 2>&1; then
+        t1=$(date +%s.%N)
+        quant_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+      fi
+    fi
+  fi
+  echo "bench: llama-perplexity ($llama_type)" >&2
+  local l_s=null l_tps=null l_ppl=null l_err=null
+  if out=$(llama_run "$llama_in" "$work/llama.log"); then
+    read -r l_s l_tps l_ppl <<<"$out"
+  else l_err=$(json_str "$(tail -n 1 "$work/llama.log")"); fi
+  echo "bench: qz-eval on the same text" >&2
+  local q_s=null q_tps=null q_ppl=null q_err=null q_blas=null
+  local t0 t1
+  t0=$(date +%s.%N)
+  if OPENBLAS_NUM_THREADS=$THREADS "$BUILD"/bin/qz-eval "$QZ_MODEL" --text "$TEXT" --seqlen 512 --max-windows 16 --json \
+       >"$work/qz.json" 2>"$work/qz.err"; then
+    t1=$(date +%s.%N)
+    q_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    q_tps=$(sed -n 's/.*"tokens_per_second":\([0-9.]*\).*/\1/p' "$work/qz.json")
+    q_ppl=$(sed -n 's/.*"ppl":\([0-9.eE+-]*\).*/\1/p' "$work/qz.json")
+    q_blas=$(json_str "$(sed -n 's/.*"blas":{[^}]*"core":"\([^"]*\)".*/\1/p' "$work/qz.json")")
+  else q_err=$(json_str "$(head -n 1 "$work/qz.err")"); fi
+  local ratio=null
+  if [ "$q_tps" != null ] && [ "$l_tps" != null ]; then
+    ratio=$(awk -v a="$q_tps" -v b="$l_tps" 'BEGIN { printf "%.3f", a / b }')
+  fi
+  printf '{\n  "benchmark": "vs_llama_cpp",\n  "text": %s,\n  "windows": 16,\n  "ctx": 512,\n  "threads": %s,\n' \
+    "$(json_str "$TEXT")" "$THREADS"
+  printf '  "qz": {"model": %s, "wall_seconds": %s, "tokens_per_second": %s, "ppl_all_tokens": %s, "blas_core": %s, "error": %s},\n' \
+    "$(json_str "$QZ_MODEL")" "$q_s" "${q_tps:-null}" "${q_ppl:-null}" "$q_blas" "$q_err"
+  printf '  "llama_cpp": {"binary": %s, "model": %s, "weights": "%s", "wall_seconds": %s, "tokens_per_second": %s, "ppl_second_half": %s, "error": %s},\n' \
+    "$(json_str "$LLAMA_PERPLEXITY")" "$(json_str "$LLAMA_MODEL")" "$llama_type" "$l_s" "$l_tps" "$l_ppl" "$l_err"
+  printf '  "qz_over_llama_tokens_per_second": %s,\n  "llama_quantize_q4_k_m_seconds": %s\n}\n' "$ratio" "$quant_s"
+}
+
+if [ -n "${LLAMA_PERPLEXITY:-}" ]; then
+  work=$(mktemp -d /tmp/qz-bench-llama.XXXXXX)
+  trap 'rm -rf "$work"' EXIT
   [ $first -eq 1 ] || echo ","
   first=0
-  "$b"
-done
+  vs_llama
+fi
 echo "]"

@@ -26,6 +26,10 @@ Each file has one case per line, tab-separated:
                               written one per line (as `qz-eval --tokenize` prints)
 IDS are space-separated; every case is encoded with the special tokens the
 tokenizer adds (tokenizer.encode(text).ids).
+
+  bad_model.gguf, bad_pre.gguf   tensor-less GGUF files (written with the
+                  `gguf` package) whose tokenizer qz must refuse:
+                  tokenizer.ggml.model "bert", tokenizer.ggml.pre "deepseek-llm".
 """
 import glob
 import hashlib
@@ -137,12 +141,27 @@ def write(name, tok, skip=()):
         f.write("\n".join(lines) + "\n")
 
 
+def write_bad(name, model, pre):
+    w = gguf.GGUFWriter(os.path.join(OUT, name), "llama")
+    w.add_tokenizer_model(model)
+    if pre:
+        w.add_tokenizer_pre(pre)
+    w.add_token_list(["a", "b", "ab"])
+    w.add_token_merges(["a b"])
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def main():
     smol = glob.glob(os.path.join(SHARED, "models/smollm2-135m-instruct-q4_1/*.gguf"))
     assert len(smol) == 1, smol
     write("smollm2", smollm2_tokenizer(load_gguf(smol[0])))
     stories = Tokenizer.from_file(os.path.join(SHARED, "models/stories260K/tokenizer.json"))
     write("stories260K", stories, STORIES_SKIP)
+    write_bad("bad_model.gguf", "bert", None)
+    write_bad("bad_pre.gguf", "gpt2", "deepseek-llm")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import json
 import sys
 
 import numpy as np
-from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
 
@@ -61,12 +60,8 @@ def forward(W, cfg, toks):
     return x @ head.T
 
 
-def main():
-    mdir, text, seqlen, maxw = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    cfg = json.load(open(f"{mdir}/config.json"))
-    W = {k: v.astype(np.float64) for k, v in load_file(f"{mdir}/model.safetensors").items()}
-    tok = Tokenizer.from_file(f"{mdir}/tokenizer.json")
-    ids = tok.encode(open(text, encoding="utf-8").read()).ids
+def window_nll(W, cfg, ids, seqlen, maxw):
+    """(windows, scored tokens, summed NLL) of the protocol on ids."""
     nwin = min(len(ids) // seqlen, maxw)
     nll = 0.0
     for w in range(nwin):
@@ -75,7 +70,18 @@ def main():
         m = z.max(-1, keepdims=True)
         lse = (np.log(np.exp(z - m).sum(-1, keepdims=True)) + m)[:, 0]
         nll += float((lse - z[np.arange(seqlen - 1), t[1:]]).sum())
-    scored = nwin * (seqlen - 1)
+    return nwin, nwin * (seqlen - 1), nll
+
+
+def main():
+    from safetensors.numpy import load_file  # here, so that importers of forward() need no safetensors
+
+    mdir, text, seqlen, maxw = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    cfg = json.load(open(f"{mdir}/config.json"))
+    W = {k: v.astype(np.float64) for k, v in load_file(f"{mdir}/model.safetensors").items()}
+    tok = Tokenizer.from_file(f"{mdir}/tokenizer.json")
+    ids = tok.encode(open(text, encoding="utf-8").read()).ids
+    nwin, scored, nll = window_nll(W, cfg, ids, seqlen, maxw)
     if "--ids" in sys.argv:
         print("ids", " ".join(map(str, ids[: nwin * seqlen])))
     print(f"tokens {len(ids)} windows {nwin} scored {scored} mean_nll {nll / scored:.9f} ppl {np.exp(nll / scored):.9f}")

@@ -150,7 +150,7 @@ run_one() {
   case $m in
     rtn) "$BIN"/qz-gptq "$M" "$d" --method rtn --bits "$b" --group-size "$g" --quiet --json ;;
     gptq) "$BIN"/qz-gptq "$M" "$d" --bits "$b" --group-size "$g" "${cal[@]}" --quiet --json ;;
-    awq) "$BIN"/qz-awq "$M" "$d" --bits "$b" --group-size "$g" --format "$layout" "${cal[@]}" --quiet --json ;;
+    awq) "$BIN"/qz-awq "$M" "$d" --bits "$b" --group-size "$g" --allow-partial-groups --format "$layout" "${cal[@]}" --quiet --json ;;
   esac >"$d.quant.json" 2>"$log" || { echo "sweep: $tag: quantization failed: $(tail -n 1 "$log")" >&2; return 0; }
   t1=$(date +%s.%N)
   "$BIN"/qz-eval "$d" --info --json >"$d.info.json" 2>>"$log" || { echo "sweep: $tag: --info failed" >&2; return 0; }
@@ -161,10 +161,18 @@ run_one() {
     "$(json_num "$d.info.json" bpw_file)" "$(json_num "$d.eval.json" ppl)" "$(json_num "$d.eval.json" base_ppl)" \
     "$(json_num "$d.eval.json" ppl_ratio)" "$(json_num "$d.eval.json" kld_mean)" "$(json_num "$d.eval.json" top1_agreement)" \
     "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$(fp_short "$d.info.json")" "$note" >"$OUT/rows/$(printf %03d "$idx").csv"
-  echo "sweep: $tag done" >&2
+  progress_line "$tag done in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }') s"
 }
-export -f run_one evaluate json_num fp_short
-export OUT M BIN CACHE NSAMPLES SEQLEN EVAL_WINDOWS TOPK
+# progress_line MSG: "sweep: [k/N] MSG (elapsed E s, ETA R s)", k the rows written so far.
+progress_line() {
+  local k el
+  k=$(find "$OUT/rows" -name '*.csv' | wc -l)
+  el=$(awk -v a="$t_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
+  echo "sweep: [$k/$n_runs] $1 (elapsed ${el} s, ETA $(( k > 0 ? (el - t_runs) * (n_runs - k) / k : 0 )) s)" >&2
+}
+t_runs=$(awk -v a="$t_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
+export -f run_one progress_line evaluate json_num fp_short
+export OUT M BIN CACHE NSAMPLES SEQLEN EVAL_WINDOWS TOPK t_start t_runs n_runs
 seq 1 "$n_runs" | OPENBLAS_NUM_THREADS=1 xargs -P "$JOBS" -I{} bash -c 'run_one {}'
 
 # ---------------------------------------------------------------- outputs
@@ -193,7 +201,7 @@ t_total=$(awk -v a="$t_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - 
   sed 's/^/  /' "$OUT/skipped.txt"
 } >"$OUT/sweep.txt"
 if command -v gnuplot >/dev/null 2>&1; then
-  gnuplot -e "csv='$CSV'; png='$OUT/sweep.png'" "$here/plot_sweep.gp" && echo "sweep: plot $OUT/sweep.png" >&2
+  gnuplot -e "csv='$CSV'; png='$OUT/sweep.png'; model='$(basename "$M")'" "$here/plot_sweep.gp" && echo "sweep: plot $OUT/sweep.png" >&2
 else
   echo "sweep: gnuplot not found: plot SKIPPED (install it with 'scripts/install-deps.sh --plot'); the CSV is complete" >&2
 fi

@@ -11,12 +11,15 @@ export BUILD SHARED
 
 pass=0 fail=0 skip=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 
+times=$(mktemp)
+trap 'rm -f "$log" "$times"' EXIT
 run_one() { # name, command...
   local name=$1; shift
+  local t0=$SECONDS
   "$@" >"$log" 2>&1
   local rc=$?
+  echo "$((SECONDS - t0)) $name" >>"$times"
   cat "$log"
   local p f s
   p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")
@@ -38,5 +41,6 @@ for s in tests/cli/test_*.sh; do
   run_one "$(basename "$s")" bash "$s"
 done
 
+echo "== slowest suites (seconds): $(sort -rn "$times" | head -n 6 | awk '{ printf "%s %s  ", $2, $1 }')"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

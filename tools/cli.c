@@ -1,11 +1,12 @@
 /* cli.c - shared command-line plumbing for the qz tools. */
 #include "cli.h"
 
+#include "blas_core.h"
 #include "gguf_quants.h"
-
 #include "calib.h"
 #include "hf_model.h"
 #include "model_tokenizer.h"
+#include "qz_cuda.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -21,6 +22,10 @@ void qz_cli_init(qz_cli *c, const char *tool)
     memset(c, 0, sizeof *c);
     c->tool = tool;
     c->progress = isatty(STDERR_FILENO);
+    qz_error err = {0};
+    int rc = qz_blas_core_start(&err);
+    if (rc == 1) _exit(0); /* a probe child: its answer is written */
+    if (rc) exit(qz_cli_fail(c, &err));
 }
 
 int qz_cli_common_option(qz_cli *c, int ch, char **argv, void (*usage)(void))
@@ -96,12 +101,7 @@ int qz_cli_real(const qz_cli *c, const char *flag, const char *s, double lo, dou
 void qz_cli_version(const char *tool)
 {
     printf("%s %s\nfeatures: blas=%s threads=%d cuda=%s\n", tool, QZ_VERSION, "openblas", openblas_get_num_threads(),
-#ifdef QZ_HAVE_CUDA
-           "yes"
-#else
-           "no"
-#endif
-    );
+           qz_cuda_built() ? "yes" : "no");
 }
 
 static void fmt_clock(char *buf, size_t n, double s)
@@ -111,6 +111,19 @@ static void fmt_clock(char *buf, size_t n, double s)
     else snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
 }
 
+/* Work units per second: the first measurement, then an exponential
+ * average with a 10-second time constant; restarted with each stage. */
+static void update_rate(qz_cli *c, const qz_progress *p)
+{
+    if (p->done < c->last_done) c->rate = 0, c->last_done = 0; /* a new stage counts from 0 */
+    double dt = p->elapsed - c->last_elapsed;
+    if (dt <= 0 || p->done <= c->last_done) return;
+    double inst = (double)(p->done - c->last_done) / dt, w = 1 - exp(-dt / 10.0);
+    c->rate = c->rate > 0 ? c->rate + w * (inst - c->rate) : inst;
+    c->last_elapsed = p->elapsed;
+    c->last_done = p->done;
+}
+
 void qz_cli_progress(void *ctx, const qz_progress *p)
 {
     qz_cli *c = ctx;
@@ -118,20 +131,27 @@ void qz_cli_progress(void *ctx, const qz_progress *p)
     double now = qz_now();
     if (p->done < p->total && now - c->last_draw < 0.25) return;
     c->last_draw = now;
+    update_rate(c, p);
     char eta[32], el[32];
-    double frac = p->total ? (double)p->done / (double)p->total : 1;
     fmt_clock(el, sizeof el, p->elapsed);
-    fmt_clock(eta, sizeof eta, frac > 0 ? p->elapsed * (1 - frac) / frac : 0);
-    fprintf(stderr, "\r%s: %s %lld/%lld  %lld/%lld  %.0f tok/s  elapsed %s  ETA %s   ", c->tool, p->stage, (long long)p->step,
-            (long long)p->n_steps, (long long)p->done, (long long)p->total,
-            p->elapsed > 0 ? (double)p->tokens_done / p->elapsed : 0.0, el, eta);
+    if (c->rate > 0) fmt_clock(eta, sizeof eta, (double)(p->total - p->done) / c->rate);
+    else snprintf(eta, sizeof eta, "-");
+    fprintf(stderr, "\r%s: %s%s%s %lld/%lld  window passes %lld/%lld  %.0f tok/s  elapsed %s  ETA %s   ", c->tool,
+            c->label ? c->label : "", c->label ? "  " : "", p->stage, (long long)p->step, (long long)p->n_steps,
+            (long long)p->done, (long long)p->total, p->elapsed > 0 ? (double)p->tokens_done / p->elapsed : 0.0, el, eta);
     fflush(stderr);
 }
 
 void qz_cli_progress_done(qz_cli *c)
 {
-    if (c->progress && !c->quiet && c->last_draw > 0) fputc('\n', stderr);
+    if (c->progress && !c->quiet && c->last_draw > 0) {
+        char el[32];
+        fmt_clock(el, sizeof el, c->last_elapsed);
+        fprintf(stderr, "\n%s: done in %s, peak RSS %.0f MiB\n", c->tool, el, qz_cli_peak_rss_mib());
+    }
     c->last_draw = 0;
+    c->rate = c->last_elapsed = 0;
+    c->last_done = 0;
 }
 
 /* Tokenizes text with model_dir's tokenizer (directory or GGUF); errors are prefixed with where. */
@@ -228,6 +248,61 @@ int qz_cli_mark_unpackable(const qz_cli *c, const qz_model_config *cfg, qz_cli_p
     return n_fp;
 }
 
+int qz_cli_group_size(const qz_cli *c, const char *s, int64_t *out)
+{
+    if (!strcmp(s, "auto")) {
+        *out = QZ_CLI_GROUP_AUTO;
+        return 0;
+    }
+    int rc = qz_cli_int(c, "--group-size", s, -1, INT32_MAX, out);
+    if (rc == 0 && *out == 0) rc = qz_cli_usage_error(c, "--group-size 0: expected -1, auto or a positive integer");
+    return rc;
+}
+
+/* Largest power of two <= limit dividing every in[] (1 at worst). */
+static int64_t largest_pow2_divisor(const int64_t *in, int n, int64_t limit)
+{
+    int64_t g = 1;
+    while (g * 2 <= limit) g *= 2;
+    for (; g > 1; g /= 2) {
+        int all = 1;
+        for (int i = 0; i < n && all; i++) all = in[i] % g == 0;
+        if (all) break;
+    }
+    return g;
+}
+
+int qz_cli_resolve_groups(const qz_model_config *cfg, qz_cli_pack_check shape_ok, const void *ctx, int64_t *group_size,
+                          int allow_partial, qz_error *err)
+{
+    int64_t in[QZ_LIN_COUNT];
+    const char *name[QZ_LIN_COUNT];
+    int n = 0;
+    for (int id = 0; id < QZ_LIN_COUNT; id++) {
+        qz_error e = {0};
+        int64_t o = qz_linear_out(cfg, (qz_linear_id)id), k = qz_linear_in(cfg, (qz_linear_id)id);
+        if (shape_ok(o, k, ctx, &e) != QZ_OK) continue;
+        in[n] = k;
+        name[n++] = qz_linear_name((qz_linear_id)id);
+    }
+    if (n == 0 || *group_size == -1) return 0;
+    if (*group_size == QZ_CLI_GROUP_AUTO) {
+        int64_t g = largest_pow2_divisor(in, n, 128);
+        *group_size = g >= 32 ? g : -1;
+        return 0;
+    }
+    char bad[512] = "";
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        if (in[i] % *group_size && len < sizeof bad - 1)
+            len += (size_t)snprintf(bad + len, sizeof bad - len, "%s%s (in_features %lld)", len ? ", " : "", name[i], (long long)in[i]);
+    if (!len || allow_partial) return 0;
+    return qz_fail(err, QZ_EINPUT, "--group-size %lld does not divide the in_features of %s, so their last group would be partial, "
+                              "which vLLM, GPTQModel and AutoAWQ refuse; the largest group size that divides every linear is %lld "
+                              "(or give --group-size auto, or -1 for per channel, or --allow-partial-groups to write it anyway)",
+                              (long long)*group_size, bad, (long long)largest_pow2_divisor(in, n, *group_size));
+}
+
 void qz_cli_json_names(FILE *f, const char *name, const char *const *s, int n)
 {
     fprintf(f, "\"%s\":[", name);
@@ -294,6 +369,7 @@ int qz_cli_run_job(qz_cli *c, qz_model *m, const qz_cli_job *job, qz_error *err)
 int qz_cli_compress_main(qz_cli *c, const char *in_dir, void *args, qz_cli_run_fn run)
 {
     qz_error err = {0};
+    c->label = in_dir;
     qz_model *m = NULL;
     int rc = qz_model_open(&m, in_dir, &err);
     if (rc == QZ_OK && m->quant.kind != QZ_QUANT_KIND_NONE && m->quant.kind != QZ_QUANT_KIND_SPARSE)
@@ -308,6 +384,15 @@ double qz_cli_peak_rss_mib(void)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss / 1024.0;
+}
+
+void qz_cli_json_blas(FILE *f)
+{
+    cJSON *j = qz_blas_core_json();
+    char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+    fprintf(f, ",\"blas\":%s", s ? s : "null");
+    free(s);
+    cJSON_Delete(j);
 }
 
 void qz_cli_json_string(FILE *f, const char *s)

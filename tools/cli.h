@@ -12,9 +12,15 @@ typedef struct qz_cli {
     int json;           /* --json: results as one JSON object on stdout */
     int quiet;          /* --quiet: no progress, no warnings */
     int progress;       /* progress line on stderr (a terminal, or --progress) */
+    const char *label;  /* the model(s) being run, shown on the progress line */
     double last_draw;   /* throttles the progress line */
+    double rate;        /* work units per second, smoothed over recent draws */
+    double last_elapsed;
+    int64_t last_done;
 } qz_cli;
 
+/* Also the BLAS core selection (blas_core.h), first thing in main(): it may
+ * re-execute the tool, and exits 2 on a bad QZ_BLAS_CORETYPE. */
 void qz_cli_init(qz_cli *c, const char *tool);
 
 /* The flags every tool has, for getopt_long tables: --json, --progress,
@@ -45,9 +51,13 @@ enum { QZ_CLI_O_CALIB = 0x1100, QZ_CLI_O_NSAMPLES, QZ_CLI_O_SEQLEN, QZ_CLI_O_SEE
 #define QZ_CLI_CALIB_OPTIONS                                                                        \
     {"calib", required_argument, 0, QZ_CLI_O_CALIB}, {"nsamples", required_argument, 0, QZ_CLI_O_NSAMPLES}, \
         {"seqlen", required_argument, 0, QZ_CLI_O_SEQLEN}, {"seed", required_argument, 0, QZ_CLI_O_SEED}
-#define QZ_CLI_CALIB_HELP                                                                           \
+/* NSAMPLES: the tool's default as a string literal, e.g.
+ * QZ_CLI_XSTR(DEFAULT_NSAMPLES), so help and code cannot disagree. */
+#define QZ_CLI_STR(x) #x
+#define QZ_CLI_XSTR(x) QZ_CLI_STR(x)
+#define QZ_CLI_CALIB_HELP(NSAMPLES)                                                                 \
     "  --calib FILE          calibration text, or JSON Lines with \"text\" (repeatable)\n"           \
-    "  --nsamples N          calibration windows (default 128)\n"                                     \
+    "  --nsamples N          calibration windows (default " NSAMPLES ")\n"                            \
     "  --seed S              window sampling seed (default 0)\n"
 /* 1 when ch is a calibration flag (*rc: 0 or the usage error), else 0. */
 int qz_cli_calib_option(const qz_cli *c, int ch, const char *arg, qz_cli_calib *cal, int *rc);
@@ -74,9 +84,13 @@ int qz_cli_real(const qz_cli *c, const char *flag, const char *s, double lo, dou
 
 void qz_cli_version(const char *tool);
 
-/* Progress callback (ctx = qz_cli *): "layer 3/5  window 12/20  1234 tok/s  ETA 0:12". */
+/* Progress callback (ctx = qz_cli *): "qz-gptq: MODEL  layer 3/30  window
+ * passes 12/480  1234 tok/s  elapsed 0:05  ETA 0:12". The ETA divides the
+ * work left by the throughput of the last ~10 seconds (an exponential
+ * average), so start-up costs do not inflate it. */
 void qz_cli_progress(void *ctx, const qz_progress *p);
-/* Ends the progress line, if one is drawn. */
+/* Ends the progress line, if one is drawn, with "done in 1:43, peak RSS
+ * 412 MiB". */
 void qz_cli_progress_done(qz_cli *c);
 
 /* Reads and tokenizes a text file with MODEL_DIR's tokenizer (BOS added as
@@ -110,6 +124,21 @@ int qz_cli_gguf_plan(const qz_cli *c, const qz_model_config *cfg, const char *ty
     "                        model.gguf and qz-log.jsonl (docs/gguf-out.md)\n"                          \
     "  --gguf-type-map M     'regex=TYPE,...' per GGUF tensor name, first match wins (e.g.\n"          \
     "                        'attn_v=Q6_K,token_embd=Q8_0'); embeddings/output stay F16 unless named\n"
+/* --group-size G: -1 (per channel), a positive integer, or "auto"
+ * (QZ_CLI_GROUP_AUTO, resolved by qz_cli_resolve_groups). */
+#define QZ_CLI_GROUP_AUTO (-2)
+int qz_cli_group_size(const qz_cli *c, const char *s, int64_t *out);
+
+/* The group rule every packing tool applies before any work. Loaders
+ * (vLLM, GPTQModel, AutoAWQ) require in_features % group_size == 0, so for
+ * each linear that shape_ok accepts (the layout can hold its shape) the
+ * group must divide in_features. QZ_CLI_GROUP_AUTO becomes the largest power
+ * of two <= 128 that divides them all (-1 when none >= 32 does). A group that
+ * does not divide is QZ_EINPUT naming the modules and the largest power of
+ * two that would, unless allow_partial (the last group of such rows is
+ * shorter; qz reads it, the loaders above refuse it). */
+int qz_cli_resolve_groups(const qz_model_config *cfg, qz_cli_pack_check shape_ok, const void *ctx, int64_t *group_size,
+                          int allow_partial, qz_error *err);
 
 /* What a compressing tool runs: calibration windows, a method built by make
  * writing into an export sink, the pipeline, the finished artifact. */
@@ -147,6 +176,10 @@ void qz_cli_json_names(FILE *f, const char *name, const char *const *s, int n);
 
 /* Peak resident set size of this process so far, MiB. */
 double qz_cli_peak_rss_mib(void);
+
+/* Prints `,"blas":{...}` (blas_core.h qz_blas_core_json): every tool's
+ * --json carries the BLAS library, version, core and threads. */
+void qz_cli_json_blas(FILE *f);
 
 /* Writes s as a JSON string literal (quotes and escapes) to f. */
 void qz_cli_json_string(FILE *f, const char *s);

@@ -7,6 +7,8 @@
 #include <getopt.h>
 #include <string.h>
 
+#define DEFAULT_NSAMPLES 128
+
 static void usage(void)
 {
     printf("usage: qz-awq IN_DIR OUT_DIR --calib FILE [options]\n"
@@ -19,7 +21,10 @@ static void usage(void)
            "\n"
            "options:\n"
            "  --bits B              2..8 (default 4; the AWQ GEMM layout holds 4 only)\n"
-           "  --group-size G        columns per group, or -1 for per channel (default 128)\n"
+           "  --group-size G        columns per group, -1 for per channel, or auto: the largest power of\n"
+           "                        two <= 128 dividing every packed linear's in_features (default 128)\n"
+           "  --allow-partial-groups  allow a group that does not divide in_features (the AWQ layout\n"
+           "                        cannot hold such a linear: it stays in floating point)\n"
            "  --zero-point          asymmetric min/max grid (default)\n"
            "  --no-zero-point       symmetric grid, zero at 2^(B-1)\n"
            "  --n-grid N            scale ratios 0, 1/N, ..., (N-1)/N; clip tries N/2 maxima (default 20)\n"
@@ -33,10 +38,14 @@ static void usage(void)
            "                        --group-size, --zero-point do not apply)\n"
            QZ_CLI_GGUF_HELP
            "  --scale-only          write the scaled + clipped model in floating point (no quantization)\n"
-           QZ_CLI_CALIB_HELP
+           QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default 512)\n"
            "  --force               replace OUT_DIR if it exists\n"
-           QZ_CLI_COMMON_HELP);
+           QZ_CLI_COMMON_HELP
+           "\nexamples:\n"
+           "  qz-awq model/ out/awq4 --calib calib.txt --group-size 128\n"
+           "  qz-awq model.gguf out/awq4 --calib calib.txt --group-size auto --nsamples 64\n"
+           "  qz-awq model/ out/scaled --calib calib.txt --scale-only && qz-gptq out/scaled out/awq-gptq --calib calib.txt\n");
 }
 
 typedef struct {
@@ -48,6 +57,7 @@ typedef struct {
     int gguf;                /* --format gguf */
     const char *gguf_type, *gguf_map;
     qz_gguf_plan plan;       /* while running */
+    int allow_partial; /* --allow-partial-groups */
     qz_awq *awq; /* while running */
 } awq_args;
 
@@ -68,7 +78,6 @@ static int check_args(qz_cli *c, const awq_args *a)
         return qz_cli_usage_error(c, "--bits %d: the AWQ GEMM layout holds 4-bit weights; use --format gptq", a->o.bits);
     if (a->format == QZ_EXPORT_GPTQ && qz_gptq_pack_align(a->o.bits) == 0)
         return qz_cli_usage_error(c, "--bits %d: the GPTQ layout holds 2, 3, 4 or 8 bits", a->o.bits);
-    if (a->o.group_size == 0 || a->o.group_size < -1) return qz_cli_usage_error(c, "--group-size: expected -1 or a positive integer");
     if (a->gguf && !a->o.quantize) return qz_cli_usage_error(c, "--scale-only writes a Hugging Face directory; drop --format gguf");
     if (!a->gguf && (a->gguf_type || a->gguf_map)) return qz_cli_usage_error(c, "--gguf-type / --gguf-type-map need --format gguf");
     return 0;
@@ -76,18 +85,19 @@ static int check_args(qz_cli *c, const awq_args *a)
 
 static int parse_args(qz_cli *c, int argc, char **argv, awq_args *a)
 {
-    enum { O_BITS = 256, O_GS, O_ZP, O_NOZP, O_NGRID, O_DUO, O_NODUO, O_NOCLIP, O_SEQUENTIAL, O_FORMAT, O_SCALE, O_FORCE, O_GTYPE, O_GMAP };
+    enum { O_BITS = 256, O_GS, O_ZP, O_NOZP, O_NGRID, O_DUO, O_NODUO, O_NOCLIP, O_SEQUENTIAL, O_FORMAT, O_SCALE, O_FORCE, O_GTYPE, O_GMAP,
+           O_PARTIAL };
     static const struct option opts[] = {
         {"bits", 1, 0, O_BITS}, {"group-size", 1, 0, O_GS}, {"zero-point", 0, 0, O_ZP},
         {"no-zero-point", 0, 0, O_NOZP}, {"n-grid", 1, 0, O_NGRID}, {"duo-scaling", 0, 0, O_DUO},
         {"no-duo-scaling", 0, 0, O_NODUO}, {"no-clip", 0, 0, O_NOCLIP}, {"sequential", 0, 0, O_SEQUENTIAL},
         {"format", 1, 0, O_FORMAT}, {"scale-only", 0, 0, O_SCALE}, {"force", 0, 0, O_FORCE}, {"gguf-type", 1, 0, O_GTYPE},
-        {"gguf-type-map", 1, 0, O_GMAP}, QZ_CLI_CALIB_OPTIONS,
+        {"gguf-type-map", 1, 0, O_GMAP}, {"allow-partial-groups", 0, 0, O_PARTIAL}, QZ_CLI_CALIB_OPTIONS,
         QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->o = qz_awq_opts_default();
     a->format = QZ_EXPORT_AWQ;
-    a->cal.nsamples = 128;
+    a->cal.nsamples = DEFAULT_NSAMPLES;
     a->cal.seqlen = 512;
     opterr = 0;
     int ch, rc = 0;
@@ -95,7 +105,8 @@ static int parse_args(qz_cli *c, int argc, char **argv, awq_args *a)
     while (rc == 0 && (ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case O_BITS: rc = qz_cli_int(c, "--bits", optarg, 2, 8, &v); a->o.bits = (int)v; break;
-        case O_GS: rc = qz_cli_int(c, "--group-size", optarg, -1, INT32_MAX, &a->o.group_size); break;
+        case O_GS: rc = qz_cli_group_size(c, optarg, &a->o.group_size); break;
+        case O_PARTIAL: a->allow_partial = 1; break;
         case O_ZP: a->o.zero_point = 1; break;
         case O_NOZP: a->o.zero_point = 0; break;
         case O_NGRID: rc = qz_cli_int(c, "--n-grid", optarg, 2, 1000, &v); a->o.n_grid = (int)v; break;
@@ -119,12 +130,24 @@ static int parse_args(qz_cli *c, int argc, char **argv, awq_args *a)
     return check_args(c, a);
 }
 
+/* Whether the chosen layout holds a linear: with its group (packable), or
+ * its shape alone (shape_packable, for the group rule). */
+static int check_layout(const awq_args *a, int64_t out, int64_t in, int64_t group_size, qz_error *err)
+{
+    if (a->format == QZ_EXPORT_AWQ) return qz_awq_pack_check(out, in, group_size, err);
+    if (a->format == QZ_EXPORT_GPTQ) return qz_gptq_pack_check(out, in, a->o.bits, err);
+    return QZ_OK;
+}
+
 static int packable(int64_t out, int64_t in, const void *ctx, qz_error *err)
 {
     const awq_args *a = ctx;
-    if (a->format == QZ_EXPORT_AWQ) return qz_awq_pack_check(out, in, a->o.group_size, err);
-    if (a->format == QZ_EXPORT_GPTQ) return qz_gptq_pack_check(out, in, a->o.bits, err);
-    return QZ_OK;
+    return check_layout(a, out, in, a->o.group_size, err);
+}
+
+static int shape_packable(int64_t out, int64_t in, const void *ctx, qz_error *err)
+{
+    return check_layout(ctx, out, in, -1, err);
 }
 
 static const char *format_name(const awq_args *a)
@@ -149,6 +172,7 @@ static void print_json(const awq_args *a, const char **fp, int n_fp, double secs
     qz_cli_json_string(stdout, a->in);
     printf(",\"output\":");
     qz_cli_json_string(stdout, a->out);
+    qz_cli_json_blas(stdout);
     printf(",\"method\":\"awq\",\"bits\":%d,\"group_size\":%lld,\"zero_point\":%s,\"n_grid\":%d,\"duo_scaling\":%s,"
            "\"clip\":%s,\"sequential\":%s,\"format\":\"%s\",\"scale_only\":%s,\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,",
            a->o.bits, (long long)a->o.group_size, a->o.zero_point ? "true" : "false", a->o.n_grid,
@@ -188,13 +212,18 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
 {
     awq_args *a = args;
     const char *fp[QZ_LIN_COUNT], *quant[QZ_LIN_COUNT];
-    int n_q = 0, n_fp = 0;
+    int rc, n_q = 0, n_fp = 0;
     if (a->gguf) {
-        int rc = qz_cli_gguf_plan(c, &m->cfg, a->gguf_type, a->gguf_map, &a->plan, err);
-        if (rc) return rc;
+        /* GGUF: the type fixes the block; the group rule does not apply
+         * (qz_cli_gguf_plan falls back per tensor instead, docs/gguf-out.md) */
+        if ((rc = qz_cli_gguf_plan(c, &m->cfg, a->gguf_type, a->gguf_map, &a->plan, err))) return rc;
         a->o.ggml_types = a->plan.lin;
     } else {
+        if ((rc = qz_cli_resolve_groups(&m->cfg, shape_packable, a, &a->o.group_size, a->allow_partial, err))) return rc;
         n_fp = qz_cli_mark_unpackable(c, &m->cfg, packable, a, a->o.skip, fp, quant, &n_q);
+        if (n_q == 0 && a->o.quantize)
+            return qz_fail(err, QZ_EINPUT, "no decoder linear of %s can be packed in the %s layout (see the warnings); try --format %s "
+                           "or --group-size -1", a->in, format_name(a), a->format == QZ_EXPORT_AWQ ? "gptq" : "awq");
     }
     print_config(c, a);
     qz_gptq_config gc = {a->o.bits, a->o.group_size, !a->o.zero_point, 0, 0, 0, 0.0,
@@ -205,7 +234,7 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
                       .gptq = &gc, .awq = &ac, .gguf = a->gguf ? &a->plan : NULL, .quant_config = qc, .make = make_awq,
                       .destroy = free_awq, .ctx = a};
     double t0 = qz_now();
-    int rc = qz_cli_run_job(c, m, &job, err);
+    rc = qz_cli_run_job(c, m, &job, err);
     cJSON_Delete(qc);
     if (a->gguf) qz_gguf_plan_free(&a->plan);
     if (rc == QZ_OK && c->json) print_json(a, fp, n_fp, qz_now() - t0);

@@ -1,7 +1,9 @@
 /* qz-eval - perplexity of a Hugging Face checkpoint on a text file, and
  * with --base (or a top-k cache) its distance from a base model, checked
  * against quality-gate thresholds (libquant/compare.h, libquant/gate.h). */
+#include "blas_core.h"
 #include "cli.h"
+#include "cuda_model.h"
 #include "gate.h"
 #include "inspect.h"
 #include "junit.h"
@@ -39,6 +41,12 @@ static void usage(void)
            "                        {\"model\", \"file\", \"n_tokens\", \"ids\"}; the model is not run\n"
            "  --batch-windows N     windows resident per model at once (default: as many as fit in 256 MiB\n"
            "                        of hidden states); every batch streams the model's layers again\n"
+           "  --device D            cpu (default), cuda or cuda:N: run the perplexity on GPU N from the\n"
+           "                        packed weights as stored (docs/cuda.md)\n"
+           "  --check-cpu           with --device cuda: also run the CPU on the same windows; report max\n"
+           "                        |dlogit|, mean-NLL relative difference, top-1 agreement; exit 1 beyond\n"
+           "                        the tolerances in docs/cuda.md\n"
+           "  --devices             list the CUDA devices and exit\n"
            "\n"
            "comparing with a base model (same tokenizer; the candidate's --act/--weight flags apply to it only):\n"
            "  --base BASE_DIR       also run BASE_DIR on the same windows: both perplexities, their ratio and\n"
@@ -64,7 +72,15 @@ static void usage(void)
            "  -h, --help            this help\n"
            "  --version             version and compiled-in features\n"
            "\n"
-           "exit codes: 0 success, 1 a gate threshold failed, 2 bad usage or input, 3 internal or resource error\n");
+           "exit codes: 0 success, 1 a gate threshold failed, 2 bad usage or input, 3 internal or resource error\n"
+           "\n"
+           "inputs read: MODEL (a Hugging Face directory: config.json, model.safetensors or its shards via\n"
+           "model.safetensors.index.json, tokenizer.json, tokenizer_config.json; or a GGUF file, or a directory\n"
+           "holding one .gguf), --text FILE (UTF-8), --base BASE (like MODEL), --top-k-cache FILE, --gate FILE (JSON)\n"
+           "\nexamples:\n"
+           "  qz-eval model/ --text eval.txt --seqlen 2048 --json\n"
+           "  qz-eval out/w4 --base model/ --text eval.txt --max-ppl-ratio 1.05 --max-kld 0.05 --markdown\n"
+           "  qz-eval model.gguf --tokenize prompt.txt\n");
 }
 
 /* The comparison and gate flags. */
@@ -84,7 +100,20 @@ typedef struct {
     cmp_args cmp;
     int info; /* --info: inspect MODEL_DIR, do not run it */
     const char *tokenize; /* --tokenize FILE: print its token ids, do not run the model */
+    int device, check_cpu, devices; /* --device: -1 cpu, else the CUDA device */
 } eval_args;
+
+/* --device cpu | cuda | cuda:N */
+static int parse_device(qz_cli *c, const char *s, int *device)
+{
+    int64_t n = 0;
+    int rc = 0;
+    if (!strcmp(s, "cpu")) *device = -1;
+    else if (!strcmp(s, "cuda")) *device = 0;
+    else if (!strncmp(s, "cuda:", 5) && !(rc = qz_cli_int(c, "--device cuda:N", s + 5, 0, 1023, &n))) *device = (int)n;
+    else if (!rc) rc = qz_cli_usage_error(c, "--device '%s': expected cpu, cuda or cuda:N", s);
+    return rc;
+}
 
 /* per: the per-row granularity this flag allows (token or channel), or tensor. */
 static int parse_gran(qz_cli *c, const char *flag, const char *s, qz_granularity per, qz_granularity *g)
@@ -150,15 +179,18 @@ static int check_cmp_args(qz_cli *c, const cmp_args *x)
 static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
 {
     enum { O_TEXT = 256, O_SEQLEN, O_MAXW, O_ABITS, O_AGRAN, O_WBITS, O_WGRAN };
-    enum { O_INFO = 0x2000, O_TOKENIZE };
+    enum { O_INFO = 0x2000, O_TOKENIZE, O_DEVICE, O_CHECK_CPU, O_DEVICES };
     static const struct option opts[] = {{"text", required_argument, 0, O_TEXT}, {"seqlen", required_argument, 0, O_SEQLEN},
                                          {"max-windows", required_argument, 0, O_MAXW}, {"act-bits", required_argument, 0, O_ABITS},
                                          {"act-granularity", required_argument, 0, O_AGRAN},
                                          {"weight-bits", required_argument, 0, O_WBITS},
                                          {"weight-granularity", required_argument, 0, O_WGRAN}, {"info", no_argument, 0, O_INFO},
-                                         {"tokenize", required_argument, 0, O_TOKENIZE}, CMP_OPTIONS, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
+                                         {"tokenize", required_argument, 0, O_TOKENIZE}, {"device", required_argument, 0, O_DEVICE},
+                                         {"check-cpu", no_argument, 0, O_CHECK_CPU}, {"devices", no_argument, 0, O_DEVICES}, CMP_OPTIONS,
+                                         QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     int64_t v;
     memset(a, 0, sizeof *a);
+    a->device = -1;
     a->sim.act_gran = QZ_GRAN_TOKEN;
     a->sim.weight_gran = QZ_GRAN_CHANNEL;
     opterr = 0;
@@ -168,6 +200,9 @@ static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
         case O_TEXT: a->text = optarg; break;
         case O_INFO: a->info = 1; break;
         case O_TOKENIZE: a->tokenize = optarg; break;
+        case O_DEVICE: rc = parse_device(c, optarg, &a->device); break;
+        case O_CHECK_CPU: a->check_cpu = 1; break;
+        case O_DEVICES: a->devices = 1; break;
         case O_SEQLEN: rc = qz_cli_int(c, "--seqlen", optarg, 2, 1 << 20, &a->seqlen); break;
         case O_MAXW: rc = qz_cli_int(c, "--max-windows", optarg, 1, INT64_MAX, &a->max_windows); break;
         case O_ABITS: rc = qz_cli_int(c, "--act-bits", optarg, 2, 16, &v); a->sim.act_bits = (int)v; a->sim_act_set = 1; break;
@@ -178,7 +213,10 @@ static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
             if (!cmp_option(c, ch, opts[li].name, optarg, &a->cmp, &rc)) rc = qz_cli_common_option(c, ch, argv, usage);
         }
     }
-    if (rc) return rc;
+    if (rc || a->devices) return rc;
+    if (a->check_cpu && a->device < 0) return qz_cli_usage_error(c, "--check-cpu needs --device cuda");
+    if (a->device >= 0 && (a->cmp.base || a->cmp.cache || a->info))
+        return qz_cli_usage_error(c, "--device cuda runs the perplexity of one model; --base, --top-k-cache and --info run on the CPU");
     if (optind != argc - 1) return qz_cli_usage_error(c, "expected exactly one MODEL_DIR");
     a->model = argv[optind];
     if (a->tokenize && (a->info || a->text || a->cmp.base || a->cmp.cache))
@@ -194,6 +232,7 @@ static void print_json_fields(const eval_args *a, const qz_ppl_result *r, int64_
     qz_cli_json_string(stdout, a->model);
     printf(",\"text\":");
     qz_cli_json_string(stdout, a->text);
+    qz_cli_json_blas(stdout);
     printf(",\"tokens\":%lld,\"seqlen\":%lld,\"windows\":%lld,\"scored_tokens\":%lld,\"mean_nll\":%.9g,\"ppl\":%.9g,"
            "\"seconds\":%.3f,\"tokens_per_second\":%.1f,\"act_bits\":%d,\"act_granularity\":\"%s\",\"weight_bits\":%d,"
            "\"weight_granularity\":\"%s\"",
@@ -325,7 +364,7 @@ static const char *md_gate(char *buf, size_t cap, const cmp_report *p, qz_gate_m
     *buf = 0;
     for (int i = 0; i < p->n_checks; i++)
         if (p->checks[i].metric == m)
-            snprintf(buf, cap, "%s %.5g: %s", m == QZ_GATE_TOP1 ? "&ge;" : "&le;", p->checks[i].threshold,
+            snprintf(buf, cap, "%s %.5g: %s", m == QZ_GATE_TOP1 ? ">=" : "<=", p->checks[i].threshold,
                      p->checks[i].passed ? "pass" : "**FAIL**");
     return buf;
 }
@@ -345,8 +384,8 @@ static void print_cmp_markdown(const cmp_report *p)
            md_gate(g, sizeof g, p, QZ_GATE_KLD));
     printf("| KL divergence, median / p99 / max | | %.4g / %.4g / %.4g | | |\n", r->kld_median, r->kld_p99, r->kld_max);
     printf("| top-1 agreement | | %.5f | %s | %s |\n", r->top1, md_ci(ci, sizeof ci, r->top1_ci), md_gate(g, sizeof g, p, QZ_GATE_TOP1));
-    printf("| &Delta;p(next token), mean | | %.5g | %s | |\n", r->dp_mean, md_ci(ci, sizeof ci, r->dp_mean_ci));
-    printf("| &Delta;p(next token), RMS | | %.5g | %s | |\n\n", r->dp_rms, md_ci(ci, sizeof ci, r->dp_rms_ci));
+    printf("| Δp(next token), mean | | %.5g | %s | |\n", r->dp_mean, md_ci(ci, sizeof ci, r->dp_mean_ci));
+    printf("| Δp(next token), RMS | | %.5g | %s | |\n\n", r->dp_rms, md_ci(ci, sizeof ci, r->dp_rms_ci));
     printf("%lld windows of %lld tokens (%lld scored) of `%s`; KL %s.", (long long)r->cand.windows, (long long)p->seqlen,
            (long long)r->cand.scored, p->a->text, r->kld_top_k ? "from a top-k cache (a lower bound)" : "exact");
     if (p->n_checks) printf(" **Gate: %s**%s", p->passed ? "passed" : "failed", p->gate.ci ? " (95% CI must clear each threshold)" : "");
@@ -432,9 +471,13 @@ static int cmp_run(qz_cli *c, const eval_args *a, int read_cache, cmp_inputs *in
                      (int)(x->top_k ? x->top_k : read_cache ? 0 : QZ_CMP_TOP_K), x->base};
     p->base = read_cache ? in->cache.base : x->base;
     p->sim = &in->cand->sim;
+    char label[8300];
+    snprintf(label, sizeof label, "%.4096s against %.4096s%s", a->model, p->base, read_cache ? " (cached)" : " (both run)");
+    c->label = label;
     int rc = read_cache ? qz_compare_cache(in->cand, in->ids, in->n, &o, &p->r, err)
                         : qz_compare_models(in->base, in->cand, in->ids, in->n, &o, &p->r, err);
     qz_cli_progress_done(c);
+    c->label = NULL;
     return rc;
 }
 
@@ -479,6 +522,7 @@ static int run_info(const qz_cli *c, const char *dir)
     qz_error err = {0};
     if (qz_inspect_dir(&info, dir, &err)) return qz_cli_fail(c, &err);
     cJSON *j = c->json ? qz_inspect_json(&info, dir) : NULL;
+    if (j) cJSON_AddItemToObject(j, "blas", qz_blas_core_json());
     char *s = c->json ? (j ? cJSON_PrintUnformatted(j) : NULL) : qz_inspect_text(&info, dir);
     cJSON_Delete(j);
     if (!s) return qz_cli_fail(c, &(qz_error){QZ_EINTERNAL, "out of memory"});
@@ -509,6 +553,41 @@ static int run_tokenize(const qz_cli *c, const eval_args *a)
     return 0;
 }
 
+/* ------------------------------------------------------ --device cuda */
+
+/* --devices: one line per GPU. */
+static int run_devices(const qz_cli *c)
+{
+    qz_error err = {0};
+    int n;
+    if (qz_cuda_device_count(&n, &err)) return qz_cli_fail(c, &err);
+    for (int i = 0; i < n; i++) {
+        qz_cuda_device_info d;
+        if (qz_cuda_device_get_info(i, &d, &err)) return qz_cli_fail(c, &err);
+        printf("cuda:%d %s, compute %d.%d, %d SMs, %.1f GiB, %.0f GB/s peak\n", i, d.name, d.cc_major, d.cc_minor,
+               d.sm_count, (double)d.total_bytes / (1 << 30), d.peak_bandwidth / 1e9);
+    }
+    return 0;
+}
+
+/* The GPU result and --check-cpu's figures against their tolerances. */
+static void print_check(const qz_cli *c, const eval_args *a, const qz_ppl_result *r, int64_t seqlen, const qz_quant_sim *sim,
+                        const qz_cuda_check *k)
+{
+    if (c->json) {
+        print_json_fields(a, r, seqlen, sim);
+        printf(",\"device\":\"cuda:%d\",\"check_cpu\":{\"cpu_mean_nll\":%.9g,\"max_dlogit\":%.6g,\"nll_rel_diff\":%.6g,"
+               "\"top1_agree\":%.6f,\"positions\":%lld,\"tol_dlogit\":%g,\"tol_nll_rel\":%g,\"tol_top1\":%g,\"passed\":%s}}\n",
+               a->device, k->cpu_mean_nll, k->max_dlogit, k->nll_rel_diff, k->top1_agree, (long long)k->positions,
+               k->tol_dlogit, k->tol_nll_rel, k->tol_top1, k->passed ? "true" : "false");
+        return;
+    }
+    print_result(c, a, r, seqlen, sim);
+    printf("check-cpu on cuda:%d, %lld positions: max |dlogit| %.3g (<= %g), mean NLL rel diff %.3g (<= %g), "
+           "top-1 agreement %.4f (>= %g): %s\n", a->device, (long long)k->positions, k->max_dlogit, k->tol_dlogit,
+           k->nll_rel_diff, k->tol_nll_rel, k->top1_agree, k->tol_top1, k->passed ? "PASS" : "FAIL");
+}
+
 int main(int argc, char **argv)
 {
     qz_cli c;
@@ -516,6 +595,7 @@ int main(int argc, char **argv)
     eval_args a;
     int rc = parse_args(&c, argc, argv, &a);
     if (rc) return rc;
+    if (a.devices) return run_devices(&c);
     if (a.info) return run_info(&c, a.model);
     if (a.tokenize) return run_tokenize(&c, &a);
     if (a.cmp.base || a.cmp.cache) return run_compare(&c, &a);
@@ -524,15 +604,22 @@ int main(int argc, char **argv)
     int32_t *ids = NULL;
     int64_t n = 0;
     qz_ppl_result r;
-    rc = open_model(&a, a.model, 1, &m, &err);
+    qz_cuda_check chk = {0};
+    int n_dev;
+    rc = a.device >= 0 ? qz_cuda_device_count(&n_dev, &err) : QZ_OK; /* "no CUDA device" before any loading */
+    if (rc == QZ_OK) rc = open_model(&a, a.model, 1, &m, &err);
     if (rc == QZ_OK) rc = qz_cli_tokenize_file(a.model, a.text, &ids, &n, &err);
     if (rc == QZ_OK) {
         qz_ppl_opts o = {default_seqlen(&c, &a, m), a.max_windows, qz_cli_progress, &c, a.cmp.batch_windows};
-        rc = qz_eval_ppl(m, ids, n, &o, &r, &err);
+        c.label = a.model;
+        rc = a.device < 0 ? qz_eval_ppl(m, ids, n, &o, &r, &err)
+                          : qz_cuda_eval_ppl(m, ids, n, &o, a.device, &r, a.check_cpu ? &chk : NULL, &err);
         qz_cli_progress_done(&c);
-        if (rc == QZ_OK) print_result(&c, &a, &r, o.seqlen, &m->sim);
+        if (rc == QZ_OK && a.check_cpu) print_check(&c, &a, &r, o.seqlen, &m->sim, &chk);
+        else if (rc == QZ_OK) print_result(&c, &a, &r, o.seqlen, &m->sim);
     }
     free(ids);
     qz_model_free(m);
-    return rc ? qz_cli_fail(&c, &err) : 0;
+    if (rc) return qz_cli_fail(&c, &err);
+    return a.check_cpu && !chk.passed ? QZ_EXIT_GATE : 0;
 }

@@ -7,6 +7,8 @@
 #include <getopt.h>
 #include <string.h>
 
+#define DEFAULT_NSAMPLES 128
+
 static void usage(void)
 {
     printf("usage: qz-gptq IN_DIR OUT_DIR --calib FILE [options]\n"
@@ -19,7 +21,10 @@ static void usage(void)
            "options:\n"
            "  --method M            gptq | rtn (default gptq; rtn needs no --calib)\n"
            "  --bits B              2, 3, 4 or 8 (default 4)\n"
-           "  --group-size G        columns per group, or -1 for per channel (default 128)\n"
+           "  --group-size G        columns per group, -1 for per channel, or auto: the largest power of\n"
+           "                        two <= 128 dividing every packed linear's in_features (default 128)\n"
+           "  --allow-partial-groups  allow a group that does not divide in_features (a shorter last\n"
+           "                        group: qz reads it; vLLM, GPTQModel and AutoAWQ refuse it)\n"
            "  --sym | --asym        symmetric grid (default) or asymmetric (written as gptq_v2)\n"
            "  --act-order           quantize columns by descending Hessian diagonal (desc_act)\n"
            "  --static-groups       group parameters from the original weights, up front\n"
@@ -30,10 +35,14 @@ static void usage(void)
            "  --format F            gptq (default) or gguf (llama.cpp's block formats; --bits,\n"
            "                        --group-size, --sym/--asym, --mse, --static-groups do not apply)\n"
            QZ_CLI_GGUF_HELP
-           QZ_CLI_CALIB_HELP
+           QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default min(2048, max_position_embeddings))\n"
            "  --force               replace OUT_DIR if it exists\n"
-           QZ_CLI_COMMON_HELP);
+           QZ_CLI_COMMON_HELP
+           "\nexamples:\n"
+           "  qz-gptq model/ out/w4g128 --calib calib.txt --bits 4 --group-size 128\n"
+           "  qz-gptq model.gguf out/w4 --calib calib.txt --group-size auto --act-order --asym\n"
+           "  qz-gptq model/ out/rtn8 --method rtn --bits 8 --group-size -1\n");
 }
 
 typedef struct {
@@ -44,6 +53,7 @@ typedef struct {
     int gguf;                /* --format gguf */
     const char *gguf_type, *gguf_map;
     qz_gguf_plan plan;       /* while running */
+    int allow_partial;       /* --allow-partial-groups */
     qz_quantizer *quantizer; /* while running */
 } gptq_args;
 
@@ -60,8 +70,7 @@ static int check_args(qz_cli *c, gptq_args *a)
     qz_gptq_opts *g = &a->q.gptq;
     if (g->bits != 2 && g->bits != 3 && g->bits != 4 && g->bits != 8)
         return qz_cli_usage_error(c, "--bits %d: expected 2, 3, 4 or 8", g->bits);
-    if (g->group_size == 0 || g->group_size < -1) return qz_cli_usage_error(c, "--group-size: expected -1 or a positive integer");
-    if (g->static_groups && g->group_size < 0) return qz_cli_usage_error(c, "--static-groups needs a --group-size");
+    if (g->static_groups && g->group_size == -1) return qz_cli_usage_error(c, "--static-groups needs a --group-size");
     if (a->q.method == QZ_QUANT_GPTQ && a->cal.n_paths == 0) return qz_cli_usage_error(c, "--calib FILE is required for --method gptq");
     if (a->gguf && a->q.keep_sparsity) return qz_cli_usage_error(c, "--keep-sparsity: llama.cpp's grids with a min (Q4_1, K-quants) cannot keep exact zeros");
     if (!a->gguf && (a->gguf_type || a->gguf_map)) return qz_cli_usage_error(c, "--gguf-type / --gguf-type-map need --format gguf");
@@ -70,18 +79,20 @@ static int check_args(qz_cli *c, gptq_args *a)
 
 static int parse_args(qz_cli *c, int argc, char **argv, gptq_args *a)
 {
-    enum { O_METHOD = 256, O_BITS, O_GS, O_SYM, O_ASYM, O_ACT, O_STATIC, O_TRUESEQ, O_MSE, O_DAMP, O_KEEP, O_FORCE, O_FORMAT, O_GTYPE, O_GMAP };
+    enum { O_METHOD = 256, O_BITS, O_GS, O_SYM, O_ASYM, O_ACT, O_STATIC, O_TRUESEQ, O_MSE, O_DAMP, O_KEEP, O_FORCE, O_FORMAT, O_GTYPE, O_GMAP,
+           O_PARTIAL };
     static const struct option opts[] = {
         {"method", 1, 0, O_METHOD}, {"bits", 1, 0, O_BITS}, {"group-size", 1, 0, O_GS},
         {"sym", 0, 0, O_SYM}, {"asym", 0, 0, O_ASYM}, {"act-order", 0, 0, O_ACT}, {"static-groups", 0, 0, O_STATIC},
         {"true-sequential", 0, 0, O_TRUESEQ}, {"mse", 0, 0, O_MSE}, {"damp", 1, 0, O_DAMP},
         {"keep-sparsity", 0, 0, O_KEEP}, {"force", 0, 0, O_FORCE}, {"format", 1, 0, O_FORMAT}, {"gguf-type", 1, 0, O_GTYPE},
-        {"gguf-type-map", 1, 0, O_GMAP}, QZ_CLI_CALIB_OPTIONS, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
+        {"gguf-type-map", 1, 0, O_GMAP}, {"allow-partial-groups", 0, 0, O_PARTIAL}, QZ_CLI_CALIB_OPTIONS, QZ_CLI_COMMON_OPTIONS,
+        {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->q.gptq = qz_gptq_opts_default();
     a->q.gptq.group_size = 128;
     a->q.gptq.sym = 1;
-    a->cal.nsamples = 128;
+    a->cal.nsamples = DEFAULT_NSAMPLES;
     opterr = 0;
     int ch, rc = 0;
     int64_t v;
@@ -90,7 +101,8 @@ static int parse_args(qz_cli *c, int argc, char **argv, gptq_args *a)
         switch (ch) {
         case O_METHOD: rc = parse_method(c, optarg, &a->q.method); break;
         case O_BITS: rc = qz_cli_int(c, "--bits", optarg, 2, 8, &v); a->q.gptq.bits = (int)v; break;
-        case O_GS: rc = qz_cli_int(c, "--group-size", optarg, -1, INT32_MAX, &a->q.gptq.group_size); break;
+        case O_GS: rc = qz_cli_group_size(c, optarg, &a->q.gptq.group_size); break;
+        case O_PARTIAL: a->allow_partial = 1; break;
         case O_SYM: a->q.gptq.sym = 1; break;
         case O_ASYM: a->q.gptq.sym = 0; break;
         case O_ACT: a->q.gptq.act_order = 1; break;
@@ -138,23 +150,28 @@ static void print_config(const qz_cli *c, const gptq_args *a, int64_t seqlen)
             c->tool, a->in, a->out, qz_quant_method_name(a->q.method), g->bits, (long long)g->group_size,
             g->sym ? "sym" : "asym", g->act_order ? "on" : "off", g->static_groups ? "on" : "off",
             a->q.true_sequential ? "on" : "off", g->mse ? "on" : "off", g->damp,
-            a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->cal.nsamples, (long long)seqlen, (long long)a->cal.seed);
+            a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->cal.nsamples, a->q.method == QZ_QUANT_RTN ? 0LL : (long long)seqlen,
+            (long long)a->cal.seed);
 }
 
 static void print_json(const gptq_args *a, const qz_gptq_config *gc, int64_t seqlen, const char **fp, int n_fp, double secs)
 {
     const qz_gptq_opts *g = &a->q.gptq;
+    char gs[24] = "null"; /* GGUF: the type fixes the block, --group-size does not apply */
+    if (!a->gguf) snprintf(gs, sizeof gs, "%lld", (long long)g->group_size);
     printf("{\"input\":");
     qz_cli_json_string(stdout, a->in);
     printf(",\"output\":");
     qz_cli_json_string(stdout, a->out);
-    printf(",\"method\":\"%s\",\"bits\":%d,\"group_size\":%lld,\"sym\":%s,\"act_order\":%s,\"static_groups\":%s,"
+    qz_cli_json_blas(stdout);
+    printf(",\"method\":\"%s\",\"bits\":%d,\"group_size\":%s,\"sym\":%s,\"act_order\":%s,\"static_groups\":%s,"
            "\"true_sequential\":%s,\"mse\":%s,\"damp\":%g,\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,"
            "\"checkpoint_format\":\"%s\",",
-           qz_quant_method_name(a->q.method), g->bits, (long long)g->group_size, g->sym ? "true" : "false",
+           qz_quant_method_name(a->q.method), g->bits, gs, g->sym ? "true" : "false",
            g->act_order ? "true" : "false", g->static_groups ? "true" : "false", a->q.true_sequential ? "true" : "false",
            g->mse ? "true" : "false", g->damp, a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->cal.nsamples,
-           (long long)seqlen, (long long)a->cal.seed, a->gguf ? "gguf" : qz_gptq_zero_fmt_name(gc->fmt));
+           a->q.method == QZ_QUANT_RTN ? 0LL : (long long)seqlen, (long long)a->cal.seed,
+           a->gguf ? "gguf" : qz_gptq_zero_fmt_name(gc->fmt));
     if (a->gguf) {
         printf("\"gguf_type\":");
         qz_cli_json_string(stdout, a->gguf_type);
@@ -185,13 +202,19 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
 {
     gptq_args *a = args;
     const char *fp[QZ_LIN_COUNT], *quant[QZ_LIN_COUNT];
-    int n_q = 0, n_fp = 0;
+    int rc, n_q = 0, n_fp = 0;
     if (a->gguf) {
-        int rc = qz_cli_gguf_plan(c, &m->cfg, a->gguf_type, a->gguf_map, &a->plan, err);
-        if (rc) return rc;
+        /* GGUF: the type fixes the block; the group rule does not apply
+         * (qz_cli_gguf_plan falls back per tensor instead, docs/gguf-out.md) */
+        if ((rc = qz_cli_gguf_plan(c, &m->cfg, a->gguf_type, a->gguf_map, &a->plan, err))) return rc;
         a->q.ggml_types = a->plan.lin;
     } else {
+        if ((rc = qz_cli_resolve_groups(&m->cfg, gptq_packable, &a->q.gptq.bits, &a->q.gptq.group_size, a->allow_partial, err)))
+            return rc;
         n_fp = qz_cli_mark_unpackable(c, &m->cfg, gptq_packable, &a->q.gptq.bits, a->q.skip, fp, quant, &n_q);
+        if (n_q == 0)
+            return qz_fail(err, QZ_EINPUT, "no decoder linear of %s can be packed in the GPTQ layout at %d bits (see the warnings); "
+                           "try --bits 8 or another model", a->in, a->q.gptq.bits);
     }
     int64_t maxpos = m->cfg.max_position, seqlen = a->cal.seqlen ? a->cal.seqlen : (maxpos < 2048 ? maxpos : 2048);
     print_config(c, a, seqlen);
@@ -202,7 +225,7 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
                       .seqlen = seqlen, .format = QZ_EXPORT_GPTQ, .gptq = &gc, .gguf = a->gguf ? &a->plan : NULL, .quant_config = qc,
                       .make = make_quantizer, .destroy = free_quantizer, .ctx = a};
     double t0 = qz_now();
-    int rc = qz_cli_run_job(c, m, &job, err);
+    rc = qz_cli_run_job(c, m, &job, err);
     cJSON_Delete(qc);
     if (a->gguf) qz_gguf_plan_free(&a->plan);
     if (rc == QZ_OK && c->json) print_json(a, &gc, seqlen, fp, n_fp, qz_now() - t0);

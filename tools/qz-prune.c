@@ -8,6 +8,8 @@
 #include <getopt.h>
 #include <string.h>
 
+#define DEFAULT_NSAMPLES 128
+
 static void usage(void)
 {
     printf("usage: qz-prune IN_DIR OUT_DIR --method M [options]\n"
@@ -27,16 +29,21 @@ static void usage(void)
            "                        heads per KV head; default all)\n"
            "  --ffn-keep F          structured: fraction of FFN channels kept, (0, 1] (default 1)\n"
            "  --bits B              sparsegpt: quantize jointly to 2, 3, 4 or 8 bits, GPTQ checkpoint (default off)\n"
-           "  --group-size G        with --bits: columns per group or -1 (default 128)\n"
+           "  --group-size G        with --bits: columns per group, -1, or auto (default 128; see qz-gptq)\n"
+           "  --allow-partial-groups  with --bits: allow a group that does not divide in_features\n"
            "  --sym | --asym        with --bits: symmetric (default) or asymmetric grid\n"
            "  --damp D              sparsegpt: relative Hessian damping (default 0.01)\n"
            "  --block-size N        sparsegpt: columns per mask/update block (default 128)\n"
            "  --format F            dense (default) or compressed-tensors (2:4 only: sparse-24-bitmask)\n"
-           QZ_CLI_CALIB_HELP
+           QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "                        (wanda, sparsegpt and structured need --calib; magnitude needs none)\n"
            "  --seqlen N            tokens per window (default min(2048, max_position_embeddings))\n"
            "  --force               replace OUT_DIR if it exists\n"
-           QZ_CLI_COMMON_HELP);
+           QZ_CLI_COMMON_HELP
+           "\nexamples:\n"
+           "  qz-prune model/ out/wanda50 --method wanda --sparsity 0.5 --calib calib.txt\n"
+           "  qz-prune model/ out/sgpt24 --method sparsegpt --pattern 2:4 --calib calib.txt --bits 4\n"
+           "  qz-prune model/ out/small --method structured --heads 6 --ffn-keep 0.75 --calib calib.txt\n");
 }
 
 typedef struct module_stat {
@@ -50,6 +57,7 @@ typedef struct {
     qz_prune_opts p;
     qz_quant_opts q;     /* sparsegpt */
     int scope_set, bits, heads_set, ffn_set, ct_format, force;
+    int allow_partial; /* --allow-partial-groups */
     qz_pruner *pruner;   /* while running */
     qz_quantizer *quantizer;
     module_stat *stats;  /* (n_layers, QZ_LIN_COUNT) */
@@ -120,12 +128,12 @@ static int check_args(qz_cli *c, prune_args *a)
 
 static int parse_args(qz_cli *c, int argc, char **argv, prune_args *a)
 {
-    enum { O_METHOD = 256, O_SPARSITY, O_PATTERN, O_SCOPE, O_HEADS, O_FFN, O_BITS, O_GS, O_SYM, O_ASYM, O_DAMP, O_BLOCK, O_FORMAT, O_FORCE };
+    enum { O_METHOD = 256, O_SPARSITY, O_PATTERN, O_SCOPE, O_HEADS, O_FFN, O_BITS, O_GS, O_SYM, O_ASYM, O_DAMP, O_BLOCK, O_FORMAT, O_FORCE, O_PARTIAL };
     static const struct option opts[] = {
         {"method", 1, 0, O_METHOD}, {"sparsity", 1, 0, O_SPARSITY}, {"pattern", 1, 0, O_PATTERN}, {"scope", 1, 0, O_SCOPE},
         {"heads", 1, 0, O_HEADS}, {"ffn-keep", 1, 0, O_FFN}, {"bits", 1, 0, O_BITS}, {"group-size", 1, 0, O_GS},
         {"sym", 0, 0, O_SYM}, {"asym", 0, 0, O_ASYM}, {"damp", 1, 0, O_DAMP}, {"block-size", 1, 0, O_BLOCK},
-        {"format", 1, 0, O_FORMAT}, {"force", 0, 0, O_FORCE}, QZ_CLI_CALIB_OPTIONS, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
+        {"format", 1, 0, O_FORMAT}, {"force", 0, 0, O_FORCE}, {"allow-partial-groups", 0, 0, O_PARTIAL}, QZ_CLI_CALIB_OPTIONS, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->p.method = QZ_QUANT_METHOD_COUNT;
     a->p.sparsity = 0.5;
@@ -134,7 +142,7 @@ static int parse_args(qz_cli *c, int argc, char **argv, prune_args *a)
     a->q.sparsegpt = qz_sparsegpt_opts_default();
     a->q.sparsegpt.gptq.group_size = 128;
     a->q.sparsegpt.gptq.sym = 1;
-    a->cal.nsamples = 128;
+    a->cal.nsamples = DEFAULT_NSAMPLES;
     opterr = 0;
     int ch, rc = 0;
     int64_t v;
@@ -154,9 +162,9 @@ static int parse_args(qz_cli *c, int argc, char **argv, prune_args *a)
             a->bits = (int)v;
             break;
         case O_GS:
-            rc = qz_cli_int(c, "--group-size", optarg, -1, INT32_MAX, &g->group_size);
-            if (rc == 0 && g->group_size == 0) rc = qz_cli_usage_error(c, "--group-size: expected -1 or a positive integer");
+            rc = qz_cli_group_size(c, optarg, &g->group_size);
             break;
+        case O_PARTIAL: a->allow_partial = 1; break;
         case O_SYM: g->sym = 1; break;
         case O_ASYM: g->sym = 0; break;
         case O_DAMP: rc = qz_cli_real(c, "--damp", optarg, 1e-9, 1e3, &d); g->damp = d; break;
@@ -217,13 +225,14 @@ static void print_json(const prune_args *a, const qz_model_config *cfg, int64_t 
     qz_cli_json_string(stdout, a->in);
     printf(",\"output\":");
     qz_cli_json_string(stdout, a->out);
+    qz_cli_json_blas(stdout);
     printf(",\"method\":\"%s\",\"sparsity\":%g,\"pattern\":\"%s\",\"scope\":\"%s\",", qz_quant_method_name(a->p.method),
            structured || a->p.prune_m ? -1.0 : a->p.sparsity, structured ? "structured" : pat,
            a->p.method == QZ_QUANT_SPARSEGPT ? "block" : qz_prune_scope_name(a->p.scope));
     if (structured) printf("\"heads_kept\":%lld,\"ffn_keep\":%g,", (long long)a->p.keep_heads, a->p.ffn_keep);
     printf("\"bits\":%d,\"group_size\":%lld,\"format\":\"%s\",\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,\"modules\":[", a->bits,
            a->bits ? (long long)a->q.sparsegpt.gptq.group_size : 0LL, format, a->p.method == QZ_QUANT_MAGNITUDE ? 0LL : (long long)a->cal.nsamples,
-           (long long)seqlen, (long long)a->cal.seed);
+           a->p.method == QZ_QUANT_MAGNITUDE ? 0LL : (long long)seqlen, (long long)a->cal.seed);
     double zeros = 0, before = 0, after = 0;
     for (int64_t l = 0; l < cfg->n_layers; l++)
         for (int id = 0; id < QZ_LIN_COUNT; id++) {
@@ -324,10 +333,15 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
     prune_args *a = args;
     int64_t maxpos = m->cfg.max_position, seqlen = a->cal.seqlen ? a->cal.seqlen : (maxpos < 2048 ? maxpos : 2048);
     int rc = resolve(c, a, m, err);
+    if (rc == QZ_OK && a->bits)
+        rc = qz_cli_resolve_groups(&m->cfg, gptq_packable, &a->bits, &a->q.sparsegpt.gptq.group_size, a->allow_partial, err);
     if (rc) return rc;
-    print_config(c, a, seqlen);
     const char *fp[QZ_LIN_COUNT], *quant[QZ_LIN_COUNT];
     int n_q = 0, n_fp = a->bits ? qz_cli_mark_unpackable(c, &m->cfg, gptq_packable, &a->bits, a->q.skip, fp, quant, &n_q) : 0;
+    if (a->bits && n_q == 0)
+        return qz_fail(err, QZ_EINPUT, "no decoder linear of %s can be packed in the GPTQ layout at %d bits (see the warnings); "
+                       "try --bits 8, or leave out --bits", a->in, a->bits);
+    print_config(c, a, seqlen);
     const qz_gptq_opts *g = &a->q.sparsegpt.gptq;
     qz_gptq_config gc = {a->bits, g->group_size, g->sym, 0, 0, 0, g->damp, g->sym ? QZ_GPTQ_ZERO_V1 : QZ_GPTQ_ZERO_V2};
     qz_export_format format = a->ct_format ? QZ_EXPORT_SPARSE24 : a->bits ? QZ_EXPORT_GPTQ : QZ_EXPORT_FP;

@@ -7,6 +7,8 @@
 #include <getopt.h>
 #include <string.h>
 
+#define DEFAULT_NSAMPLES 512
+
 static void usage(void)
 {
     printf("usage: qz-smooth IN_DIR OUT_DIR --calib FILE [options]\n"
@@ -23,10 +25,13 @@ static void usage(void)
            "                        alpha in 0, 0.05, ..., 1 with the smallest W8A8 output error\n"
            "  --auto-samples N      windows the auto search measures on (default 32)\n"
            "  --w8a8                write int8 weights + the dynamic int8 activation scheme\n"
-           QZ_CLI_CALIB_HELP
+           QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default 512)\n"
            "  --force               replace OUT_DIR if it exists\n"
-           QZ_CLI_COMMON_HELP);
+           QZ_CLI_COMMON_HELP
+           "\nexamples:\n"
+           "  qz-smooth model/ out/w8a8 --calib calib.txt --w8a8\n"
+           "  qz-smooth model/ out/smoothed --calib calib.txt --alpha auto\n");
 }
 
 typedef struct {
@@ -53,7 +58,7 @@ static int parse_args(qz_cli *c, int argc, char **argv, smooth_args *a)
                                          {"force", 0, 0, O_FORCE}, QZ_CLI_CALIB_OPTIONS, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->o = qz_smooth_opts_default();
-    a->cal.nsamples = 512;
+    a->cal.nsamples = DEFAULT_NSAMPLES;
     a->cal.seqlen = 512;
     opterr = 0;
     int ch, rc = 0;
@@ -78,6 +83,7 @@ static void print_json(const smooth_args *a, double secs)
     qz_cli_json_string(stdout, a->in);
     printf(",\"output\":");
     qz_cli_json_string(stdout, a->out);
+    qz_cli_json_blas(stdout);
     if (a->o.auto_alpha) printf(",\"method\":\"smoothquant\",\"alpha\":\"auto\",\"auto_samples\":%lld", (long long)a->o.auto_samples);
     else printf(",\"method\":\"smoothquant\",\"alpha\":%g", a->o.alpha);
     printf(",\"w8a8\":%s,\"format\":\"%s\",\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,\"seconds\":%.3f,\"peak_rss_mib\":%.1f}\n",

@@ -25,6 +25,7 @@ static int discard_layer(void *ctx, const qz_layer *L, const qz_quant_result *co
 
 int main(int argc, char **argv)
 {
+    bench_start();
     const char *dir = argc > 1 ? argv[1] : "/tmp/qz-bench-awq";
     const char *env = getenv("QZ_BENCH_AWQ_SAMPLES");
     int64_t ns = env ? atoll(env) : 4, T = 512;
@@ -52,7 +53,8 @@ int main(int argc, char **argv)
     if (rc == QZ_OK) rc = qz_pipeline_run(m, ids, ns, T, qz_awq_method(a), NULL, NULL, NULL, &err);
     double secs = qz_now() - t0;
     if (rc) fprintf(stderr, "bench_awq: %s\n", err.msg);
-    printf("{\n  \"benchmark\": \"awq_layer\",\n  \"shape\": \"llama-7b layer: hidden 4096, ffn 11008, 32 heads (MHA), f16\",\n"
+    bench_json_open("awq_layer");
+    printf("  \"shape\": \"llama-7b layer: hidden 4096, ffn 11008, 32 heads (MHA), f16\",\n"
            "  \"tokens\": %lld,\n  \"threads\": %d,\n  \"baseline_sgemm_2048_gflops\": %.2f,\n  \"seconds\": %.2f,\n"
            "  \"seconds_per_1k_tokens\": %.2f,\n  \"search_clip_quant_seconds\": {\"qkv\": %.2f, \"o\": %.2f, \"gate_up\": %.2f, \"down\": %.2f},\n"
            "  \"peak_rss_mib\": %.1f\n}\n",

@@ -4,7 +4,8 @@
  * (one per input site, as qz-gptq keeps them), then the GPTQ solve of all
  * seven linears (4-bit, group 128, symmetric) and RTN on the same grid.
  *
- * Efficiency figures divide by the sgemm peak measured in the same run:
+ * Efficiency figures divide by the sgemm peak measured in the same run with
+ * the best core this OpenBLAS has (bench_util.h bench_sgemm_peak):
  *   hessian: useful FLOPs tokens*d*(d+1) per site (ssyrk) / time
  *   gptq update: the lazy block updates and in-block updates, rows*cols^2
  *   FLOPs per linear (plus the O(cols^3) Cholesky work, in fp64, not counted)
@@ -17,6 +18,7 @@
 
 int main(void)
 {
+    bench_start();
     const char *env = getenv("QZ_BENCH_TOKENS");
     int64_t tokens = env ? atoll(env) : 128 * 2048, chunk = 2048;
     if (tokens < chunk) tokens = chunk;
@@ -33,7 +35,8 @@ int main(void)
     float *X = malloc((size_t)(chunk * ff) * sizeof(float));
     float *H[4];
     double hess_s = 0, hess_flops = 0;
-    printf("{\n  \"benchmark\": \"gptq_layer\",\n  \"shape\": \"llama-7b layer: q/k/v/o 4096x4096, gate/up 11008x4096, down 4096x11008\",\n"
+    bench_json_open("gptq_layer");
+    printf("  \"shape\": \"llama-7b layer: q/k/v/o 4096x4096, gate/up 11008x4096, down 4096x11008\",\n"
            "  \"tokens\": %lld,\n  \"threads\": %d,\n  \"baseline_sgemm_2048_gflops\": %.2f,\n  \"hessian\": [\n",
            (long long)tokens, openblas_get_num_threads(), peak * 1e-9);
     for (int s = 0; s < 4; s++) {

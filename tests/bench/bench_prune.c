@@ -65,6 +65,7 @@ static int bench_method(const qz_method *meth, qz_layer *L, float *const W0[QZ_L
 
 int main(void)
 {
+    bench_start();
     const char *env = getenv("QZ_BENCH_PRUNE_TOKENS");
     int64_t chunk = 2048, tokens = env ? atoll(env) : 8 * chunk;
     if (tokens < chunk) tokens = chunk;
@@ -111,7 +112,8 @@ int main(void)
         }
         fprintf(stderr, "bench_prune: %s %s: %.1f s + %.1f s\n", runs[i].method, runs[i].pattern, runs[i].stats_s, runs[i].mask_s);
     }
-    printf("{\n  \"benchmark\": \"prune_layer\",\n  \"shape\": \"llama-7b layer: q/k/v/o 4096x4096, gate/up 11008x4096, down 4096x11008\",\n"
+    bench_json_open("prune_layer");
+    printf("  \"shape\": \"llama-7b layer: q/k/v/o 4096x4096, gate/up 11008x4096, down 4096x11008\",\n"
            "  \"tokens\": %lld,\n  \"threads\": %d,\n  \"baseline_sgemm_2048_gflops\": %.2f,\n  \"runs\": [\n",
            (long long)tokens, openblas_get_num_threads(), peak * 1e-9);
     for (int i = 0; i < 5; i++)

@@ -150,8 +150,8 @@ sed -i 's/"en": 302/"en": 99999/; s/"an": 303/"an": 302/; s/"en": 99999/"en": 30
 expect_exit gate_tokenizer_mismatch 2 "tokenizer mismatch" "$BIN"/qz-eval "$TMP/tok" --base "$M" "${EV[@]}"
 
 # ---- the gate: exit codes, messages, JUnit
-"$BIN"/qz-gptq "$M" "$TMP/rtn2" --method rtn --bits 2 --quiet >/dev/null
-"$BIN"/qz-gptq "$M" "$TMP/rtn8" --method rtn --bits 8 --quiet >/dev/null
+"$BIN"/qz-gptq "$M" "$TMP/rtn2" --method rtn --bits 2 --group-size -1 --quiet >/dev/null
+"$BIN"/qz-gptq "$M" "$TMP/rtn8" --method rtn --bits 8 --group-size -1 --quiet >/dev/null
 TH=(--max-ppl-ratio 1.05 --max-kld 0.05 --min-top1 0.9)
 "$BIN"/qz-eval "$TMP/rtn2" --base "$M" "${EV[@]}" "${TH[@]}" --junit "$TMP/fail.xml" >"$TMP/out" 2>"$TMP/err"
 rc=$?

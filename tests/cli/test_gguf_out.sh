@@ -27,6 +27,12 @@ mkdir "$TMP/hfbad"; cp "$SHARED/models/stories260K/config.json" "$SHARED/models/
 sed 's/"byte_fallback": *true/"byte_fallback": false/' "$SHARED/models/stories260K/tokenizer.json" >"$TMP/hfbad/tokenizer.json"
 expect_exit gguf_out_hf_unknown_pre 2 "pre-tokenizer is none that llama.cpp names" "$BIN"/qz-gptq "$TMP/hfbad" "$TMP/bad7" --method rtn --format gguf
 expect_exit gguf_out_awq_scale_only 2 "drop --format gguf" "$BIN"/qz-awq "$G" "$TMP/bad8" --calib "$TMP/cal.txt" --format gguf --scale-only
+# the group rule (docs/qz-gptq.md) refuses g128 on hidden 64 for GPTQ checkpoints, not for GGUF (the type fixes the block)
+expect_exit gguf_out_group_rule_hf 2 "does not divide" "$BIN"/qz-gptq "$G" "$TMP/bad9" --method rtn --group-size 128
+for gs in 128 auto; do
+  if "$BIN"/qz-gptq "$G" "$TMP/grp$gs" --method rtn --format gguf --gguf-type Q8_0 --group-size $gs --quiet 2>"$TMP/grp.err" &&
+     [ -f "$TMP/grp$gs/model.gguf" ]; then pass gguf_out_group_rule_skipped_$gs; else fail gguf_out_group_rule_skipped_$gs "$(head -c 300 "$TMP/grp.err")"; fi
+done
 left=$(ls -d "$TMP"/bad* 2>/dev/null | wc -l)
 [ "$left" -eq 0 ] && pass gguf_out_no_partial_output || fail gguf_out_no_partial_output "$left output(s) left behind"
 

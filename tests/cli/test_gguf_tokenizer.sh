@@ -26,7 +26,7 @@ check_fixture() {
     else got=$(tr '\n' ' ' <"$TMP/ids" | sed 's/ $//'); fi
     if [ "$got" != "$want" ]; then
       bad=$((bad + 1))
-      [ $bad -le 3 ] && echo "  case $n ($kind $a): want '${want:0:200}' got '${got:0:200}'"
+      [ $bad -le 3 ] && echo "  case $n ($kind ${a:0:40}): want '${want:0:200}' got '${got:0:200}'"
     fi
   done <"$fx"
   if [ $bad -eq 0 ] && [ $n -gt 0 ]; then pass "$name ($n cases)"; else fail "$name" "$bad of $n cases differ"; fi
@@ -70,3 +70,8 @@ mkdir "$TMP/empty"
 expect_exit tokenize_no_model 2 "config.json: cannot open, and no .gguf file there" "$BIN"/qz-eval "$TMP/empty" --tokenize "$TMP/t.txt"
 touch "$TMP/empty/config.json"
 expect_exit tokenize_no_tokenizer 2 "tokenizer.json" "$BIN"/qz-eval "$TMP/empty" --tokenize "$TMP/t.txt"
+# GGUF files (tests/fixtures) whose tokenizer qz does not support: exit 2, naming the value and what is supported
+expect_exit gguf_tokenizer_bad_model 2 'tokenizer.ggml.model "bert" is not supported (supported: gpt2, llama)' \
+  "$BIN"/qz-eval $FIX/bad_model.gguf --tokenize "$TMP/t.txt"
+expect_exit gguf_tokenizer_bad_pre 2 'tokenizer.ggml.pre "deepseek-llm" is not supported (supported: gpt2, smollm' \
+  "$BIN"/qz-eval $FIX/bad_pre.gguf --tokenize "$TMP/t.txt"

@@ -45,17 +45,17 @@ cmp -s "$TMP/g4/model.safetensors" "$TMP/g4b/model.safetensors" && cmp -s "$TMP/
 "$BIN"/qz-gptq "$M" "$TMP/a3" "${CAL[@]}" --bits 3 --group-size 32 --asym --act-order --true-sequential --quiet >/dev/null &&
   grep -q '"checkpoint_format":[[:space:]]*"gptq_v2"' "$TMP/a3/config.json" && grep -q '"desc_act":[[:space:]]*true' "$TMP/a3/config.json" &&
   [ -n "$(ev "$TMP/a3")" ] && pass gptq_asym_actorder_v2 || fail gptq_asym_actorder_v2 "asym act-order artifact"
-"$BIN"/qz-gptq "$M" "$TMP/s8" "${CAL[@]}" --bits 8 --group-size 16 --act-order --static-groups --quiet >/dev/null &&
+"$BIN"/qz-gptq "$M" "$TMP/s8" "${CAL[@]}" --bits 8 --group-size 16 --allow-partial-groups --act-order --static-groups --quiet >/dev/null &&
   close_rel "$(ev "$TMP/s8")" "$base" 0.005 && pass gptq_8bit_static_groups || fail gptq_8bit_static_groups "8-bit static groups"
 
 # atomic output: an existing directory is refused, --force replaces it
-expect_exit gptq_refuses_existing 2 "use --force" "$BIN"/qz-gptq "$M" "$TMP/g4" --method rtn
-"$BIN"/qz-gptq "$M" "$TMP/g4" --method rtn --force --quiet >/dev/null && grep -q '"group_size":[[:space:]]*128' "$TMP/g4/config.json" &&
+expect_exit gptq_refuses_existing 2 "use --force" "$BIN"/qz-gptq "$M" "$TMP/g4" --method rtn --group-size 32
+"$BIN"/qz-gptq "$M" "$TMP/g4" --method rtn --group-size 64 --force --quiet >/dev/null && grep -q '"group_size":[[:space:]]*64' "$TMP/g4/config.json" &&
   pass gptq_force || fail gptq_force "--force did not replace"
-expect_exit gptq_output_is_input 2 "output directory is the input" "$BIN"/qz-gptq "$M" "$M" --method rtn --force
-expect_exit gptq_requantize 2 "already a quantized checkpoint" "$BIN"/qz-gptq "$TMP/g4" "$TMP/x" --method rtn
+expect_exit gptq_output_is_input 2 "output directory is the input" "$BIN"/qz-gptq "$M" "$M" --method rtn --group-size 32 --force
+expect_exit gptq_requantize 2 "already a quantized checkpoint" "$BIN"/qz-gptq "$TMP/g4" "$TMP/x" --method rtn --group-size 32
 printf 'tiny' >"$TMP/tiny.txt"
-expect_exit gptq_short_calib 2 "need at least" "$BIN"/qz-gptq "$M" "$TMP/x" --calib "$TMP/tiny.txt" --seqlen 256
+expect_exit gptq_short_calib 2 "need at least" "$BIN"/qz-gptq "$M" "$TMP/x" --calib "$TMP/tiny.txt" --seqlen 256 --group-size 32
 [ ! -e "$TMP/x" ] && [ -z "$(ls -d "$TMP"/x.qz-tmp-* 2>/dev/null)" ] && pass gptq_nothing_written || fail gptq_nothing_written "partial output left"
 
 # NaN in a weight: exit 2 naming layer and module, nothing written
@@ -64,7 +64,7 @@ rm -rf "$TMP/nan"; mkdir "$TMP/nan"; cp "$F"/* "$TMP/nan/"; chmod -R u+w "$TMP/n
 hlen=$(od -An -t u8 -N8 "$TMP/nan/model.safetensors" | tr -d ' ')
 begin=$(grep -ao '"model.layers.2.mlp.up_proj.weight":{[^}]*}' "$TMP/nan/model.safetensors" | sed 's/.*"data_offsets":\[\([0-9]*\),.*/\1/')
 printf '\000\000\300\177' | dd of="$TMP/nan/model.safetensors" bs=1 seek=$((8 + hlen + begin + 400)) conv=notrunc status=none
-expect_exit gptq_nan_weight 2 "layer 2 mlp.up_proj" "$BIN"/qz-gptq "$TMP/nan" "$TMP/y" --calib "$D" --nsamples 4 --seqlen 64
+expect_exit gptq_nan_weight 2 "layer 2 mlp.up_proj" "$BIN"/qz-gptq "$TMP/nan" "$TMP/y" --calib "$D" --nsamples 4 --seqlen 64 --group-size 32
 [ ! -e "$TMP/y" ] && pass gptq_nan_nothing_written || fail gptq_nan_nothing_written "output left behind"
 
 # A norm weight of 3e38 overflows the activations to Inf: exit 2 naming the
@@ -73,4 +73,28 @@ rm -rf "$TMP/inf"; mkdir "$TMP/inf"; cp "$F"/* "$TMP/inf/"; chmod -R u+w "$TMP/i
 begin=$(grep -ao '"model.layers.1.input_layernorm.weight":{[^}]*}' "$TMP/inf/model.safetensors" | sed 's/.*"data_offsets":\[\([0-9]*\),.*/\1/')
 printf '\346\261\141\177' | dd of="$TMP/inf/model.safetensors" bs=1 seek=$((8 + hlen + begin + 8)) conv=notrunc status=none
 expect_exit gptq_inf_activation 2 "layer 1 self_attn.q_proj/k_proj/v_proj: input activations" \
-  "$BIN"/qz-gptq "$TMP/inf" "$TMP/z" --calib "$D" --nsamples 4 --seqlen 64
+  "$BIN"/qz-gptq "$TMP/inf" "$TMP/z" --calib "$D" --nsamples 4 --seqlen 64 --group-size 32
+
+# The group rule (issues 11, 13): a group that does not divide a packed linear's in_features is
+# refused before any work, naming the largest that would; auto chooses it; a partial group only
+# with --allow-partial-groups. stories260K: q/k/v/o/gate/up have in 64, down 172 (packed at 8 bits).
+expect_exit gptq_group_too_large 2 "largest group size that divides every linear is 64" "$BIN"/qz-gptq "$M" "$TMP/gx" --method rtn --bits 4 --group-size 128
+[ ! -e "$TMP/gx" ] && pass gptq_group_refusal_writes_nothing || fail gptq_group_refusal_writes_nothing "OUT exists"
+expect_exit gptq_group_not_divisor 2 "does not divide the in_features of self_attn.q_proj (in_features 64)" "$BIN"/qz-gptq "$M" "$TMP/gx" --method rtn --bits 4 --group-size 48
+expect_exit gptq_group_8bit_down 2 "mlp.down_proj (in_features 172).*is 4 " "$BIN"/qz-gptq "$M" "$TMP/gx" --method rtn --bits 8 --group-size 32
+expect_exit gptq_group_bad 2 "expected -1, auto or a positive integer" "$BIN"/qz-gptq "$M" "$TMP/gx" --method rtn --group-size 0
+"$BIN"/qz-gptq "$M" "$TMP/gauto" --method rtn --bits 4 --group-size auto --quiet --json >"$TMP/gauto.json" &&
+  [ "$(json_num "$TMP/gauto.json" group_size)" = 64 ] && grep -q '"group_size":[[:space:]]*64' "$TMP/gauto/config.json" &&
+  pass gptq_group_auto || fail gptq_group_auto "auto did not choose 64: $(cat "$TMP/gauto.json")"
+# 8 bits: 64 and 172 share no power of two >= 32, so auto is per channel
+"$BIN"/qz-gptq "$M" "$TMP/gauto8" --method rtn --bits 8 --group-size auto --quiet --json >"$TMP/gauto8.json" &&
+  [ "$(json_num "$TMP/gauto8.json" group_size)" = -1 ] && pass gptq_group_auto_per_channel || fail gptq_group_auto_per_channel "$(cat "$TMP/gauto8.json")"
+"$BIN"/qz-gptq "$M" "$TMP/gpart" --method rtn --bits 8 --group-size 32 --allow-partial-groups --quiet >/dev/null &&
+  [ -n "$(ev "$TMP/gpart")" ] && pass gptq_group_partial_allowed || fail gptq_group_partial_allowed "--allow-partial-groups"
+# RTN uses no calibration: its JSON says nsamples 0 and seqlen 0
+[ "$(json_num "$TMP/gauto.json" nsamples)" = 0 ] && [ "$(json_num "$TMP/gauto.json" seqlen)" = 0 ] &&
+  pass gptq_rtn_json_no_calib || fail gptq_rtn_json_no_calib "$(cat "$TMP/gauto.json")"
+# missing parents of OUT_DIR are created (mkdir -p), as the README's pipeline assumes
+"$BIN"/qz-gptq "$M" "$TMP/new/parents/w4" --method rtn --bits 4 --group-size 32 --quiet >/dev/null && [ -f "$TMP/new/parents/w4/config.json" ] &&
+  pass gptq_creates_parents || fail gptq_creates_parents "OUT_DIR parents not created"
+expect_exit gptq_parent_is_file 2 "cannot create the output directory: Not a directory" "$BIN"/qz-gptq "$M" "$TMP/new/parents/w4/config.json/x" --method rtn --group-size 32

@@ -75,7 +75,7 @@ check info_gptq_2bit_g32 "$TMP/gptq2" gptq gptq 2 32 "gate up down"
 check info_gptq_3bit_v2_act_order "$TMP/gptq3" gptq gptq_v2 3 -1 "gate up down"
 grep -q '"sym":false,"desc_act":true' "$TMP/info_gptq_3bit_v2_act_order.json" && pass info_gptq_sym_desc_act ||
   fail info_gptq_sym_desc_act "$(grep -o '"sym":[a-z]*,"desc_act":[a-z]*' "$TMP/info_gptq_3bit_v2_act_order.json")"
-"$BIN"/qz-awq "$M" "$TMP/awq4" "${CAL[@]}" --bits 4 --group-size 32 >/dev/null 2>&1
+"$BIN"/qz-awq "$M" "$TMP/awq4" "${CAL[@]}" --bits 4 --group-size 32 --allow-partial-groups >/dev/null 2>&1
 check info_awq_gemm_g32 "$TMP/awq4" awq awq_gemm 4 32 "gate up down"
 "$BIN"/qz-smooth "$M" "$TMP/w8a8" "${CAL[@]}" --w8a8 >/dev/null
 check info_smooth_w8a8 "$TMP/w8a8" ct ct_int_quantized 8 -1 ""

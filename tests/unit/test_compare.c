@@ -464,10 +464,14 @@ static void test_compare_models_synthetic(void)
     CHECK(qz_compare_models(a, a, ids, 100, &o, &self, &err) == 0, "%s", err.msg);
     CHECK(self.cand.windows == 6 && self.kld_max < 1e-12 && self.top1 == 1 && self.ppl_ratio == 1 && self.dp_rms == 0, "self");
     CHECK(qz_compare_models(a, b, ids, 100, &o, &all, &err) == 0, "%s", err.msg);
-    o.eval.batch_windows = 1; /* six batches: the same figures */
+    o.eval.batch_windows = 1; /* six batches: the same figures, up to the last bits of sgemm over 16 rows instead of 96
+                                 (OpenBLAS's results depend on the row count) */
     CHECK(qz_compare_models(a, b, ids, 100, &o, &one, &err) == 0, "%s", err.msg);
-    CHECK(all.kld_mean > 0.01 && all.kld_mean == one.kld_mean && all.kld_p99 == one.kld_p99 && all.top1 == one.top1 &&
-              all.cand.mean_nll == one.cand.mean_nll && all.base_mean_nll == one.base_mean_nll, "batching changed the figures");
+    CHECK(all.kld_mean > 0.01 && all.top1 == one.top1, "batching changed the figures");
+    CHECK_CLOSE(one.kld_mean, all.kld_mean, 0, 1e-5);
+    CHECK_CLOSE(one.kld_p99, all.kld_p99, 0, 1e-5);
+    CHECK_CLOSE(one.cand.mean_nll, all.cand.mean_nll, 0, 1e-6);
+    CHECK_CLOSE(one.base_mean_nll, all.base_mean_nll, 0, 1e-6);
     /* the base's own perplexity run agrees (it sums float exps: 1 ulp) */
     qz_ppl_result pr;
     CHECK(qz_eval_ppl(a, ids, 100, &o.eval, &pr, &err) == 0, "%s", err.msg);

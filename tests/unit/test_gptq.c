@@ -7,6 +7,7 @@
  * the fp64 inverse can move a value across a .5 boundary): at most 0.1% of
  * entries per case, and the count is printed.
  */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@
 #define TOL_SCALE_REL 1e-5   /* group scales: inputs differ by sgemm rounding */
 #define TOL_Q_ABS 1e-5       /* dequantized weight where the codes agree */
 #define MAX_TIE_FRAC 1e-3    /* code mismatches allowed (rounding ties) */
+#define TOL_TIE_FRAC 2e-3    /* blocked vs ref: code mismatches allowed (ties) */
 
 /* ------------------------------------------------------------------------- */
 /* Small helpers                                                              */
@@ -65,6 +67,35 @@ typedef struct grid_case {
     uint8_t codes[4];
     float q[4];
 } grid_case;
+
+/* qz_round_half_even must equal nearbyintf bit for bit: the .5 ties (to
+ * even), signed zeros, the 2^22 switch-over, huge values, and a sweep of
+ * random floats of every magnitude. */
+static void test_round_half_even(void)
+{
+    static const float cases[] = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 0.49999997f, -0.3f, -0.0f,
+                                  0.0f, 7.5f, 8.5f, 0x1p22f - 0.5f, 0x1p22f, 0x1p22f + 1.0f,
+                                  -0x1p22f + 0.5f, 0x1.8p22f + 0.5f, 0x1p23f, 1e30f, -1e30f,
+                                  INFINITY, -INFINITY, 1e-40f};
+    int bad = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        float a = qz_round_half_even(cases[k]), b = nearbyintf(cases[k]);
+        if (memcmp(&a, &b, sizeof a)) bad++, printf("  round(%a) = %a, nearbyintf %a\n", (double)cases[k], (double)a, (double)b);
+    }
+    for (int k = 0; k < 200000; k++) {
+        uint32_t u = (uint32_t)splitmix64();
+        float x;
+        memcpy(&x, &u, sizeof x);
+        if (isnan(x)) continue;
+        float a = qz_round_half_even(x), b = nearbyintf(x);
+        bad += memcmp(&a, &b, sizeof a) != 0;
+        x = (float)((double)(int32_t)u / 256.0); /* many exact halves */
+        a = qz_round_half_even(x), b = nearbyintf(x);
+        bad += memcmp(&a, &b, sizeof a) != 0;
+    }
+    CHECK(bad == 0, "%d values round differently from nearbyintf", bad);
+    CHECK(isnan(qz_round_half_even(NAN)), "NaN");
+}
 
 static void test_grid_hand(void)
 {
@@ -371,6 +402,15 @@ static void test_gptq_bad_input(void)
     o.group_size = -1;
     o.damp = 0.0;
     CHECK(qz_gptq_quantize(W, 2, 2, H, &o, NULL, &r, &err) == QZ_EINPUT, "damp 0 accepted");
+    o.damp = 0.01;
+    o.solver = QZ_GPTQ_SOLVER_COUNT;
+    CHECK(qz_gptq_quantize(W, 2, 2, H, &o, NULL, &r, &err) == QZ_EINPUT, "solver 2 accepted");
+    CHECK(strstr(err.msg, "solver") != NULL, "message: %s", err.msg);
+    o.solver = QZ_GPTQ_SOLVER_REF;
+    CHECK(qz_gptq_run(W, 2, 2, H, &o, NULL, NULL, 0, &r, &err) == QZ_EINPUT, "keep_span 0 accepted");
+    CHECK(!strcmp(qz_gptq_solver_name(QZ_GPTQ_SOLVER_BLOCKED), "blocked") &&
+              !strcmp(qz_gptq_solver_name(QZ_GPTQ_SOLVER_REF), "ref") &&
+              !strcmp(qz_gptq_solver_name(7), "unknown"), "solver names");
     qz_quant_result_free(NULL);
 }
 
@@ -401,6 +441,147 @@ static void test_gptq_deterministic_and_noop(void)
     CHECK(qz_gptq_quantize(W, R, C, H, &o, NULL, &a, &err) == QZ_OK, "%s", err.msg);
     CHECK(!memcmp(W, W2, sizeof W) && a.loss == 0.0 && a.codes == NULL, "prune-only no-op moved W");
     qz_quant_result_free(&a);
+}
+
+/* ------------------------------------------------------------------------- */
+/* GPTQ: the blocked solver against the reference-order solver                */
+
+/* A random problem: W (rows, cols) in [-0.05, 0.05), H = X^T X / tokens of
+ * X with per-column scales in [0.25, 4) (so act-order moves columns) and
+ * every 7th column dead when `dead`; keep mask ~80% ones when `mask`. */
+typedef struct rand_problem {
+    int64_t rows, cols;
+    float *W, *H;
+    uint8_t *keep;
+} rand_problem;
+
+static double unif(void) { return (double)(splitmix64() >> 11) * 0x1p-53; }
+
+static void rand_problem_make(rand_problem *p, int64_t rows, int64_t cols, int dead, int mask)
+{
+    const int64_t tokens = 2 * cols + 17;
+    float *X = malloc((size_t)(tokens * cols) * sizeof *X), *sc = malloc((size_t)cols * sizeof *sc);
+    p->rows = rows;
+    p->cols = cols;
+    p->W = malloc((size_t)(rows * cols) * sizeof *p->W);
+    p->H = calloc((size_t)(cols * cols), sizeof *p->H);
+    p->keep = mask ? malloc((size_t)(rows * cols)) : NULL;
+    QZ_ASSERT(X && sc && p->W && p->H && (!mask || p->keep));
+    for (int64_t j = 0; j < cols; j++) sc[j] = dead && j % 7 == 3 ? 0.0f : (float)exp2(4 * unif() - 2);
+    for (int64_t i = 0; i < tokens * cols; i++) X[i] = (float)(2 * unif() - 1) * sc[i % cols];
+    for (int64_t i = 0; i < rows * cols; i++) p->W[i] = (float)(0.1 * unif() - 0.05);
+    for (int64_t i = 0; mask && i < rows * cols; i++) p->keep[i] = unif() < 0.8;
+    int64_t n = 0;
+    qz_error err = {0};
+    QZ_ASSERT(qz_hessian_add(p->H, &n, X, tokens, cols, 3, &err) == QZ_OK);
+    free(X);
+    free(sc);
+}
+
+static void rand_problem_free(rand_problem *p)
+{
+    free(p->W);
+    free(p->H);
+    free(p->keep);
+}
+
+/* One solver on a copy of the problem; returns the status. */
+static int solve_copy(const rand_problem *p, const qz_gptq_opts *o, int solver, float **w,
+                      qz_quant_result *r, qz_error *err)
+{
+    qz_gptq_opts so = *o;
+    so.solver = solver;
+    float *H = dup_f32(p->H, p->cols * p->cols);
+    *w = dup_f32(p->W, p->rows * p->cols);
+    QZ_ASSERT(H && *w);
+    int rc = qz_gptq_quantize(*w, p->rows, p->cols, H, &so, p->keep, r, err);
+    free(H);
+    return rc;
+}
+
+/* Blocked vs ref: the same sums in another order, so only fp32 rounding
+ * differs. Allowed: codes differing at ties (TOL_TIE_FRAC of the entries:
+ * a value within rounding of a .5 boundary, which then feeds a slightly
+ * different error into the rest of its row), the loss within TOL_LOSS_REL,
+ * and dequantized weights within TOL_Q_ABS where the codes agree, except
+ * in rows where a tie flipped. Returns the number of differing codes. */
+static int64_t blocked_vs_ref(const char *name, const rand_problem *p, const qz_gptq_opts *o)
+{
+    const int64_t rows = p->rows, cols = p->cols;
+    float *wb = NULL, *wr = NULL;
+    qz_quant_result b, r;
+    qz_error err = {0};
+    int rcb = solve_copy(p, o, QZ_GPTQ_SOLVER_BLOCKED, &wb, &b, &err);
+    CHECK(rcb == QZ_OK, "%s: blocked: %s", name, err.msg);
+    int rcr = solve_copy(p, o, QZ_GPTQ_SOLVER_REF, &wr, &r, &err);
+    CHECK(rcr == QZ_OK, "%s: ref: %s", name, err.msg);
+    int64_t ties = 0, bad = 0;
+    if (rcb == QZ_OK && rcr == QZ_OK) {
+        CHECK_CLOSE(b.loss, r.loss, 1e-12, TOL_LOSS_REL);
+        for (int64_t i = 0; b.codes && i < rows * cols; i++) ties += b.codes[i] != r.codes[i];
+        CHECK(ties <= (int64_t)(TOL_TIE_FRAC * (double)(rows * cols)), "%s: %lld of %lld codes differ",
+              name, (long long)ties, (long long)(rows * cols));
+        for (int64_t row = 0; row < rows; row++) {
+            int flipped = 0;
+            for (int64_t j = 0; b.codes && j < cols; j++) flipped |= b.codes[row * cols + j] != r.codes[row * cols + j];
+            for (int64_t j = 0; j < cols && !flipped; j++)
+                bad += fabsf(wb[row * cols + j] - wr[row * cols + j]) > TOL_Q_ABS;
+        }
+        CHECK(bad == 0, "%s: %lld weights differ by > %g in rows without a tie", name,
+              (long long)bad, TOL_Q_ABS);
+        if (p->keep)
+            for (int64_t i = 0; i < rows * cols; i++)
+                if (!p->keep[i]) CHECK(wb[i] == 0.0f, "%s: masked weight %lld = %g", name, (long long)i, wb[i]);
+        for (int64_t j = 0; b.g_idx && j < cols; j++)
+            CHECK(b.g_idx[j] == r.g_idx[j], "%s: g_idx[%lld]", name, (long long)j);
+    }
+    if (rcb == QZ_OK) qz_quant_result_free(&b);
+    if (rcr == QZ_OK) qz_quant_result_free(&r);
+    free(wb);
+    free(wr);
+    return ties;
+}
+
+static void test_gptq_blocked_vs_ref(void)
+{
+    /* shapes: cols neither a multiple of 128 nor of QZ_GPTQ_LEAF */
+    static const int64_t shapes[][2] = {{7, 45}, {33, 131}, {16, 200}, {24, 301}};
+    static const int bits[] = {2, 3, 4, 8};
+    static const int64_t groups[] = {32, 64, 128, -1};
+    static const int blocks[] = {128, 48, 37};
+    int64_t ties = 0, cases = 0;
+    for (int si = 0; si < 4; si++) {
+        rand_problem p;
+        rand_problem_make(&p, shapes[si][0], shapes[si][1], si % 2, 0);
+        for (int k = 0; k < 16; k++) {
+            qz_gptq_opts o = qz_gptq_opts_default();
+            o.bits = bits[k % 4];
+            o.group_size = groups[(k / 4 + si) % 4];
+            o.act_order = (k + si) % 2;
+            o.sym = (k / 2) % 2;
+            o.static_groups = o.group_size > 0 && k % 5 == 0;
+            o.mse = k == 7;
+            o.block_size = blocks[(k + si) % 3];
+            char name[96];
+            snprintf(name, sizeof name, "%lldx%lld b%d g%lld act%d sym%d st%d mse%d bs%d",
+                     (long long)p.rows, (long long)p.cols, o.bits, (long long)o.group_size,
+                     o.act_order, o.sym, o.static_groups, o.mse, o.block_size);
+            ties += blocked_vs_ref(name, &p, &o);
+            cases++;
+        }
+        rand_problem_free(&p);
+    }
+    /* keep masks: quantized, and prune-only (bits 0) */
+    rand_problem p;
+    rand_problem_make(&p, 19, 150, 1, 1);
+    qz_gptq_opts o = qz_gptq_opts_default();
+    o.group_size = 32;
+    o.act_order = 1;
+    ties += blocked_vs_ref("19x150 keep b4 g32 act", &p, &o);
+    o.bits = 0;
+    ties += blocked_vs_ref("19x150 keep prune-only", &p, &o);
+    rand_problem_free(&p);
+    printf("  %lld cases, %lld codes differing (ties) in all\n", (long long)cases + 2, (long long)ties);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -586,6 +767,7 @@ int main(int argc, char **argv)
 {
     (void)argc;
     fx_init(argv[0], "gptq", "scripts/gen_gptq_fixture.py");
+    QZ_RUN(test_round_half_even);
     QZ_RUN(test_grid_hand);
     QZ_RUN(test_grid_column_range);
     QZ_RUN(test_rtn_fixture);
@@ -607,6 +789,7 @@ int main(int argc, char **argv)
     QZ_RUN(test_gptq_damp_retry);
     QZ_RUN(test_gptq_bad_input);
     QZ_RUN(test_gptq_deterministic_and_noop);
+    QZ_RUN(test_gptq_blocked_vs_ref);
     QZ_RUN(test_pack_fixture);
     QZ_RUN(test_pack_round_trip);
     QZ_RUN(test_pack_known_words);

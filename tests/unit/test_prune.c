@@ -255,7 +255,7 @@ static void layer0_observe(qz_model *m, qz_layer *L, const qz_observer *obs)
     CHECK(qz_model_reserve(m, T, &err) == 0 && qz_scratch_new(&s, &m->cfg, T, &err) == 0, "%s", err.msg);
     for (int w = 0; w < NS; w++) {
         qz_model_embed(m, ids + w * T, T, x);
-        qz_layer_forward(m, L, x, T, s, obs);
+        qz_layer_forward(m, L, x, 1, T, s, obs);
     }
     qz_scratch_free(s);
     free(x);

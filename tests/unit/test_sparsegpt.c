@@ -497,6 +497,96 @@ static void test_deterministic_and_noop(void)
     qz_quant_result_free(&a);
 }
 
+/* The blocked GPTQ solver against the reference-order one under the
+ * SparseGPT hook: the N:M hook reads M columns ahead, so the blocked
+ * solver's sub-blocks must align to M (also M = 64 > QZ_GPTQ_LEAF). Masks
+ * and codes may differ at near-ties only (MAX_TIE_FRAC), the loss within
+ * TOL_LOSS_REL, W within TOL_W_ABS in rows without a differing mask/code. */
+static void blocked_vs_ref(const char *name, int64_t rows, int64_t cols, const qz_sparsegpt_opts *o,
+                           qz_rng *g)
+{
+    const int64_t tokens = 2 * cols + 9;
+    float *X = malloc((size_t)(tokens * cols) * sizeof *X), *H = calloc((size_t)(cols * cols), sizeof *H);
+    float *W[2], *Hc = malloc((size_t)(cols * cols) * sizeof *Hc);
+    uint8_t *keep[2] = {malloc((size_t)(rows * cols)), malloc((size_t)(rows * cols))};
+    W[0] = malloc((size_t)(rows * cols) * sizeof(float));
+    W[1] = malloc((size_t)(rows * cols) * sizeof(float));
+    QZ_ASSERT(X && H && Hc && W[0] && W[1] && keep[0] && keep[1]);
+    for (int64_t i = 0; i < tokens * cols; i++)
+        X[i] = (float)(qz_rng_uniform(g) * 2 - 1) * (float)(1 + (i % cols) % 5);
+    for (int64_t i = 0; i < rows * cols; i++) W[0][i] = W[1][i] = 0.02f * (float)qz_rng_normal(g);
+    int64_t n = 0;
+    qz_error err = {0};
+    CHECK(qz_hessian_add(H, &n, X, tokens, cols, 2, &err) == QZ_OK, "%s", err.msg);
+    qz_quant_result r[2];
+    int rc[2];
+    for (int k = 0; k < 2; k++) {
+        qz_sparsegpt_opts so = *o;
+        so.gptq.solver = k ? QZ_GPTQ_SOLVER_REF : QZ_GPTQ_SOLVER_BLOCKED;
+        memcpy(Hc, H, (size_t)(cols * cols) * sizeof *Hc);
+        rc[k] = qz_sparsegpt_prune(W[k], rows, cols, Hc, &so, keep[k], &r[k], &err);
+        CHECK(rc[k] == QZ_OK, "%s: %s", name, err.msg);
+    }
+    if (rc[0] == QZ_OK && rc[1] == QZ_OK) {
+        CHECK_CLOSE(r[0].loss, r[1].loss, 1e-12, TOL_LOSS_REL);
+        check_counts(name, keep[0], rows, cols, o);
+        int64_t diff = 0, bad = 0;
+        for (int64_t row = 0; row < rows; row++) {
+            int64_t d = 0;
+            for (int64_t j = 0; j < cols; j++) {
+                int64_t i = row * cols + j;
+                d += keep[0][i] != keep[1][i] || (r[0].codes && r[0].codes[i] != r[1].codes[i]);
+            }
+            diff += d;
+            for (int64_t j = 0; j < cols && d == 0; j++)
+                bad += fabsf(W[0][row * cols + j] - W[1][row * cols + j]) > TOL_W_ABS;
+        }
+        CHECK(diff <= (int64_t)(MAX_TIE_FRAC * (double)(rows * cols)), "%s: %lld masks/codes differ",
+              name, (long long)diff);
+        CHECK(bad == 0, "%s: %lld weights differ by > %g in rows without a tie", name,
+              (long long)bad, TOL_W_ABS);
+        printf("  %-32s masks/codes differing (ties): %lld/%lld\n", name, (long long)diff,
+               (long long)(rows * cols));
+    }
+    for (int k = 0; k < 2; k++) {
+        if (rc[k] == QZ_OK) qz_quant_result_free(&r[k]);
+        free(W[k]);
+        free(keep[k]);
+    }
+    free(X);
+    free(H);
+    free(Hc);
+}
+
+static void test_blocked_vs_ref(void)
+{
+    qz_rng g;
+    qz_rng_seed(&g, 11);
+    qz_sparsegpt_opts o = qz_sparsegpt_opts_default();
+    blocked_vs_ref("unstructured 50% 21x150", 21, 150, &o, &g);
+    o.sparsity = 0.3;
+    o.gptq.block_size = 48;
+    o.gptq.bits = 3;
+    o.gptq.group_size = 32;
+    blocked_vs_ref("unstructured 30% b3 g32 bs48", 13, 101, &o, &g);
+    o = qz_sparsegpt_opts_default();
+    o.prune_n = 2, o.prune_m = 4;
+    blocked_vs_ref("2:4 17x164", 17, 164, &o, &g);
+    o.gptq.bits = 4;
+    o.gptq.sym = 1;
+    blocked_vs_ref("2:4 b4 sym 17x164", 17, 164, &o, &g);
+    o = qz_sparsegpt_opts_default();
+    o.prune_n = 4, o.prune_m = 8;
+    o.gptq.block_size = 40;
+    blocked_vs_ref("4:8 bs40 9x200", 9, 200, &o, &g);
+    o.prune_n = 2, o.prune_m = 3;
+    o.gptq.block_size = 48;
+    blocked_vs_ref("2:3 bs48 9x141", 9, 141, &o, &g);
+    o.prune_n = 32, o.prune_m = 64;
+    o.gptq.block_size = 128;
+    blocked_vs_ref("32:64 11x320", 11, 320, &o, &g);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -514,5 +604,6 @@ int main(int argc, char **argv)
     QZ_RUN(test_beats_magnitude);
     QZ_RUN(test_bad_options);
     QZ_RUN(test_deterministic_and_noop);
+    QZ_RUN(test_blocked_vs_ref);
     QZ_TEST_EXIT();
 }
