@@ -165,6 +165,25 @@ static char *hf_name(const char *name, const qz_model_config *c, int64_t *heads)
     return NULL;
 }
 
+int qz_gguf_name_from_hf(const char *hf, char *out, size_t cap, int *permute)
+{
+    *permute = 0;
+    const char *dot = strrchr(hf, '.'), *suffix = dot ? dot + 1 : "";
+    size_t stem = dot ? (size_t)(dot - hf) : 0;
+    for (size_t i = 0; i < sizeof global_names / sizeof *global_names; i++)
+        if (strlen(global_names[i].hf) == stem && !strncmp(hf, global_names[i].hf, stem))
+            return snprintf(out, cap, "%s.%s", global_names[i].gguf, suffix) < (int)cap ? 0 : -1;
+    long long layer;
+    int at = 0;
+    if (sscanf(hf, "model.layers.%lld.%n", &layer, &at) != 1 || at == 0) return -1;
+    for (size_t i = 0; i < sizeof layer_names / sizeof *layer_names; i++)
+        if (strlen(layer_names[i].hf) == stem - (size_t)at && !strncmp(hf + at, layer_names[i].hf, stem - (size_t)at)) {
+            *permute = layer_names[i].permute;
+            return snprintf(out, cap, "blk.%lld.%s.%s", layer, layer_names[i].gguf, suffix) < (int)cap ? 0 : -1;
+        }
+    return -1;
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
     return strcmp(((const qz_gguf_entry *)a)->t.name, ((const qz_gguf_entry *)b)->t.name);

@@ -32,6 +32,12 @@ qz_st_tensor *qz_gguf_model_tensor_at(const qz_hf_model *m, int64_t i);
 /* Dequantizes (and un-permutes) t into t->data unless already there. */
 int qz_gguf_model_materialize(qz_hf_model *m, qz_st_tensor *t, qz_error *err);
 void qz_gguf_model_release(qz_st_tensor *t);
+/* llama.cpp's name of Hugging Face tensor hf ("model.layers.3.self_attn.
+ * q_proj.weight" -> "blk.3.attn_q.weight") into out; *permute 1 for q
+ * (rows to permute with n_heads), 2 for k (n_kv_heads), 0 else. -1 when hf
+ * has no GGUF counterpart or out is too small. */
+int qz_gguf_name_from_hf(const char *hf, char *out, size_t cap, int *permute);
+
 /* The GGUF tensor behind t. */
 const qz_gguf_tensor *qz_gguf_model_source(const qz_st_tensor *t);
 

@@ -1,15 +1,22 @@
-/* gguf_quants.c - ggml's type traits and the scalar dequantizers of F32,
+/* gguf_quants.c - ggml's type traits, the scalar dequantizers of F32,
  * F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the K-quants Q2_K..Q6_K,
  * following ggml's ggml-common.h layouts and ggml-quants.c's
  * dequantize_row_* (same operations in the same order, so the floats are
- * identical). Each block is copied out of the file first: a GGUF may put
- * tensors at any alignment. Leaves out: Q8_1, Q8_K (intermediate types no
- * file holds), the IQ and TQ types, big-endian hosts. See gguf_quants.h. */
+ * identical), and for Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K the two
+ * halves of a quantizer: the block parameters as ggml-quants.c's
+ * quantize_row_*_ref chooses them (make_qkx2_quants, make_qx_quants in
+ * ggml's fp32 order of operations) and the packing of codes. Each block is
+ * copied out of the file first: a GGUF may put tensors at any alignment.
+ * Leaves out: Q8_1, Q8_K (intermediate types no file holds), the IQ and TQ
+ * types, quantizing Q2_K / Q3_K, imatrix weights, big-endian hosts. See
+ * gguf_quants.h. */
 #include "gguf_quants.h"
 
 #include "half.h" /* FP16/BF16 bits */
 
+#include <math.h>
 #include <string.h>
+#include <strings.h>
 
 #define H(x) qz_fp16_to_fp32(x)
 
@@ -239,22 +246,360 @@ static void to_float_q6_K(const void *x, float *y, int64_t n)
     }
 }
 
+/* ---------------------------------------------- quantizers: step 1, params */
+
+
+
+/* The element of largest |x| with its sign (first one on ties). */
+static float signed_amax(const float *x, int n)
+{
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < n; j++)
+        if (amax < fabsf(x[j])) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    return max;
+}
+
+static void min_max(const float *x, int n, float *mn, float *mx)
+{
+    *mn = INFINITY;
+    *mx = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        if (x[j] < *mn) *mn = x[j];
+        if (x[j] > *mx) *mx = x[j];
+    }
+}
+
+/* Q4_0 / Q5_0: d = signed max / -half, codes offset by half. */
+static uint16_t params_sym(const float *x, int half, float *scale, int32_t *zero, float *offset)
+{
+    uint16_t d = qz_fp32_to_fp16(signed_amax(x, 32) / (float)-half);
+    *scale = qz_fp16_to_fp32(d), *zero = half, *offset = -0.0f;
+    return d;
+}
+
+/* Q4_1 / Q5_1: d = (max - min) / maxq, m = min. */
+static void params_min(const float *x, int maxq, uint16_t *d, uint16_t *m, float *scale, int32_t *zero, float *offset)
+{
+    float mn, mx;
+    min_max(x, 32, &mn, &mx);
+    *d = qz_fp32_to_fp16((mx - mn) / (float)maxq);
+    *m = qz_fp32_to_fp16(mn);
+    *scale = qz_fp16_to_fp32(*d), *zero = 0, *offset = qz_fp16_to_fp32(*m);
+}
+
+static void params_q4_0(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
+{
+    ((qz_block_q4_0 *)blk)->d = params_sym(x, 8, scale, zero, offset);
+}
+
+static void params_q5_0(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
+{
+    ((qz_block_q5_0 *)blk)->d = params_sym(x, 16, scale, zero, offset);
+}
+
+static void params_q4_1(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
+{
+    qz_block_q4_1 *b = blk;
+    params_min(x, 15, &b->d, &b->m, scale, zero, offset);
+}
+
+static void params_q5_1(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
+{
+    qz_block_q5_1 *b = blk;
+    params_min(x, 31, &b->d, &b->m, scale, zero, offset);
+}
+
+/* Q8_0: d = amax / 127; the stored int8 is code - 128. */
+static void params_q8_0(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
+{
+    qz_block_q8_0 *b = blk;
+    b->d = qz_fp32_to_fp16(fabsf(signed_amax(x, 32)) / 127.0f);
+    *scale = qz_fp16_to_fp32(b->d), *zero = 128, *offset = -0.0f;
+}
+
+/* ggml's nearest_int: round half to even, exact for |x| < 2^22. */
+static int nearest(float x)
+{
+    return (int)nearbyintf(x);
+}
+
+static int clampi(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* ggml-quants.c make_qkx2_quants (use_mad false): the scale and -min of
+ * n weights on [0, nmax] codes minimising the weighted squared error over
+ * a first guess and nstep+1 grid stretches; fp32 sums in ggml's order. */
+static float qkx2_scale(int n, int nmax, const float *x, const float *w, float *the_min, float rmin, float rdelta, int nstep)
+{
+    float mn = x[0], mx = x[0], sum_w = w[0], sum_x = sum_w * x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < mn) mn = x[i];
+        if (x[i] > mx) mx = x[i];
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
+    }
+    if (mn > 0) mn = 0;
+    if (mx == mn) {
+        *the_min = -mn;
+        return 0.0f;
+    }
+    float iscale = (float)nmax / (mx - mn), scale = 1 / iscale, best = 0;
+    for (int i = 0; i < n; i++) {
+        float diff = scale * (float)clampi(nearest(iscale * (x[i] - mn)), 0, nmax) + mn - x[i];
+        best += w[i] * (diff * diff);
+    }
+    for (int is = 0; is <= nstep; is++) {
+        iscale = (rmin + rdelta * (float)is + (float)nmax) / (mx - mn);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        uint8_t L[32];
+        for (int i = 0; i < n; i++) {
+            int l = clampi(nearest(iscale * (x[i] - mn)), 0, nmax);
+            L[i] = (uint8_t)l;
+            sum_l += w[i] * (float)l;
+            sum_l2 += w[i] * (float)l * (float)l;
+            sum_xl += w[i] * (float)l * x[i];
+        }
+        float D = sum_w * sum_l2 - sum_l * sum_l;
+        if (!(D > 0)) continue;
+        float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D, this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+        if (this_min > 0) {
+            this_min = 0;
+            this_scale = sum_xl / sum_l2;
+        }
+        float cur = 0;
+        for (int i = 0; i < n; i++) {
+            float diff = this_scale * (float)L[i] + this_min - x[i];
+            cur += w[i] * (diff * diff);
+        }
+        if (cur < best) best = cur, scale = this_scale, mn = this_min;
+    }
+    *the_min = -mn;
+    return scale;
+}
+
+/* Sub-block j's 6-bit scale and min into the 12 packed bytes (the inverse
+ * of k4_scale_min). */
+static void k4_put_scale_min(int j, uint8_t *q, int ls, int lm)
+{
+    if (j < 4) {
+        q[j] = (uint8_t)ls;
+        q[j + 4] = (uint8_t)lm;
+    } else {
+        q[j + 4] = (uint8_t)((ls & 0x0F) | (lm & 0x0F) << 4);
+        q[j - 4] |= (uint8_t)((ls >> 4) << 6);
+        q[j] |= (uint8_t)((lm >> 4) << 6);
+    }
+}
+
+/* Q4_K (nmax 15) / Q5_K (31): eight sub-blocks of 32, each an affine
+ * d*sc*q - dmin*m with 6-bit sc, m against the super-block maxima. */
+static void params_k45(const float *x, int nmax, float rmin, int nstep, uint16_t *d, uint16_t *dmin, uint8_t *scales,
+                       float *scale, int32_t *zero, float *offset)
+{
+    float sc[8], mins[8], max_scale = 0, max_min = 0, w[32];
+    for (int j = 0; j < 8; j++) {
+        const float *xj = x + 32 * j;
+        float sum_x2 = 0;
+        for (int l = 0; l < 32; l++) sum_x2 += xj[l] * xj[l];
+        float av_x = sqrtf(sum_x2 / 32);
+        for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(xj[l]);
+        sc[j] = qkx2_scale(32, nmax, xj, w, &mins[j], rmin, 0.1f, nstep);
+        if (sc[j] > max_scale) max_scale = sc[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f, inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    memset(scales, 0, QZ_K_SCALE_SIZE);
+    for (int j = 0; j < 8; j++) {
+        /* ggml stores nearest_int into a uint8_t before MIN(63, .) */
+        int ls = (uint8_t)nearest(inv_scale * sc[j]), lm = (uint8_t)nearest(inv_min * mins[j]);
+        k4_put_scale_min(j, scales, ls < 63 ? ls : 63, lm < 63 ? lm : 63);
+    }
+    *d = qz_fp32_to_fp16(max_scale / 63.f);
+    *dmin = qz_fp32_to_fp16(max_min / 63.f);
+    for (int j = 0; j < 8; j++) {
+        uint8_t s, m;
+        k4_scale_min(j, scales, &s, &m);
+        scale[j] = qz_fp16_to_fp32(*d) * (float)s;
+        zero[j] = 0;
+        offset[j] = -(qz_fp16_to_fp32(*dmin) * (float)m);
+    }
+}
+
+static void params_q4_K(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
+{
+    qz_block_q4_K *b = blk;
+    params_k45(x, 15, -1.0f, 20, &b->d, &b->dmin, b->scales, scale, zero, offset);
+}
+
+static void params_q5_K(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
+{
+    qz_block_q5_K *b = blk;
+    params_k45(x, 31, -0.5f, 15, &b->d, &b->dmin, b->scales, scale, zero, offset);
+}
+
+#define QZ_GROUP_MAX_EPS 1e-15f /* ggml's GROUP_MAX_EPS: an all-zero group */
+
+/* ggml-quants.c make_qx_quants with rmse_type 1 (weights x^2), no
+ * quant_weights: the signed scale of 16 weights on codes [-nmax, nmax). */
+static float qx_scale(const float *x, int nmax)
+{
+    float mx = signed_amax(x, 16);
+    if (fabsf(mx) < QZ_GROUP_MAX_EPS) return 0.0f;
+    float iscale = (float)-nmax / mx, sumlx = 0, suml2 = 0;
+    for (int i = 0; i < 16; i++) {
+        int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * (float)l;
+        suml2 += w * (float)l * (float)l;
+    }
+    float scale = suml2 ? sumlx / suml2 : 0.0f, best = scale * sumlx;
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        iscale = -((float)nmax + 0.1f * (float)is) / mx;
+        sumlx = suml2 = 0;
+        for (int i = 0; i < 16; i++) {
+            int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * (float)l;
+            suml2 += w * (float)l * (float)l;
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+/* Q6_K: sixteen sub-blocks of 16, d*sc*(q - 32) with int8 sc. */
+static void params_q6_K(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
+{
+    qz_block_q6_K *b = blk;
+    float sc[16], max_scale = 0, max_abs = 0;
+    for (int ib = 0; ib < 16; ib++) {
+        sc[ib] = qx_scale(x + 16 * ib, 32);
+        if (fabsf(sc[ib]) > max_abs) max_abs = fabsf(sc[ib]), max_scale = sc[ib];
+    }
+    memset(b, 0, sizeof *b);
+    if (max_abs >= QZ_GROUP_MAX_EPS) {
+        float iscale = -128.f / max_scale;
+        b->d = qz_fp32_to_fp16(1 / iscale);
+        for (int ib = 0; ib < 16; ib++) {
+            int l = nearest(iscale * sc[ib]);
+            b->scales[ib] = (int8_t)(l < 127 ? l : 127);
+        }
+    }
+    for (int ib = 0; ib < 16; ib++) {
+        scale[ib] = qz_fp16_to_fp32(b->d) * (float)b->scales[ib];
+        zero[ib] = 32;
+        offset[ib] = -0.0f;
+    }
+}
+
+/* ------------------------------------------------ quantizers: step 2, pack */
+
+/* 32 codes of [0, 16) as nibbles: element j low, element j + 16 high. */
+static void pack_nibbles_32(const uint8_t *c, uint8_t *qs)
+{
+    for (int j = 0; j < 16; j++) qs[j] = (uint8_t)((c[j] & 0x0F) | (c[j + 16] & 0x0F) << 4);
+}
+
+/* The 5th bits of 32 codes, bit j for element j, u32 little-endian. */
+static void pack_high_bits_32(const uint8_t *c, uint8_t qh[4])
+{
+    memset(qh, 0, 4);
+    for (int j = 0; j < 32; j++) qh[j / 8] |= (uint8_t)(((c[j] >> 4) & 1) << (j % 8));
+}
+
+static void pack_q4_0(const uint8_t *c, void *blk) { pack_nibbles_32(c, ((qz_block_q4_0 *)blk)->qs); }
+static void pack_q4_1(const uint8_t *c, void *blk) { pack_nibbles_32(c, ((qz_block_q4_1 *)blk)->qs); }
+
+static void pack_q5_0(const uint8_t *c, void *blk)
+{
+    qz_block_q5_0 *b = blk;
+    pack_nibbles_32(c, b->qs);
+    pack_high_bits_32(c, b->qh);
+}
+
+static void pack_q5_1(const uint8_t *c, void *blk)
+{
+    qz_block_q5_1 *b = blk;
+    pack_nibbles_32(c, b->qs);
+    pack_high_bits_32(c, b->qh);
+}
+
+static void pack_q8_0(const uint8_t *c, void *blk)
+{
+    for (int j = 0; j < 32; j++) ((qz_block_q8_0 *)blk)->qs[j] = (int8_t)(c[j] - 128);
+}
+
+/* Q4_K / Q5_K (qh NULL for Q4_K): per 64 elements 32 bytes, element l in
+ * the low nibble and l + 32 in the high; the 5th bits in qh, two bits per
+ * 64-element chunk (the inverse of k_quant_4_5). */
+static void pack_k45(const uint8_t *c, uint8_t *qs, uint8_t *qh)
+{
+    if (qh) memset(qh, 0, QZ_QK_K / 8);
+    for (int n = 0, k = 0; n < QZ_QK_K; n += 64, k += 2, qs += 32)
+        for (int l = 0; l < 32; l++) {
+            qs[l] = (uint8_t)((c[n + l] & 0x0F) | (c[n + l + 32] & 0x0F) << 4);
+            if (qh) qh[l] |= (uint8_t)(((c[n + l] >> 4) & 1) << k | ((c[n + l + 32] >> 4) & 1) << (k + 1));
+        }
+}
+
+static void pack_q4_K(const uint8_t *c, void *blk) { pack_k45(c, ((qz_block_q4_K *)blk)->qs, NULL); }
+
+static void pack_q5_K(const uint8_t *c, void *blk)
+{
+    qz_block_q5_K *b = blk;
+    pack_k45(c, b->qs, b->qh);
+}
+
+/* Q6_K: per 128 elements, ql[l] = low nibbles of l (low) and l+64 (high),
+ * ql[l+32] those of l+32 and l+96, qh[l] the high 2 bits of l, l+32, l+64,
+ * l+96 at shifts 0, 2, 4, 6 (the inverse of to_float_q6_K). */
+static void pack_q6_K(const uint8_t *c, void *blk)
+{
+    qz_block_q6_K *b = blk;
+    uint8_t *ql = b->ql, *qh = b->qh;
+    for (int n = 0; n < QZ_QK_K; n += 128, ql += 64, qh += 32, c += 128)
+        for (int l = 0; l < 32; l++) {
+            ql[l] = (uint8_t)((c[l] & 0x0F) | (c[l + 64] & 0x0F) << 4);
+            ql[l + 32] = (uint8_t)((c[l + 32] & 0x0F) | (c[l + 96] & 0x0F) << 4);
+            qh[l] = (uint8_t)((c[l] >> 4) | (c[l + 32] >> 4) << 2 | (c[l + 64] >> 4) << 4 | (c[l + 96] >> 4) << 6);
+        }
+}
+
 /* ----------------------------------------------------------------- traits */
 
+#define QUANT(p, k, g, q, ft) .params = p, .pack = k, .grid_group = g, .grid_maxq = q, .file_type = ft
+
 static const qz_ggml_traits traits[QZ_GGML_TYPE_COUNT] = {
-    [QZ_GGML_F32] = {.name = "F32", .block_size = 1, .type_size = 4, .to_float = to_float_f32},
-    [QZ_GGML_F16] = {.name = "F16", .block_size = 1, .type_size = 2, .to_float = to_float_f16},
-    [QZ_GGML_BF16] = {.name = "BF16", .block_size = 1, .type_size = 2, .to_float = to_float_bf16},
-    [QZ_GGML_Q4_0] = {.name = "Q4_0", .block_size = QZ_QK4_0, .type_size = sizeof(qz_block_q4_0), .to_float = to_float_q4_0},
-    [QZ_GGML_Q4_1] = {.name = "Q4_1", .block_size = QZ_QK4_1, .type_size = sizeof(qz_block_q4_1), .to_float = to_float_q4_1},
-    [QZ_GGML_Q5_0] = {.name = "Q5_0", .block_size = QZ_QK5_0, .type_size = sizeof(qz_block_q5_0), .to_float = to_float_q5_0},
-    [QZ_GGML_Q5_1] = {.name = "Q5_1", .block_size = QZ_QK5_1, .type_size = sizeof(qz_block_q5_1), .to_float = to_float_q5_1},
-    [QZ_GGML_Q8_0] = {.name = "Q8_0", .block_size = QZ_QK8_0, .type_size = sizeof(qz_block_q8_0), .to_float = to_float_q8_0},
+    [QZ_GGML_F32] = {.name = "F32", .block_size = 1, .type_size = 4, .to_float = to_float_f32, .file_type = 0},
+    [QZ_GGML_F16] = {.name = "F16", .block_size = 1, .type_size = 2, .to_float = to_float_f16, .file_type = 1},
+    [QZ_GGML_BF16] = {.name = "BF16", .block_size = 1, .type_size = 2, .to_float = to_float_bf16, .file_type = 32},
+    [QZ_GGML_Q4_0] = {.name = "Q4_0", .block_size = QZ_QK4_0, .type_size = sizeof(qz_block_q4_0), .to_float = to_float_q4_0,
+                      QUANT(params_q4_0, pack_q4_0, 32, 15, 2)},
+    [QZ_GGML_Q4_1] = {.name = "Q4_1", .block_size = QZ_QK4_1, .type_size = sizeof(qz_block_q4_1), .to_float = to_float_q4_1,
+                      QUANT(params_q4_1, pack_q4_1, 32, 15, 3)},
+    [QZ_GGML_Q5_0] = {.name = "Q5_0", .block_size = QZ_QK5_0, .type_size = sizeof(qz_block_q5_0), .to_float = to_float_q5_0,
+                      QUANT(params_q5_0, pack_q5_0, 32, 31, 8)},
+    [QZ_GGML_Q5_1] = {.name = "Q5_1", .block_size = QZ_QK5_1, .type_size = sizeof(qz_block_q5_1), .to_float = to_float_q5_1,
+                      QUANT(params_q5_1, pack_q5_1, 32, 31, 9)},
+    [QZ_GGML_Q8_0] = {.name = "Q8_0", .block_size = QZ_QK8_0, .type_size = sizeof(qz_block_q8_0), .to_float = to_float_q8_0,
+                      QUANT(params_q8_0, pack_q8_0, 32, 255, 7)},
     [QZ_GGML_Q2_K] = {.name = "Q2_K", .block_size = QZ_QK_K, .type_size = sizeof(qz_block_q2_K), .to_float = to_float_q2_K},
     [QZ_GGML_Q3_K] = {.name = "Q3_K", .block_size = QZ_QK_K, .type_size = sizeof(qz_block_q3_K), .to_float = to_float_q3_K},
-    [QZ_GGML_Q4_K] = {.name = "Q4_K", .block_size = QZ_QK_K, .type_size = sizeof(qz_block_q4_K), .to_float = to_float_q4_K},
-    [QZ_GGML_Q5_K] = {.name = "Q5_K", .block_size = QZ_QK_K, .type_size = sizeof(qz_block_q5_K), .to_float = to_float_q5_K},
-    [QZ_GGML_Q6_K] = {.name = "Q6_K", .block_size = QZ_QK_K, .type_size = sizeof(qz_block_q6_K), .to_float = to_float_q6_K},
+    [QZ_GGML_Q4_K] = {.name = "Q4_K", .block_size = QZ_QK_K, .type_size = sizeof(qz_block_q4_K), .to_float = to_float_q4_K,
+                      QUANT(params_q4_K, pack_q4_K, 32, 15, 15)},
+    [QZ_GGML_Q5_K] = {.name = "Q5_K", .block_size = QZ_QK_K, .type_size = sizeof(qz_block_q5_K), .to_float = to_float_q5_K,
+                      QUANT(params_q5_K, pack_q5_K, 32, 31, 17)},
+    [QZ_GGML_Q6_K] = {.name = "Q6_K", .block_size = QZ_QK_K, .type_size = sizeof(qz_block_q6_K), .to_float = to_float_q6_K,
+                      QUANT(params_q6_K, pack_q6_K, 16, 63, 18)},
 };
 
 const qz_ggml_traits *qz_ggml_type_traits(int t)
@@ -271,4 +616,59 @@ const char *qz_ggml_type_name(int t)
 const char *qz_ggml_supported_names(void)
 {
     return "F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K";
+}
+
+int qz_ggml_type_from_name(const char *name)
+{
+    for (int t = 0; t < QZ_GGML_TYPE_COUNT; t++)
+        if (traits[t].name && !strcasecmp(traits[t].name, name)) return t;
+    return -1;
+}
+
+/* ------------------------------------------------------------- row helpers */
+
+size_t qz_ggml_row_size(int t, int64_t ne0)
+{
+    const qz_ggml_traits *tr = qz_ggml_type_traits(t);
+    return (size_t)(ne0 / tr->block_size) * tr->type_size;
+}
+
+int64_t qz_ggml_grid_groups(int t, int64_t ne0)
+{
+    return ne0 / qz_ggml_type_traits(t)->grid_group;
+}
+
+/* Blocks are built in an aligned local copy: dst may be any byte offset. */
+typedef union any_block {
+    qz_block_q4_0 q4_0;
+    qz_block_q8_0 q8_0;
+    qz_block_q4_K q4_K;
+    qz_block_q5_K q5_K;
+    qz_block_q6_K q6_K;
+} any_block;
+
+void qz_ggml_row_params(int t, const float *x, int64_t ne0, void *dst, float *scale, int32_t *zero, float *offset)
+{
+    const qz_ggml_traits *tr = qz_ggml_type_traits(t);
+    assert(tr && tr->params && ne0 % tr->block_size == 0);
+    int64_t per = tr->block_size / tr->grid_group;
+    for (int64_t b = 0; b < ne0 / tr->block_size; b++) {
+        any_block blk;
+        memset(&blk, 0, sizeof blk);
+        tr->params(x + b * tr->block_size, &blk, scale + b * per, zero + b * per, offset + b * per);
+        memcpy((char *)dst + b * (int64_t)tr->type_size, &blk, tr->type_size);
+    }
+}
+
+void qz_ggml_row_pack(int t, const uint8_t *codes, int64_t ne0, void *dst)
+{
+    const qz_ggml_traits *tr = qz_ggml_type_traits(t);
+    assert(tr && tr->pack && ne0 % tr->block_size == 0);
+    for (int64_t b = 0; b < ne0 / tr->block_size; b++) {
+        any_block blk;
+        char *p = (char *)dst + b * (int64_t)tr->type_size;
+        memcpy(&blk, p, tr->type_size);
+        tr->pack(codes + b * tr->block_size, &blk);
+        memcpy(p, &blk, tr->type_size);
+    }
 }

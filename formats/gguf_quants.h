@@ -39,11 +39,28 @@ typedef enum qz_ggml_type {
 /* y[0 .. n) from n / block_size blocks at x (any alignment). */
 typedef void (*qz_ggml_to_float)(const void *x, float *y, int64_t n);
 
+/* The fixed grid of one block (see "Quantizing" below): fills the block's
+ * stored parameters (d, dmin, sub-scales; quants zero) from its block_size
+ * weights x, and for each of its block_size / grid_group groups the grid
+ * value(c) = scale * (c - zero) + offset, c in [0, grid_maxq]; types
+ * without an offset set it to -0.0f, the exact additive identity, so the
+ * value is bit for bit the dequantizer's (signed zeros included). */
+typedef void (*qz_ggml_params_fn)(const float *x, void *block, float *scale, int32_t *zero, float *offset);
+/* Stores block_size codes in [0, grid_maxq] into a block whose parameters
+ * are already set. */
+typedef void (*qz_ggml_pack_fn)(const uint8_t *codes, void *block);
+
 typedef struct qz_ggml_traits {
     const char *name;           /* "Q4_K"; NULL: unsupported id */
     int64_t block_size;         /* elements per block */
     size_t type_size;           /* bytes per block */
     qz_ggml_to_float to_float;
+    /* quantized types qz writes (NULL otherwise): */
+    qz_ggml_params_fn params;
+    qz_ggml_pack_fn pack;
+    int64_t grid_group;         /* elements sharing one (scale, zero, offset) */
+    int grid_maxq;              /* largest code */
+    int file_type;              /* general.file_type of a file mostly of this type (llama_ftype) */
 } qz_ggml_traits;
 
 /* Traits of type id t, or NULL when t is not one qz reads. */
@@ -54,6 +71,53 @@ const char *qz_ggml_type_name(int t);
 
 /* The supported names separated by spaces, for error messages. */
 const char *qz_ggml_supported_names(void);
+
+/* Type id of a name ("q4_k" or "Q4_K"), -1 when unknown. */
+int qz_ggml_type_from_name(const char *name);
+
+/* ----------------------------------------------------------- quantizing
+ *
+ * qz writes F32, F16 and the quantized types Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K
+ * Q5_K Q6_K. Quantizing is split in two so that GPTQ can use the same grid:
+ *  1. params: each block's stored parameters are chosen from the weights,
+ *     as llama.cpp's reference quantizer (ggml-quants.c quantize_row_*_ref)
+ *     chooses them: Q4_0/Q5_0 d = (signed max) / -8 (-16); Q4_1/Q5_1
+ *     d = (max - min) / 15 (31), m = min; Q8_0 d = amax / 127; Q4_K/Q5_K
+ *     make_qkx2_quants per 32 (weights rms + |x|; rmin -1 / -0.5, rdelta
+ *     0.1, 20 / 15 steps), 6-bit sub-scales and mins against the
+ *     super-block maxima / 63; Q6_K make_qx_quants(16, 32, rmse 1) per 16,
+ *     int8 sub-scales against -128 / the signed max scale. They are then in
+ *     exactly their stored form (FP16 d / dmin, 6-/8-bit sub-scales), so
+ *     the grid each element is rounded to is the one the file dequantizes.
+ *  2. codes: c = clamp(nearest((x - offset) / scale) + zero, 0, maxq) with
+ *     ties to even (scale 0: c = zero) by round to nearest or GPTQ
+ *     (libquant/ggml_grid.h; rounding is an algorithm, so it lives there),
+ *     packed by pack.
+ * DIFFERENCE from the reference for the 32-element types: the reference
+ * rounds x * (1 / d) with its fp32 d (Q4/Q5: trunc(x/d + 8.5), ties away
+ * from zero), qz rounds on the stored FP16 d; so a code can differ by one
+ * where x lies near the midpoint of two grid values, and qz's is the
+ * nearer on the grid the file holds. The K-quants' reference already
+ * rounds on the stored grid; there qz's codes differ only in sub-blocks
+ * whose 6-bit scale rounded to 0 (the reference keeps its first-pass codes,
+ * qz writes 0; the values are the same). The imatrix-weighted variants
+ * (quantize_q4_0 with quant_weights, ...) are not reproduced.
+ */
+
+/* Blocks of a row: ne0 / block_size; the row's bytes are that x type_size. */
+size_t qz_ggml_row_size(int t, int64_t ne0);
+
+/* Grid groups of a row of ne0 elements (ne0 / grid_group). */
+int64_t qz_ggml_grid_groups(int t, int64_t ne0);
+
+/* Step 1 over a row: parameters into the row's blocks at dst (quants
+ * zero) and the grid of each group into scale/zero/offset
+ * (qz_ggml_grid_groups entries each). t must have params (asserted) and
+ * ne0 be a multiple of its block size. */
+void qz_ggml_row_params(int t, const float *x, int64_t ne0, void *dst, float *scale, int32_t *zero, float *offset);
+
+/* Packs ne0 codes into the row's blocks at dst (parameters already set). */
+void qz_ggml_row_pack(int t, const uint8_t *codes, int64_t ne0, void *dst);
 
 /* ------------------------------------------------------- block layouts */
 

@@ -556,3 +556,205 @@ int qz_gguf_tokenizer_files(const qz_gguf *g, cJSON **tokenizer_json, cJSON **to
     cJSON_Delete(meta);
     return rc;
 }
+
+/* ------------------------------------------------------------------------ */
+/* tokenizer.json -> GGUF tokenizer keys (the inverse, for GGUF output)      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *s;
+    int32_t id;
+} vocab_ent;
+
+static int vocab_cmp(const void *a, const void *b)
+{
+    return strcmp(((const vocab_ent *)a)->s, ((const vocab_ent *)b)->s);
+}
+
+/* The tokenizer.ggml.pre name whose pre-tokenizer and normalizer (as this
+ * file's forward direction builds them) equal tj's, or NULL. */
+static const char *match_pre(const cJSON *tj)
+{
+    for (size_t i = 0; i < sizeof PRES / sizeof *PRES; i++) {
+        conv c = {.pre = &PRES[i]};
+        cJSON *root = cJSON_CreateObject();
+        build_normalizer(&c, root);
+        build_pretokenizer(&c, root);
+        int same = !c.oom && cJSON_Compare(cJSON_GetObjectItem(root, "pre_tokenizer"), cJSON_GetObjectItem(tj, "pre_tokenizer"), 1) &&
+                   cJSON_Compare(cJSON_GetObjectItem(root, "normalizer"), cJSON_GetObjectItem(tj, "normalizer"), 1);
+        cJSON_Delete(root);
+        if (same) return PRES[i].names[0];
+    }
+    return NULL;
+}
+
+/* A special token of tokenizer_config.json ("<s>" or {"content": "<s>"}). */
+static const char *config_token(const cJSON *tc, const char *name)
+{
+    const cJSON *v = tc ? cJSON_GetObjectItem(tc, name) : NULL;
+    if (cJSON_IsObject(v)) v = cJSON_GetObjectItem(v, "content");
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+typedef struct {
+    qz_gguf_writer *w;
+    const char *where;
+    qz_error *err;
+    int64_t n;
+    const char **tok;       /* (n) borrowed from the JSON */
+    int32_t *type;
+    float *score;
+    vocab_ent *sorted;      /* (n) by string, for lookups */
+    int64_t n_sorted;
+} rconv;
+
+static int32_t rlookup(const rconv *r, const char *s)
+{
+    vocab_ent k = {s, 0}, *e = bsearch(&k, r->sorted, (size_t)r->n_sorted, sizeof k, vocab_cmp);
+    return e ? e->id : -1;
+}
+
+/* tokens by id from model.vocab and added_tokens (which win); types 1 / 3 / 4. */
+static int read_vocab(rconv *r, const cJSON *vocab, const cJSON *added)
+{
+    int64_t n = 0;
+    for (const cJSON *e = vocab->child; e; e = e->next) n = cJSON_IsNumber(e) && e->valueint >= n ? e->valueint + 1 : n;
+    for (const cJSON *e = added ? added->child : NULL; e; e = e->next) {
+        const cJSON *id = cJSON_GetObjectItem(e, "id");
+        if (cJSON_IsNumber(id) && id->valueint >= n) n = id->valueint + 1;
+    }
+    if (n <= 0 || n > (1 << 24)) return qz_fail(r->err, QZ_EINPUT, "%s: tokenizer.json: %lld tokens", r->where, (long long)n);
+    r->n = n;
+    r->tok = qz_calloc_array((size_t)n, sizeof *r->tok);
+    r->type = qz_malloc_array((size_t)n, sizeof *r->type);
+    r->score = qz_calloc_array((size_t)n, sizeof *r->score);
+    r->sorted = qz_malloc_array((size_t)n, sizeof *r->sorted);
+    if (!r->tok || !r->type || !r->score || !r->sorted) return qz_fail(r->err, QZ_EINTERNAL, "out of memory");
+    for (int64_t i = 0; i < n; i++) r->type[i] = TT_NORMAL;
+    for (const cJSON *e = vocab->child; e; e = e->next)
+        if (cJSON_IsNumber(e) && e->valueint >= 0) r->tok[e->valueint] = e->string;
+    for (const cJSON *e = added ? added->child : NULL; e; e = e->next) {
+        const cJSON *id = cJSON_GetObjectItem(e, "id"), *content = cJSON_GetObjectItem(e, "content");
+        if (!cJSON_IsNumber(id) || id->valueint < 0 || !cJSON_IsString(content)) continue;
+        r->tok[id->valueint] = content->valuestring;
+        r->type[id->valueint] = cJSON_IsTrue(cJSON_GetObjectItem(e, "special")) ? TT_CONTROL : TT_USER;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (!r->tok[i]) return qz_fail(r->err, QZ_EINPUT, "%s: tokenizer.json has no token with id %lld", r->where, (long long)i);
+        r->sorted[r->n_sorted++] = (vocab_ent){r->tok[i], (int32_t)i};
+    }
+    qsort(r->sorted, (size_t)r->n_sorted, sizeof *r->sorted, vocab_cmp);
+    return QZ_OK;
+}
+
+/* "a b" of a merge given as a string or as ["a", "b"]; NULL when malformed. */
+static char *merge_text(const cJSON *m)
+{
+    if (cJSON_IsString(m)) return strdup(m->valuestring);
+    const cJSON *a = cJSON_GetArrayItem(m, 0), *b = cJSON_GetArrayItem(m, 1);
+    if (!cJSON_IsString(a) || !cJSON_IsString(b)) return NULL;
+    size_t la = strlen(a->valuestring), lb = strlen(b->valuestring);
+    char *s = malloc(la + lb + 2);
+    if (s) memcpy(s, a->valuestring, la), s[la] = ' ', memcpy(s + la + 1, b->valuestring, lb + 1);
+    return s;
+}
+
+/* SentencePiece: byte / unknown types and scores that rank the merges as
+ * tokenizer.json does (the forward direction orders merges by the merged
+ * piece's score): the piece made by merge r scores -(r+1); multi-character
+ * pieces no merge makes score below every merge. */
+static int spm_scores(rconv *r, const cJSON *merges, const char *unk)
+{
+    int64_t n_merges = cJSON_GetArraySize(merges), rank = 0;
+    for (int64_t i = 0; i < r->n; i++) r->score[i] = NAN;
+    for (const cJSON *m = merges->child; m; m = m->next, rank++) {
+        char *s = merge_text(m), *sp = s ? strchr(s, ' ') : NULL;
+        if (!sp) {
+            free(s);
+            return qz_fail(r->err, QZ_EINPUT, "%s: tokenizer.json merge %lld is not \"a b\" or [a, b]", r->where, (long long)rank);
+        }
+        memmove(sp, sp + 1, strlen(sp)); /* a b -> ab */
+        int32_t id = rlookup(r, s);
+        free(s);
+        if (id >= 0 && isnan(r->score[id])) r->score[id] = -(float)(rank + 1);
+    }
+    for (int64_t i = 0; i < r->n; i++) {
+        unsigned byte;
+        char tail;
+        if (sscanf(r->tok[i], "<0x%2X>%c", &byte, &tail) == 1 && strlen(r->tok[i]) == 6) r->type[i] = TT_BYTE;
+        if (unk && !strcmp(r->tok[i], unk)) r->type[i] = TT_UNKNOWN;
+        if (isnan(r->score[i])) r->score[i] = r->type[i] == TT_NORMAL && strlen(r->tok[i]) > 1 ? -(float)(n_merges + 1) : 0.0f;
+    }
+    return QZ_OK;
+}
+
+static int write_merges(rconv *r, const cJSON *merges)
+{
+    int64_t n = cJSON_GetArraySize(merges), i = 0;
+    char **s = qz_calloc_array((size_t)n + 1, sizeof *s);
+    int rc = s ? QZ_OK : qz_fail(r->err, QZ_EINTERNAL, "out of memory");
+    for (const cJSON *m = merges->child; m && rc == QZ_OK; m = m->next, i++)
+        if (!(s[i] = merge_text(m))) rc = qz_fail(r->err, QZ_EINPUT, "%s: tokenizer.json merge %lld is malformed", r->where, (long long)i);
+    if (rc == QZ_OK) rc = qz_gguf_writer_kv_strs(r->w, "tokenizer.ggml.merges", (const char *const *)s, NULL, (uint64_t)n, r->err);
+    for (int64_t k = 0; s && k < n; k++) free(s[k]);
+    free(s);
+    return rc;
+}
+
+/* bos / eos / unknown / padding ids, add_bos / add_eos, chat template. */
+static int write_config_keys(rconv *r, const cJSON *tc)
+{
+    static const char *names[][2] = {{"bos_token", "tokenizer.ggml.bos_token_id"}, {"eos_token", "tokenizer.ggml.eos_token_id"},
+                                     {"unk_token", "tokenizer.ggml.unknown_token_id"}, {"pad_token", "tokenizer.ggml.padding_token_id"}};
+    int rc = QZ_OK;
+    for (size_t i = 0; i < sizeof names / sizeof *names && rc == QZ_OK; i++) {
+        const char *t = config_token(tc, names[i][0]);
+        int32_t id = t ? rlookup(r, t) : -1;
+        if (id >= 0) rc = qz_gguf_writer_kv_u32(r->w, names[i][1], (uint32_t)id, r->err);
+    }
+    const cJSON *ab = tc ? cJSON_GetObjectItem(tc, "add_bos_token") : NULL, *ae = tc ? cJSON_GetObjectItem(tc, "add_eos_token") : NULL;
+    const cJSON *ct = tc ? cJSON_GetObjectItem(tc, "chat_template") : NULL;
+    if (rc == QZ_OK && cJSON_IsBool(ab)) rc = qz_gguf_writer_kv_bool(r->w, "tokenizer.ggml.add_bos_token", cJSON_IsTrue(ab), r->err);
+    if (rc == QZ_OK && cJSON_IsBool(ae)) rc = qz_gguf_writer_kv_bool(r->w, "tokenizer.ggml.add_eos_token", cJSON_IsTrue(ae), r->err);
+    if (rc == QZ_OK && cJSON_IsString(ct))
+        rc = qz_gguf_writer_kv_str(r->w, "tokenizer.chat_template", ct->valuestring, strlen(ct->valuestring), r->err);
+    return rc;
+}
+
+static int write_tokens(rconv *r, const cJSON *tj, const cJSON *model, const cJSON *tc)
+{
+    const cJSON *merges = cJSON_GetObjectItem(model, "merges"), *unk = cJSON_GetObjectItem(model, "unk_token");
+    int spm = cJSON_IsTrue(cJSON_GetObjectItem(model, "byte_fallback"));
+    const char *pre = spm ? NULL : match_pre(tj);
+    if (!cJSON_IsArray(merges)) return qz_fail(r->err, QZ_EINPUT, "%s: tokenizer.json has no model.merges", r->where);
+    if (!spm && !pre)
+        return qz_fail(r->err, QZ_EINPUT, "%s: tokenizer.json's pre-tokenizer is none that llama.cpp names (known: %s)", r->where,
+                       qz_gguf_tokenizer_pre_names());
+    int rc = spm ? spm_scores(r, merges, cJSON_IsString(unk) ? unk->valuestring : NULL) : QZ_OK;
+    if (rc == QZ_OK) rc = qz_gguf_writer_kv_str(r->w, "tokenizer.ggml.model", spm ? "llama" : "gpt2", spm ? 5 : 4, r->err);
+    if (rc == QZ_OK && pre) rc = qz_gguf_writer_kv_str(r->w, "tokenizer.ggml.pre", pre, strlen(pre), r->err);
+    if (rc == QZ_OK) rc = qz_gguf_writer_kv_strs(r->w, "tokenizer.ggml.tokens", r->tok, NULL, (uint64_t)r->n, r->err);
+    if (rc == QZ_OK && spm) rc = qz_gguf_writer_kv_f32s(r->w, "tokenizer.ggml.scores", r->score, (uint64_t)r->n, r->err);
+    if (rc == QZ_OK) rc = qz_gguf_writer_kv_i32s(r->w, "tokenizer.ggml.token_type", r->type, (uint64_t)r->n, r->err);
+    if (rc == QZ_OK && !spm) rc = write_merges(r, merges);
+    if (rc == QZ_OK && spm) { /* LlamaConverter's normalizer prepends the space */
+        const cJSON *norm = cJSON_GetObjectItem(tj, "normalizer");
+        char *text = norm ? cJSON_PrintUnformatted(norm) : NULL;
+        rc = qz_gguf_writer_kv_bool(r->w, "tokenizer.ggml.add_space_prefix", text && strstr(text, "\"Prepend\""), r->err);
+        free(text);
+    }
+    return rc ? rc : write_config_keys(r, tc);
+}
+
+int qz_gguf_tokenizer_to_kv(qz_gguf_writer *w, const cJSON *tj, const cJSON *tc, const char *where, qz_error *err)
+{
+    const cJSON *model = cJSON_GetObjectItem(tj, "model"), *type = cJSON_GetObjectItem(model, "type");
+    const cJSON *vocab = cJSON_GetObjectItem(model, "vocab");
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "BPE") || !cJSON_IsObject(vocab))
+        return qz_fail(err, QZ_EINPUT, "%s: tokenizer.json: only BPE models (byte-level or SentencePiece) are written to GGUF", where);
+    rconv r = {.w = w, .where = where, .err = err};
+    int rc = read_vocab(&r, vocab, cJSON_GetObjectItem(tj, "added_tokens"));
+    if (rc == QZ_OK) rc = write_tokens(&r, tj, model, tc);
+    free(r.tok), free(r.type), free(r.score), free(r.sorted);
+    return rc;
+}

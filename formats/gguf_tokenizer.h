@@ -28,6 +28,7 @@
 #include <cJSON.h>
 
 #include "gguf.h"
+#include "gguf_write.h"
 #include "qz_common.h"
 
 /* Builds *tokenizer_json and *tokenizer_config (both owned by the caller:
@@ -45,5 +46,17 @@ const char *qz_gguf_tokenizer_pre_names(void);
 
 /* The same for an open GGUF file (its metadata, qz_gguf_metadata_json). */
 int qz_gguf_tokenizer_files(const qz_gguf *g, cJSON **tokenizer_json, cJSON **tokenizer_config, qz_error *err);
+
+/* The inverse, for GGUF output: tokenizer.ggml.* keys (model gpt2 with the
+ * pre name whose pre-tokenizer and normalizer equal tokenizer_json's, or
+ * llama for a byte_fallback BPE; tokens, token_type, merges / scores,
+ * add_space_prefix) and, from tokenizer_config (may be NULL), the bos / eos
+ * / unknown / padding ids, add_bos / add_eos and tokenizer.chat_template,
+ * written into w. llama scores rank the pieces by the first merge making
+ * them (-(rank+1)), which qz_gguf_tokenizer_json turns back into the same
+ * merges. QZ_EINPUT for a model that is not BPE or a pre-tokenizer with no
+ * llama.cpp name (where names the file). */
+int qz_gguf_tokenizer_to_kv(qz_gguf_writer *w, const cJSON *tokenizer_json, const cJSON *tokenizer_config, const char *where,
+                            qz_error *err);
 
 #endif

@@ -2,6 +2,8 @@
  * pipeline (see awq.h; FORMATS-AND-ALGORITHMS.md 3a-3d). */
 #include "awq.h"
 
+#include "ggml_grid.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -69,6 +71,18 @@ int qz_awq_fake_quant(float *W, int64_t rows, int64_t cols, int64_t group_size, 
     return QZ_OK;
 }
 
+/* W in place onto a linear's grid: ggml type gt (>= 0, ggml_grid.h: round
+ * to nearest on its blocks) or AWQ's own (gt < 0). */
+static int fake_quant(float *W, int64_t rows, int64_t cols, int gt, int64_t group_size, const qz_awq_opts *o, qz_quant_result *res,
+                      qz_error *err)
+{
+    if (gt < 0) return qz_awq_fake_quant(W, rows, cols, group_size, o->bits, o->zero_point, res, err);
+    qz_quant_result tmp;
+    int rc = qz_ggml_quantize_linear(gt, W, rows, cols, NULL, NULL, res ? res : &tmp, err);
+    if (!res && rc == QZ_OK) qz_quant_result_free(&tmp);
+    return rc;
+}
+
 /* ------------------------------------------------------------ statistics */
 
 /* x_mean[c] = mean over n rows of |X[:, c]|. */
@@ -124,12 +138,13 @@ static void candidate_scales(const float *x_mean, const float *w_mean, int64_t i
     }
 }
 
-/* W <- Q(W diag(s)) diag(s)^-1, from the original orig. */
-static void scaled_fake_quant(float *W, const float *orig, int64_t rows, int64_t in, const float *s, const qz_awq_opts *o)
+/* W <- Q(W diag(s)) diag(s)^-1, from the original orig, on grid gt (fake_quant). */
+static void scaled_fake_quant(float *W, const float *orig, int64_t rows, int64_t in, const float *s, int gt, const qz_awq_opts *o)
 {
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < in; c++) W[r * in + c] = orig[r * in + c] * s[c];
-    qz_awq_fake_quant(W, rows, in, o->group_size, o->bits, o->zero_point, NULL, NULL);
+    qz_error qerr;
+    fake_quant(W, rows, in, gt, o->group_size, o, NULL, &qerr); /* checked: the shape fits the grid (the plan's fallback) */
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < in; c++) W[r * in + c] /= s[c];
 }
@@ -154,6 +169,7 @@ typedef struct {
     float **orig;         /* copies of the originals */
     const int64_t *rows;
     const uint8_t *quant; /* per linear: fake-quantized during the search */
+    const int *gtype;     /* per linear: its ggml grid, or -1 (AWQ's) */
     int n_lin;
     int64_t in;
     const float *x_mean;
@@ -166,7 +182,7 @@ typedef struct {
 static double try_scales(search *sc, const float *s, const qz_awq_opts *o)
 {
     for (int l = 0; l < sc->n_lin; l++) {
-        if (sc->quant[l]) scaled_fake_quant(sc->W[l], sc->orig[l], sc->rows[l], sc->in, s, o);
+        if (sc->quant[l]) scaled_fake_quant(sc->W[l], sc->orig[l], sc->rows[l], sc->in, s, sc->gtype[l], o);
     }
     sc->inspect(sc->ctx, sc->Y);
     return mse(sc->Y, sc->Y_fp, sc->n_out);
@@ -263,8 +279,9 @@ int qz_awq_search_linear(const float *X, int64_t n, float *const *W, const int64
 {
     int64_t total = 0;
     uint8_t quant[8];
+    int gtype[8];
     QZ_ASSERT(n_lin <= 8);
-    for (int l = 0; l < n_lin; l++) total += rows[l], quant[l] = 1;
+    for (int l = 0; l < n_lin; l++) total += rows[l], quant[l] = 1, gtype[l] = -1;
     float *x_mean = qz_malloc_array((size_t)in, sizeof(float));
     if (!x_mean) return qz_fail(err, QZ_EINTERNAL, "awq: out of memory");
     int rc = abs_mean(X, n, in, x_mean, err);
@@ -273,7 +290,7 @@ int qz_awq_search_linear(const float *X, int64_t n, float *const *W, const int64
     if (rc == QZ_OK) rc = alloc_search(&sc, W, rows, n_lin, in, n * total, err);
     else memset(&sc, 0, sizeof sc);
     if (rc == QZ_OK) {
-        sc.quant = quant, sc.x_mean = x_mean, sc.inspect = inspect_linears, sc.ctx = &lc;
+        sc.quant = quant, sc.gtype = gtype, sc.x_mean = x_mean, sc.inspect = inspect_linears, sc.ctx = &lc;
         rc = run_search(&sc, o, s, ratio, loss_before, loss_after, err);
     }
     free_search(&sc);
@@ -285,7 +302,7 @@ int qz_awq_search_linear(const float *X, int64_t n, float *const *W, const int64
 
 /* Best clip max of every row for one group of w columns starting at c0:
  * Wg (rows, w) is the group's weights, Xs (ns, cols) the sampled inputs. */
-static void clip_group(const float *Wg, int64_t rows, int64_t w, const float *Xs, int64_t ns, int64_t cols, int64_t c0,
+static void clip_group(const float *Wg, int64_t rows, int64_t w, const float *Xs, int64_t ns, int64_t cols, int64_t c0, int gt,
                        const qz_awq_opts *o, float *Qg, float *out0, float *out, float *best, float *amax, double *best_err)
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ns, (int)rows, (int)w, 1.0f, Xs + c0, (int)cols, Wg, (int)w,
@@ -305,7 +322,8 @@ static void clip_group(const float *Wg, int64_t rows, int64_t w, const float *Xs
                 Qg[r * w + c] = v > mv ? mv : v < -mv ? -mv : v;
             }
         }
-        qz_awq_fake_quant(Qg, rows, w, -1, o->bits, o->zero_point, NULL, NULL);
+        qz_error qerr;
+        fake_quant(Qg, rows, w, gt, -1, o, NULL, &qerr); /* w is a whole number of gt's blocks */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ns, (int)rows, (int)w, 1.0f, Xs + c0, (int)cols, Qg,
                     (int)w, 0.0f, out, (int)rows);
         for (int64_t r = 0; r < rows; r++) {
@@ -322,10 +340,11 @@ static void clip_group(const float *Wg, int64_t rows, int64_t w, const float *Xs
     }
 }
 
-int qz_awq_clip_linear(float *W, int64_t rows, int64_t cols, const float *X, int64_t n, const qz_awq_opts *o,
+/* The clip search on grid gt (fake_quant); its groups are gt's blocks. */
+static int clip_linear(float *W, int64_t rows, int64_t cols, const float *X, int64_t n, int gt, const qz_awq_opts *o,
                        double *mean_clip, qz_error *err)
 {
-    int64_t gs = group_cols(o->group_size, cols), ng = (cols + gs - 1) / gs;
+    int64_t gs = gt >= 0 ? qz_ggml_type_traits(gt)->block_size : group_cols(o->group_size, cols), ng = (cols + gs - 1) / gs;
     int64_t step = n / 512 > 1 ? n / 512 : 1, ns = (n + step - 1) / step;
     float *Xs = qz_malloc_array((size_t)(ns * cols), sizeof(float));
     float *Wg = qz_malloc_array((size_t)(rows * gs), sizeof(float)), *Qg = qz_malloc_array((size_t)(rows * gs), sizeof(float));
@@ -341,7 +360,7 @@ int qz_awq_clip_linear(float *W, int64_t rows, int64_t cols, const float *X, int
     for (int64_t g = 0; g < ng; g++) {
         int64_t c0 = g * gs, w = c0 + gs <= cols ? gs : cols - c0;
         for (int64_t r = 0; r < rows; r++) memcpy(Wg + r * w, W + r * cols + c0, (size_t)w * sizeof(float));
-        clip_group(Wg, rows, w, Xs, ns, cols, c0, o, Qg, out0, out, best, amax, best_err);
+        clip_group(Wg, rows, w, Xs, ns, cols, c0, gt, o, Qg, out0, out, best, amax, best_err);
         for (int64_t r = 0; r < rows; r++) {
             float mv = best[r];
             for (int64_t c = c0; c < c0 + w; c++) {
@@ -354,6 +373,12 @@ int qz_awq_clip_linear(float *W, int64_t rows, int64_t cols, const float *X, int
     *mean_clip = clip_sum / (double)(rows * ng);
     free(Xs), free(Wg), free(Qg), free(out0), free(out), free(amax), free(best), free(best_err);
     return QZ_OK;
+}
+
+int qz_awq_clip_linear(float *W, int64_t rows, int64_t cols, const float *X, int64_t n, const qz_awq_opts *o,
+                       double *mean_clip, qz_error *err)
+{
+    return clip_linear(W, rows, cols, X, n, -1, o, mean_clip, err);
 }
 
 /* ------------------------------------------------------------- the method */
@@ -445,6 +470,16 @@ static int group_applies(const qz_awq *a, const scale_group *g)
     return any && (g->prev != PREV_V || c->n_kv_heads == c->n_heads);
 }
 
+#define GT_FP (-2) /* a GGUF F16/F32 linear: not quantized */
+
+/* The ggml grid of linear id (-1: AWQ's own; GT_FP: left in FP). */
+static int linear_gtype(const qz_awq *a, const qz_layer *L, qz_linear_id id)
+{
+    if (!a->o.ggml_types) return -1;
+    int t = a->o.ggml_types[L->index * QZ_LIN_COUNT + id];
+    return qz_ggml_type_traits(t)->params ? t : GT_FP;
+}
+
 /* Folds s into the previous op and the group's columns; the cached input /= s. */
 static void fold_scales(qz_awq *a, qz_layer *L, const scale_group *g, const float *s)
 {
@@ -476,10 +511,12 @@ static int search_group(qz_awq *a, qz_layer *L, const scale_group *g, float *s, 
     float *W[3];
     int64_t rows[3];
     uint8_t quant[3];
+    int gtype[3];
     for (int k = 0; k < g->n; k++) {
         W[k] = L->lin[g->ids[k]].w;
         rows[k] = L->lin[g->ids[k]].out;
-        quant[k] = !a->o.skip[g->ids[k]]; /* --scale-only searches for the quantization that follows */
+        gtype[k] = linear_gtype(a, L, g->ids[k]);
+        quant[k] = !a->o.skip[g->ids[k]] && gtype[k] != GT_FP; /* --scale-only searches for the quantization that follows */
     }
     float *x_mean = qz_malloc_array((size_t)in, sizeof(float));
     if (!x_mean) return qz_fail(err, QZ_EINTERNAL, "awq: out of memory");
@@ -490,7 +527,7 @@ static int search_group(qz_awq *a, qz_layer *L, const scale_group *g, float *s, 
     if (rc == QZ_OK) rc = alloc_search(&sc, W, rows, g->n, in, a->n_tok * a->m->cfg.hidden, err);
     else memset(&sc, 0, sizeof sc);
     if (rc == QZ_OK) {
-        sc.quant = quant, sc.x_mean = x_mean, sc.inspect = inspect_block, sc.ctx = &bc;
+        sc.quant = quant, sc.gtype = gtype, sc.x_mean = x_mean, sc.inspect = inspect_block, sc.ctx = &bc;
         rc = run_search(&sc, &a->o, s, &ratio, &before, &after, err);
     }
     free_search(&sc);
@@ -512,13 +549,13 @@ static int finish_linear(qz_awq *a, qz_layer *L, qz_linear_id id, qz_error *err)
 {
     qz_linear *l = &L->lin[id];
     qz_module_report *r = &a->rep[id];
-    int quantizable = !a->o.skip[id];
+    int gt = linear_gtype(a, L, id), quantizable = !a->o.skip[id] && gt != GT_FP;
     double t0 = qz_now();
     int rc = QZ_OK;
     if (a->o.clip && quantizable && id != QZ_LIN_Q && id != QZ_LIN_K)
-        rc = qz_awq_clip_linear(l->w, l->out, l->in, a->cache[qz_linear_site(id)], a->n_tok, &a->o, &r->awq_clip, err);
+        rc = clip_linear(l->w, l->out, l->in, a->cache[qz_linear_site(id)], a->n_tok, gt, &a->o, &r->awq_clip, err);
     if (rc == QZ_OK && quantizable && a->o.quantize) {
-        rc = qz_awq_fake_quant(l->w, l->out, l->in, a->o.group_size, a->o.bits, a->o.zero_point, &a->res[id], err);
+        rc = fake_quant(l->w, l->out, l->in, gt, a->o.group_size, &a->o, &a->res[id], err);
         r->quantized = rc == QZ_OK;
     }
     r->seconds += qz_now() - t0;

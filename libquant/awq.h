@@ -47,6 +47,13 @@ typedef struct qz_awq_opts {
     int sequential;      /* 1: next layer sees the quantized layer's outputs */
     int quantize;        /* 0: scale + clip only (weights stay FP) */
     uint8_t skip[QZ_LIN_COUNT]; /* scaled and clipped but not quantized */
+    /* GGUF output: (n_layers, QZ_LIN_COUNT) ggml type of each linear, or
+     * NULL. A linear with a quantized type is searched (scales and clip)
+     * and rounded on that type's block grid (ggml_grid.h, round to nearest)
+     * instead of AWQ's min/max grid, its clip groups being the type's
+     * blocks; F16/F32 linears are left in FP. bits, group_size and
+     * zero_point then apply to none of them. */
+    const int8_t *ggml_types;
 } qz_awq_opts;
 
 qz_awq_opts qz_awq_opts_default(void);

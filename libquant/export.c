@@ -1,6 +1,7 @@
 /* export.c - model directories out of the pipeline (see export.h). */
 #include "export.h"
 
+#include "gguf_quants.h"
 #include "gguf_tokenizer.h"
 
 #include <string.h>
@@ -25,6 +26,39 @@ int qz_export_open(qz_export **out, const qz_model *m, const char *out_dir, int 
     }
     *out = ex;
     return QZ_OK;
+}
+
+int qz_export_gguf(qz_export *ex, const qz_gguf_plan *plan, qz_error *err)
+{
+    char path[4096];
+    qz_st_writer_free(ex->st); /* removes its temporary files */
+    ex->st = NULL;
+    int rc = qz_artifact_path(ex->art, "model.gguf", path, sizeof path, err);
+    return rc ? rc : qz_gguf_out_open(&ex->gguf, ex->m, plan, path, err);
+}
+
+/* One qz-log.jsonl line per linear of a GGUF output: its ggml type. */
+static int log_gguf(qz_export *ex, const qz_module_report *r, const qz_quant_result *q, qz_error *err)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "layer", (double)r->layer);
+    cJSON_AddStringToObject(j, "module", qz_linear_name(r->id));
+    cJSON_AddBoolToObject(j, "quantized", q != NULL);
+    cJSON_AddStringToObject(j, "ggml_type", q ? qz_ggml_type_name(q->ggml_type) : "FP (F16/F32 in the file)");
+    cJSON_AddStringToObject(j, "method", qz_quant_method_name(r->method));
+    if (q) cJSON_AddNumberToObject(j, "loss", r->loss);
+    cJSON_AddNumberToObject(j, "seconds", r->seconds);
+    int rc = qz_artifact_log(ex->art, j, err);
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int gguf_write_layer(qz_export *ex, const qz_layer *L, const qz_quant_result *const q[QZ_LIN_COUNT],
+                            const qz_module_report rep[QZ_LIN_COUNT], qz_error *err)
+{
+    int rc = qz_gguf_out_layer(ex->gguf, L, q, err);
+    for (int id = 0; id < QZ_LIN_COUNT && rc == QZ_OK; id++) rc = log_gguf(ex, &rep[id], q[id] && q[id]->blocks ? q[id] : NULL, err);
+    return rc;
 }
 
 static int write_norms(qz_export *ex, const qz_layer *L, qz_error *err)
@@ -137,6 +171,7 @@ static int sink_write_layer(void *ctx, const qz_layer *L, const qz_quant_result 
                             const qz_module_report rep[QZ_LIN_COUNT], qz_error *err)
 {
     qz_export *ex = ctx;
+    if (ex->gguf) return gguf_write_layer(ex, L, q, rep, err);
     int bits = ex->format == QZ_EXPORT_AWQ ? ex->awq.bits : ex->format == QZ_EXPORT_CT ? ex->ct.weight_bits
                : ex->format == QZ_EXPORT_SPARSE24 ? 16 : ex->gptq.bits;
     int64_t gs = ex->format == QZ_EXPORT_AWQ ? ex->awq.group_size : ex->format == QZ_EXPORT_CT ? -1 : ex->gptq.group_size;
@@ -223,6 +258,10 @@ static int write_tokenizer(qz_export *ex, qz_error *err)
 
 int qz_export_finish(qz_export *ex, const cJSON *quant_config, const cJSON *config_patch, qz_error *err)
 {
+    if (ex->gguf) {
+        int rc = qz_gguf_out_finish(ex->gguf, err);
+        return rc ? rc : qz_artifact_commit(ex->art, err);
+    }
     int rc = copy_untouched(ex, err);
     if (rc == QZ_OK) rc = qz_st_writer_finish(ex->st, err);
     cJSON *cfg = cJSON_Duplicate(ex->m->hf->config_json, 1);
@@ -245,6 +284,7 @@ int qz_export_finish(qz_export *ex, const cJSON *quant_config, const cJSON *conf
 void qz_export_free(qz_export *ex)
 {
     if (!ex) return;
+    qz_gguf_out_free(ex->gguf);
     qz_st_writer_free(ex->st);
     qz_artifact_free(ex->art);
     for (int i = 0; i < ex->n_own; i++) free(ex->own[i]);

@@ -13,6 +13,7 @@
 #include "artifact.h"
 #include "awq_pack.h"
 #include "ct_ckpt.h"
+#include "export_gguf.h"
 #include "quantize.h"
 
 /* How quantized linears are stored. */
@@ -34,6 +35,7 @@ typedef struct qz_export {
     qz_gptq_config gptq;
     qz_awq_config awq;
     qz_ct_config ct;
+    qz_gguf_out *gguf;       /* GGUF output (qz_export_gguf), else NULL */
     char **own;      /* tensors written with qz_export_add_f32 (not copied) */
     int n_own;
 } qz_export;
@@ -50,6 +52,10 @@ int qz_export_sparse24_ok(const qz_model_config *cfg, qz_linear_id id);
  * qz-log.jsonl. */
 qz_quant_sink qz_export_sink(qz_export *ex, qz_export_format format, const qz_gptq_config *gptq, const qz_awq_config *awq,
                              const qz_ct_config *ct);
+/* Makes ex write one GGUF file, OUT/model.gguf, typed by plan (which must
+ * outlive ex), instead of model.safetensors + config + tokenizer files
+ * (export_gguf.h); qz-log.jsonl is still written. Call before the sink. */
+int qz_export_gguf(qz_export *ex, const qz_gguf_plan *plan, qz_error *err);
 /* Writes a tensor given in FP32 (e.g. a trained embedding) in the export's
  * floating-point dtype; qz_export_finish then does not copy the input's
  * tensor of that name. */

@@ -61,7 +61,8 @@ typedef struct gptq_state {
     int64_t rows, cols, gs, bs;
     const qz_gptq_opts *o;
     qz_grid_cfg grid;
-    int quant;       /* bits != 0 */
+    int quant;       /* bits != 0 or a fixed grid */
+    int static_groups; /* group params before the loop: static_groups or a fixed grid */
     float maxq;
     qz_gptq_keep_fn keep_fn;
     void *keep_ctx;
@@ -90,7 +91,12 @@ static int gptq_check(int64_t rows, int64_t cols, const qz_gptq_opts *o, qz_erro
     if (rows <= 0 || cols <= 0 || rows > INT32_MAX || cols > INT32_MAX)
         return qz_fail(err, QZ_EINPUT, "gptq: bad weight shape (%lld, %lld)", (long long)rows,
                        (long long)cols);
-    if (o->bits != 0 && o->bits != 2 && o->bits != 3 && o->bits != 4 && o->bits != 8)
+    if (o->fixed && (o->fixed->rows != rows || o->fixed->group_size <= 0 ||
+                     o->fixed->n_groups != (cols + o->fixed->group_size - 1) / o->fixed->group_size ||
+                     o->fixed->maxq <= 0 || o->fixed->maxq > 255))
+        return qz_fail(err, QZ_EINPUT, "gptq: the fixed grid does not fit a (%lld, %lld) weight", (long long)rows,
+                       (long long)cols);
+    if (!o->fixed && o->bits != 0 && o->bits != 2 && o->bits != 3 && o->bits != 4 && o->bits != 8)
         return qz_fail(err, QZ_EINPUT, "gptq: bits = %d: allowed 2, 3, 4, 8 (or 0 = none)",
                        o->bits);
     if (o->group_size == 0 || o->group_size < -1)
@@ -166,6 +172,7 @@ static int gptq_alloc(gptq_state *s, qz_error *err)
         r->g_idx = qz_malloc_array((size_t)cols, sizeof(int32_t));
         s->C1 = qz_malloc_array((size_t)(COL_LD(rows) * s->bs), 1);
         ok = ok && r->codes && r->scales && r->zeros && r->g_idx && s->C1;
+        if (s->o->fixed) ok = ok && (r->offsets = qz_malloc_array((size_t)(r->n_groups * rows), sizeof(float)));
     }
     if (!ok)
         return qz_fail(err, QZ_EINTERNAL, "gptq: out of memory for a (%lld, %lld) weight",
@@ -190,8 +197,25 @@ static void gptq_dead_columns(gptq_state *s)
             for (int64_t r = 0; r < s->rows; r++) s->W[r * s->cols + j] = 0.0f;
 }
 
+/* A fixed grid's (rows, n_groups) parameters into the result's (n_groups, rows). */
+static void gptq_fixed_groups(gptq_state *s)
+{
+    const qz_fixed_grid *f = s->o->fixed;
+    qz_quant_result *r = s->res;
+    for (int64_t row = 0; row < s->rows; row++)
+        for (int64_t k = 0; k < r->n_groups; k++) {
+            r->scales[k * s->rows + row] = f->scales[row * f->n_groups + k];
+            r->zeros[k * s->rows + row] = f->zeros[row * f->n_groups + k];
+            r->offsets[k * s->rows + row] = f->offsets[row * f->n_groups + k];
+        }
+}
+
 static void gptq_static_groups(gptq_state *s)
 {
+    if (s->o->fixed) {
+        gptq_fixed_groups(s);
+        return;
+    }
     for (int64_t k = 0; k < s->res->n_groups; k++) {
         int64_t c0 = k * s->gs, c1 = c0 + s->gs < s->cols ? c0 + s->gs : s->cols;
         qz_grid_find_params(&s->grid, s->W, s->cols, s->rows, c0, c1,
@@ -331,7 +355,7 @@ static int gptq_hinv(gptq_state *s, qz_error *err)
 static int64_t gptq_group_for(gptq_state *s, int64_t i)
 {
     if (s->gs < 0) return 0;
-    if (s->o->static_groups) return (s->perm ? s->perm[i] : i) / s->gs;
+    if (s->static_groups) return (s->perm ? s->perm[i] : i) / s->gs;
     if (i % s->gs == 0) {
         /* From W (block-start state), not W1: the reference's stale quirk. */
         int64_t c1 = i + s->gs < s->cols ? i + s->gs : s->cols, k = i / s->gs;
@@ -350,12 +374,19 @@ static void gptq_use_group(gptq_state *s, int64_t k)
     s->cur_group = k;
 }
 
-/* Target q of row r's weight w, writing its code to *code when quantizing. */
+/* Target q of row r's weight w, writing its code to *code when quantizing.
+ * offset is the fixed grid's (NULL otherwise): the one place either grid
+ * rounds, for both solvers. */
 static inline float gptq_target(const gptq_state *s, int64_t r, float w, const float *scale,
-                                uint8_t *code)
+                                const float *offset, uint8_t *code)
 {
     if (!s->quant) return s->keep[r] ? w : 0.0f;
     float z = s->zf[r];
+    if (offset) { /* a fixed affine grid: a pruned weight goes to the code of 0 */
+        float c = qz_grid_codef_affine(s->keep[r] ? w : 0.0f, scale[r], z, offset[r], s->maxq);
+        *code = (uint8_t)c;
+        return qz_grid_dequant_affine(c, scale[r], z, offset[r]);
+    }
     float c = s->keep[r] ? qz_grid_codef(w, scale[r], z, s->maxq) : z;
     *code = (uint8_t)c;
     return qz_grid_dequant(c, scale[r], z);
@@ -410,11 +441,12 @@ static int gptq_column(gptq_state *s, const gptq_blk *b, int64_t i, int64_t end,
     const int64_t c = i - b->i1;
     const float *Ui = s->U + i * s->cols + b->i1; /* U[i, i1:i2] */
     const float d = Ui[c];
-    const float *scale = NULL;
+    const float *scale = NULL, *offset = NULL;
     if (s->quant) {
         int64_t k = gptq_group_for(s, i);
         gptq_use_group(s, k);
         scale = s->res->scales + k * s->rows;
+        if (s->res->offsets) offset = s->res->offsets + k * s->rows;
     }
     if (s->keep_fn) {
         qz_gptq_colstate st = {i, b->i1, b->i2, s->rows, s->cols, s->W1, b->rs, b->cs,
@@ -427,7 +459,7 @@ static int gptq_column(gptq_state *s, const gptq_blk *b, int64_t i, int64_t end,
     double l = 0.0;
     for (int64_t r = 0; r < s->rows; r++) {
         float w = w1[r * b->rs];
-        float q = gptq_target(s, r, w, scale, c1 ? c1 + r * b->rs : &none);
+        float q = gptq_target(s, r, w, scale, offset, c1 ? c1 + r * b->rs : &none);
         float e = w - q;
         l += 0.5 * (double)((e * e) / (d * d));
         e1[r * b->rs] = e / d;
@@ -546,7 +578,7 @@ static void gptq_g_idx(gptq_state *s)
 {
     for (int64_t j = 0; j < s->cols; j++) {
         int64_t k = 0;
-        if (s->gs > 0) k = (s->perm && !s->o->static_groups ? s->invperm[j] : j) / s->gs;
+        if (s->gs > 0) k = (s->perm && !s->static_groups ? s->invperm[j] : j) / s->gs;
         s->res->g_idx[j] = (int32_t)k;
     }
 }
@@ -558,7 +590,7 @@ static int gptq_solve(gptq_state *s, qz_error *err)
         qz_grid_find_params(&s->grid, s->W, s->cols, s->rows, 0, s->cols, s->res->scales,
                             s->res->zeros);
     gptq_dead_columns(s);
-    if (s->quant && s->gs > 0 && s->o->static_groups) gptq_static_groups(s);
+    if (s->quant && s->gs > 0 && s->static_groups) gptq_static_groups(s);
     if (s->perm) {
         int rc = gptq_act_order(s, err);
         if (rc) return rc;
@@ -593,13 +625,14 @@ int qz_gptq_run(float *W, int64_t rows, int64_t cols, float *H, const qz_gptq_op
     if (!rc) rc = gptq_check_finite(W, rows, cols, H, err);
     if (rc) return rc;
     gptq_state s = {.W = W, .U = H, .rows = rows, .cols = cols, .o = o,
-                    .grid = {o->bits, o->sym, o->mse}, .quant = o->bits != 0,
+                    .grid = {o->bits, o->sym, o->mse}, .quant = o->bits != 0 || o->fixed,
+                    .static_groups = o->static_groups || o->fixed,
                     .keep_fn = keep_fn, .keep_ctx = keep_ctx, .res = res};
-    s.gs = o->group_size;
+    s.gs = o->fixed ? o->fixed->group_size : o->group_size;
     s.bs = o->block_size < cols ? o->block_size : cols;
     s.align = keep_span;
     s.leaf = o->solver == QZ_GPTQ_SOLVER_REF ? s.bs : QZ_GPTQ_LEAF;
-    s.maxq = s.quant ? (float)qz_grid_maxq(o->bits) : 0.0f;
+    s.maxq = o->fixed ? (float)o->fixed->maxq : s.quant ? (float)qz_grid_maxq(o->bits) : 0.0f;
     res->rows = rows;
     res->cols = cols;
     rc = gptq_alloc(&s, err);

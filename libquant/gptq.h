@@ -92,6 +92,14 @@ typedef struct qz_gptq_opts {
     int mse;            /* MSE shrink search in find_params */
     double damp;        /* relative damping (percdamp), > 0; reference 0.01 */
     int block_size;     /* lazy-update block, > 0; reference 128 */
+    /* Optional: group parameters fixed up front by the caller (e.g. a GGUF
+     * block grid, ggml_grid.h). Then bits, group_size, sym, mse and
+     * static_groups are ignored: groups are fixed->group_size columns in the
+     * original order (static groups, so act-order only changes the order
+     * columns are rounded in), codes in [0, fixed->maxq] on the affine grid
+     * of quant_grid.h, and res->offsets holds the offsets. Both solvers
+     * honour it (one rounding step serves both). */
+    const qz_fixed_grid *fixed;
     int solver;         /* qz_gptq_solver; 0 = blocked */
 } qz_gptq_opts;
 

@@ -115,6 +115,8 @@ void qz_quant_result_free(qz_quant_result *r)
     free(r->scales);
     free(r->zeros);
     free(r->g_idx);
+    free(r->offsets);
+    free(r->blocks);
     memset(r, 0, sizeof *r);
 }
 

@@ -79,6 +79,33 @@ static inline float qz_grid_quantize(float x, float scale, float zero, float max
     return qz_grid_dequant(qz_grid_codef(x, scale, zero, maxq), scale, zero);
 }
 
+/* An affine grid with an offset (e.g. llama.cpp's blocks, ggml_grid.h):
+ * value(c) = s * (c - z) + b. The code of x is clamp(round_half_even((x -
+ * b) / s) + z, 0, maxq); s == 0 (an all-zero block) gives c = z. */
+static inline float qz_grid_codef_affine(float x, float scale, float zero, float offset, float maxq)
+{
+    if (scale == 0.0f) return zero;
+    float c = nearbyintf((x - offset) / scale) + zero;
+    return c < 0.0f ? 0.0f : c > maxq ? maxq : c;
+}
+
+static inline float qz_grid_dequant_affine(float code, float scale, float zero, float offset)
+{
+    return scale * (code - zero) + offset;
+}
+
+/* Group parameters fixed before any rounding (GPTQ then rounds to them
+ * with error feedback, like static groups): groups of group_size columns
+ * in the original column order, codes in [0, maxq], grid as above. */
+typedef struct qz_fixed_grid {
+    int64_t group_size;
+    int maxq;          /* <= 255 */
+    float *scales;     /* (rows, n_groups) */
+    int32_t *zeros;    /* (rows, n_groups) */
+    float *offsets;    /* (rows, n_groups) */
+    int64_t rows, n_groups;
+} qz_fixed_grid;
+
 /* Per-row parameters over the columns [c0, c1) of W (rows, ld) row-major.
  * Writes scale[r] > 0 and zero[r] in [0, maxq] for every row. The caller
  * guarantees finite W, 0 <= c0 < c1 <= ld and a checked cfg. */
@@ -102,6 +129,9 @@ typedef struct qz_quant_result {
     int64_t rows, cols, n_groups;
     double loss;      /* GPTQ: sum of the reference's Losses; RTN: sum (w-q)^2 */
     double damp_used; /* GPTQ: relative damping actually used (opts.damp * 10^retries) */
+    float *offsets;   /* (n_groups, rows) or NULL (= 0): a fixed affine grid's offsets, value adds them */
+    int ggml_type;    /* GGUF output (ggml_grid.h): the ggml type of blocks; 0 otherwise */
+    void *blocks;     /* (rows) rows of ggml blocks with their parameters set, quants still zero */
 } qz_quant_result;
 
 /* Allocates r's arrays for a (rows, cols) matrix in groups of group_size

@@ -3,6 +3,8 @@
  * linear gets its own copy because the solver consumes H. */
 #include "quantize.h"
 
+#include "ggml_grid.h"
+
 #include <string.h>
 
 const char *qz_quant_method_name(qz_quant_method m)
@@ -78,8 +80,16 @@ static int quantize_one(qz_quantizer *q, qz_layer *L, qz_linear_id id, qz_error 
         make_mask(q->mask, l->w, l->out * l->in);
         mask = q->mask;
     }
-    int rc;
-    if (q->o.method == QZ_QUANT_SPARSEGPT) {
+    int rc, gt = q->o.ggml_types ? q->o.ggml_types[L->index * QZ_LIN_COUNT + id] : -1;
+    if (gt >= 0 && !qz_ggml_type_traits(gt)->params) return QZ_OK; /* F16/F32 in the file */
+    if (gt >= 0) {
+        float *H = NULL;
+        if (q->o.method == QZ_QUANT_GPTQ) {
+            H = q->Hwork;
+            memcpy(H, q->H[qz_linear_site(id)], (size_t)(l->in * l->in) * sizeof(float));
+        }
+        rc = qz_ggml_quantize_linear(gt, l->w, l->out, l->in, H, &q->o.gptq, &q->res[id], err);
+    } else if (q->o.method == QZ_QUANT_SPARSEGPT) {
         qz_sparsegpt_opts so = q->o.sparsegpt;
         if (q->o.skip[id]) so.gptq.bits = 0; /* the format cannot pack it: prune only */
         memcpy(q->Hwork, q->H[qz_linear_site(id)], (size_t)(l->in * l->in) * sizeof(float));

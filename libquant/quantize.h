@@ -39,6 +39,8 @@ typedef struct qz_quant_opts {
     qz_sparsegpt_opts sparsegpt; /* SPARSEGPT: sparsity or N:M, and its own gptq options (bits 0 = prune only) */
     int true_sequential;  /* GPTQ: [q,k,v] -> [o] -> [gate,up] -> [down] */
     int keep_sparsity;    /* weights that are exactly 0 stay exactly 0 */
+    const int8_t *ggml_types; /* GPTQ / RTN onto llama.cpp's blocks (ggml_grid.h): (n_layers, QZ_LIN_COUNT)
+                                 ggml type of each linear (F16/F32: left in FP), or NULL */
     uint8_t skip[QZ_LIN_COUNT]; /* 1: leave this linear in FP (e.g. the format cannot pack it);
                                    SparseGPT still prunes it, without quantizing */
 } qz_quant_opts;

@@ -3,6 +3,7 @@
 
 #include "artifact.h"
 #include "blas_core.h"
+#include "gguf_quants.h"
 #include "calib.h"
 #include "hf_model.h"
 #include "model_tokenizer.h"
@@ -327,6 +328,23 @@ void qz_cli_json_names(FILE *f, const char *name, const char *const *s, int n)
     fputc(']', f);
 }
 
+int qz_cli_gguf_plan(const qz_cli *c, const qz_model_config *cfg, const char *type, const char *map, qz_gguf_plan *p,
+                     qz_error *err)
+{
+    int rc = qz_gguf_plan_init(p, cfg, type, map, err);
+    uint8_t warned[QZ_LIN_COUNT] = {0};
+    for (int64_t l = 0; rc == QZ_OK && l < cfg->n_layers; l++)
+        for (int id = 0; id < QZ_LIN_COUNT; id++) {
+            int got = p->lin[l * QZ_LIN_COUNT + id], want = p->lin_wanted[l * QZ_LIN_COUNT + id];
+            if (got == want || warned[id]) continue;
+            warned[id] = 1;
+            qz_cli_warn(c, "%s (in_features %lld): %s blocks of %lld do not fit, written as %s (as llama-quantize falls back)",
+                        qz_linear_name((qz_linear_id)id), (long long)qz_linear_in(cfg, (qz_linear_id)id), qz_ggml_type_name(want),
+                        (long long)qz_ggml_type_traits(want)->block_size, qz_ggml_type_name(got));
+        }
+    return rc;
+}
+
 /* The export sink, then the job's on_layer. */
 typedef struct job_sink {
     qz_quant_sink inner;
@@ -350,6 +368,7 @@ int qz_cli_run_job(qz_cli *c, qz_model *m, const qz_cli_job *job, qz_error *err)
     int64_t ns = job->cal ? job->cal->nsamples : 0;
     int rc = qz_export_open(&ex, m, job->out, job->force, err); /* output problems before any work */
     if (rc == QZ_OK && job->cal) rc = qz_cli_calib_windows(job->in, job->cal, job->seqlen, &win, err);
+    if (rc == QZ_OK && job->gguf) rc = qz_export_gguf(ex, job->gguf, err);
     job_sink js = {ex ? qz_export_sink(ex, job->format, job->gptq, job->awq, job->ct) : (qz_quant_sink){0}, job};
     qz_quant_sink sink = {&js, job_write_layer};
     if (rc == QZ_OK) rc = job->make(job->ctx, m, ns, job->seqlen, &sink, &meth, err);

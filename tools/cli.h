@@ -121,6 +121,17 @@ typedef int (*qz_cli_pack_check)(int64_t out, int64_t in, const void *ctx, qz_er
 int qz_cli_mark_unpackable(const qz_cli *c, const qz_model_config *cfg, qz_cli_pack_check check, const void *ctx,
                            uint8_t skip[QZ_LIN_COUNT], const char **fp, const char **quant, int *n_quant);
 
+/* --format gguf: the type plan for --gguf-type / --gguf-type-map (exit 2
+ * on a bad one), with one warning per linear whose type had to fall back
+ * because its block does not divide in_features. */
+int qz_cli_gguf_plan(const qz_cli *c, const qz_model_config *cfg, const char *type, const char *map, qz_gguf_plan *p,
+                     qz_error *err);
+#define QZ_CLI_GGUF_HELP                                                                            \
+    "  --gguf-type T         --format gguf: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K (F16 F32), or the\n" \
+    "                        presets Q4_K_M / Q5_K_M (default Q4_K_M); OUT is a directory holding\n"   \
+    "                        model.gguf and qz-log.jsonl (docs/gguf-out.md)\n"                          \
+    "  --gguf-type-map M     'regex=TYPE,...' per GGUF tensor name, first match wins (e.g.\n"          \
+    "                        'attn_v=Q6_K,token_embd=Q8_0'); embeddings/output stay F16 unless named\n"
 /* --group-size G: -1 (per channel), a positive integer, or "auto"
  * (QZ_CLI_GROUP_AUTO, resolved by qz_cli_resolve_groups). */
 #define QZ_CLI_GROUP_AUTO (-2)
@@ -148,6 +159,7 @@ typedef struct qz_cli_job {
     const qz_gptq_config *gptq;   /* the format's config; the others NULL */
     const qz_awq_config *awq;
     const qz_ct_config *ct;
+    const qz_gguf_plan *gguf;     /* GGUF output (OUT/model.gguf), or NULL */
     const cJSON *quant_config;    /* config.json's quantization_config, or NULL */
     const cJSON *config_patch;    /* config.json items to replace, or NULL */
     /* Builds the method (its object freed by destroy, even after a failure). */

@@ -33,7 +33,10 @@ static void usage(void)
            "  --no-clip             skip the clip search\n"
            "  --sequential          feed each layer the quantized previous layer's outputs\n"
            "                        (default: the FP outputs, as the reference)\n"
-           "  --format F            awq (GEMM, default) or gptq (gptq_v2 when zero point)\n"
+           "  --format F            awq (GEMM, default), gptq (gptq_v2 when zero point) or gguf (scales\n"
+           "                        and clips searched on the GGUF grid, then RTN onto it; --bits,\n"
+           "                        --group-size, --zero-point do not apply)\n"
+           QZ_CLI_GGUF_HELP
            "  --scale-only          write the scaled + clipped model in floating point (no quantization)\n"
            QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default 512)\n"
@@ -51,15 +54,20 @@ typedef struct {
     qz_awq_opts o;
     qz_export_format format;
     int force;
+    int gguf;                /* --format gguf */
+    const char *gguf_type, *gguf_map;
+    qz_gguf_plan plan;       /* while running */
     int allow_partial; /* --allow-partial-groups */
     qz_awq *awq; /* while running */
 } awq_args;
 
-static int parse_format(qz_cli *c, const char *s, qz_export_format *f)
+static int parse_format(qz_cli *c, const char *s, awq_args *a)
 {
-    if (!strcmp(s, "awq")) *f = QZ_EXPORT_AWQ;
-    else if (!strcmp(s, "gptq")) *f = QZ_EXPORT_GPTQ;
-    else return qz_cli_usage_error(c, "--format '%s': expected awq or gptq", s);
+    a->gguf = !strcmp(s, "gguf");
+    if (!strcmp(s, "awq")) a->format = QZ_EXPORT_AWQ;
+    else if (!strcmp(s, "gptq")) a->format = QZ_EXPORT_GPTQ;
+    else if (a->gguf) a->format = QZ_EXPORT_FP; /* the GGUF writer replaces the directory export */
+    else return qz_cli_usage_error(c, "--format '%s': expected awq, gptq or gguf", s);
     return 0;
 }
 
@@ -70,18 +78,21 @@ static int check_args(qz_cli *c, const awq_args *a)
         return qz_cli_usage_error(c, "--bits %d: the AWQ GEMM layout holds 4-bit weights; use --format gptq", a->o.bits);
     if (a->format == QZ_EXPORT_GPTQ && qz_gptq_pack_align(a->o.bits) == 0)
         return qz_cli_usage_error(c, "--bits %d: the GPTQ layout holds 2, 3, 4 or 8 bits", a->o.bits);
+    if (a->gguf && !a->o.quantize) return qz_cli_usage_error(c, "--scale-only writes a Hugging Face directory; drop --format gguf");
+    if (!a->gguf && (a->gguf_type || a->gguf_map)) return qz_cli_usage_error(c, "--gguf-type / --gguf-type-map need --format gguf");
     return 0;
 }
 
 static int parse_args(qz_cli *c, int argc, char **argv, awq_args *a)
 {
-    enum { O_BITS = 256, O_GS, O_ZP, O_NOZP, O_NGRID, O_DUO, O_NODUO, O_NOCLIP, O_SEQUENTIAL, O_FORMAT, O_SCALE, O_FORCE, O_PARTIAL };
+    enum { O_BITS = 256, O_GS, O_ZP, O_NOZP, O_NGRID, O_DUO, O_NODUO, O_NOCLIP, O_SEQUENTIAL, O_FORMAT, O_SCALE, O_FORCE, O_GTYPE, O_GMAP,
+           O_PARTIAL };
     static const struct option opts[] = {
         {"bits", 1, 0, O_BITS}, {"group-size", 1, 0, O_GS}, {"zero-point", 0, 0, O_ZP},
         {"no-zero-point", 0, 0, O_NOZP}, {"n-grid", 1, 0, O_NGRID}, {"duo-scaling", 0, 0, O_DUO},
         {"no-duo-scaling", 0, 0, O_NODUO}, {"no-clip", 0, 0, O_NOCLIP}, {"sequential", 0, 0, O_SEQUENTIAL},
-        {"format", 1, 0, O_FORMAT}, {"scale-only", 0, 0, O_SCALE}, {"force", 0, 0, O_FORCE},
-        {"allow-partial-groups", 0, 0, O_PARTIAL}, QZ_CLI_CALIB_OPTIONS,
+        {"format", 1, 0, O_FORMAT}, {"scale-only", 0, 0, O_SCALE}, {"force", 0, 0, O_FORCE}, {"gguf-type", 1, 0, O_GTYPE},
+        {"gguf-type-map", 1, 0, O_GMAP}, {"allow-partial-groups", 0, 0, O_PARTIAL}, QZ_CLI_CALIB_OPTIONS,
         QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->o = qz_awq_opts_default();
@@ -103,7 +114,9 @@ static int parse_args(qz_cli *c, int argc, char **argv, awq_args *a)
         case O_NODUO: a->o.duo_scaling = 0; break;
         case O_NOCLIP: a->o.clip = 0; break;
         case O_SEQUENTIAL: a->o.sequential = 1; break;
-        case O_FORMAT: rc = parse_format(c, optarg, &a->format); break;
+        case O_FORMAT: rc = parse_format(c, optarg, a); break;
+        case O_GTYPE: a->gguf_type = optarg; break;
+        case O_GMAP: a->gguf_map = optarg; break;
         case O_SCALE: a->o.quantize = 0; break;
         case O_FORCE: a->force = 1; break;
         default:
@@ -112,6 +125,8 @@ static int parse_args(qz_cli *c, int argc, char **argv, awq_args *a)
     }
     if (rc || (rc = qz_cli_in_out(c, argc, argv, a->force, &a->in, &a->out))) return rc;
     if (!a->o.quantize) a->format = QZ_EXPORT_FP;
+    if (a->gguf && !a->gguf_type) a->gguf_type = "Q4_K_M";
+    if (a->gguf) a->o.group_size = 32; /* duo scaling's per-group weight normalisation: ggml's 32-element (sub-)blocks */
     return check_args(c, a);
 }
 
@@ -135,9 +150,9 @@ static int shape_packable(int64_t out, int64_t in, const void *ctx, qz_error *er
     return check_layout(ctx, out, in, -1, err);
 }
 
-static const char *format_name(qz_export_format f)
+static const char *format_name(const awq_args *a)
 {
-    return f == QZ_EXPORT_AWQ ? "awq" : f == QZ_EXPORT_GPTQ ? "gptq" : "fp";
+    return a->gguf ? "gguf" : a->format == QZ_EXPORT_AWQ ? "awq" : a->format == QZ_EXPORT_GPTQ ? "gptq" : "fp";
 }
 
 static void print_config(const qz_cli *c, const awq_args *a)
@@ -147,7 +162,7 @@ static void print_config(const qz_cli *c, const awq_args *a)
                     "format %s, nsamples %lld x seqlen %lld, seed %lld\n",
             c->tool, a->in, a->out, a->o.bits, (long long)a->o.group_size, a->o.zero_point ? "zero point" : "no zero point",
             a->o.n_grid, a->o.duo_scaling ? "on" : "off", a->o.clip ? "on" : "off", a->o.sequential ? "quantized" : "FP",
-            a->o.quantize ? format_name(a->format) : "fp (scale only)", (long long)a->cal.nsamples, (long long)a->cal.seqlen,
+            a->o.quantize ? format_name(a) : "fp (scale only)", (long long)a->cal.nsamples, (long long)a->cal.seqlen,
             (long long)a->cal.seed);
 }
 
@@ -162,7 +177,7 @@ static void print_json(const awq_args *a, const char **fp, int n_fp, double secs
            "\"clip\":%s,\"sequential\":%s,\"format\":\"%s\",\"scale_only\":%s,\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,",
            a->o.bits, (long long)a->o.group_size, a->o.zero_point ? "true" : "false", a->o.n_grid,
            a->o.duo_scaling ? "true" : "false", a->o.clip ? "true" : "false", a->o.sequential ? "true" : "false",
-           format_name(a->format), a->o.quantize ? "false" : "true", (long long)a->cal.nsamples, (long long)a->cal.seqlen,
+           format_name(a), a->o.quantize ? "false" : "true", (long long)a->cal.nsamples, (long long)a->cal.seqlen,
            (long long)a->cal.seed);
     qz_cli_json_names(stdout, "modules_not_quantized", fp, n_fp);
     printf(",\"seconds\":%.3f,\"peak_rss_mib\":%.1f}\n", secs, qz_cli_peak_rss_mib());
@@ -197,22 +212,31 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
 {
     awq_args *a = args;
     const char *fp[QZ_LIN_COUNT], *quant[QZ_LIN_COUNT];
-    int rc = qz_cli_resolve_groups(&m->cfg, shape_packable, a, &a->o.group_size, a->allow_partial, err);
-    if (rc) return rc;
-    int n_q, n_fp = qz_cli_mark_unpackable(c, &m->cfg, packable, a, a->o.skip, fp, quant, &n_q);
-    if (n_q == 0 && a->o.quantize)
-        return qz_fail(err, QZ_EINPUT, "no decoder linear of %s can be packed in the %s layout (see the warnings); try --format %s "
-                       "or --group-size -1", a->in, format_name(a->format), a->format == QZ_EXPORT_AWQ ? "gptq" : "awq");
+    int rc, n_q = 0, n_fp = 0;
+    if (a->gguf) {
+        /* GGUF: the type fixes the block; the group rule does not apply
+         * (qz_cli_gguf_plan falls back per tensor instead, docs/gguf-out.md) */
+        if ((rc = qz_cli_gguf_plan(c, &m->cfg, a->gguf_type, a->gguf_map, &a->plan, err))) return rc;
+        a->o.ggml_types = a->plan.lin;
+    } else {
+        if ((rc = qz_cli_resolve_groups(&m->cfg, shape_packable, a, &a->o.group_size, a->allow_partial, err))) return rc;
+        n_fp = qz_cli_mark_unpackable(c, &m->cfg, packable, a, a->o.skip, fp, quant, &n_q);
+        if (n_q == 0 && a->o.quantize)
+            return qz_fail(err, QZ_EINPUT, "no decoder linear of %s can be packed in the %s layout (see the warnings); try --format %s "
+                           "or --group-size -1", a->in, format_name(a), a->format == QZ_EXPORT_AWQ ? "gptq" : "awq");
+    }
     print_config(c, a);
     qz_gptq_config gc = {a->o.bits, a->o.group_size, !a->o.zero_point, 0, 0, 0, 0.0,
                          a->o.zero_point ? QZ_GPTQ_ZERO_V2 : QZ_GPTQ_ZERO_V1};
     qz_awq_config ac = {a->o.bits, a->o.group_size, a->o.zero_point};
-    cJSON *qc = quant_config(a, &gc, &ac, quant, n_q, fp, n_fp);
+    cJSON *qc = a->gguf ? NULL : quant_config(a, &gc, &ac, quant, n_q, fp, n_fp);
     qz_cli_job job = {.in = a->in, .out = a->out, .force = a->force, .cal = &a->cal, .seqlen = a->cal.seqlen, .format = a->format,
-                      .gptq = &gc, .awq = &ac, .quant_config = qc, .make = make_awq, .destroy = free_awq, .ctx = a};
+                      .gptq = &gc, .awq = &ac, .gguf = a->gguf ? &a->plan : NULL, .quant_config = qc, .make = make_awq,
+                      .destroy = free_awq, .ctx = a};
     double t0 = qz_now();
     rc = qz_cli_run_job(c, m, &job, err);
     cJSON_Delete(qc);
+    if (a->gguf) qz_gguf_plan_free(&a->plan);
     if (rc == QZ_OK && c->json) print_json(a, fp, n_fp, qz_now() - t0);
     return rc;
 }

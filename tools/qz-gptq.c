@@ -32,6 +32,9 @@ static void usage(void)
            "  --mse                 MSE grid search for the group ranges (grid 100, shrink 0.8, norm 2.4)\n"
            "  --damp D              relative damping of the Hessian diagonal (default 0.01)\n"
            "  --keep-sparsity       weights that are exactly zero stay zero (prune -> quantize)\n"
+           "  --format F            gptq (default) or gguf (llama.cpp's block formats; --bits,\n"
+           "                        --group-size, --sym/--asym, --mse, --static-groups do not apply)\n"
+           QZ_CLI_GGUF_HELP
            QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default min(2048, max_position_embeddings))\n"
            "  --force               replace OUT_DIR if it exists\n"
@@ -47,6 +50,9 @@ typedef struct {
     qz_cli_calib cal;
     qz_quant_opts q;
     int force;
+    int gguf;                /* --format gguf */
+    const char *gguf_type, *gguf_map;
+    qz_gguf_plan plan;       /* while running */
     int allow_partial;       /* --allow-partial-groups */
     qz_quantizer *quantizer; /* while running */
 } gptq_args;
@@ -66,17 +72,22 @@ static int check_args(qz_cli *c, gptq_args *a)
         return qz_cli_usage_error(c, "--bits %d: expected 2, 3, 4 or 8", g->bits);
     if (g->static_groups && g->group_size == -1) return qz_cli_usage_error(c, "--static-groups needs a --group-size");
     if (a->q.method == QZ_QUANT_GPTQ && a->cal.n_paths == 0) return qz_cli_usage_error(c, "--calib FILE is required for --method gptq");
+    if (a->gguf && a->q.keep_sparsity) return qz_cli_usage_error(c, "--keep-sparsity: llama.cpp's grids with a min (Q4_1, K-quants) cannot keep exact zeros");
+    if (!a->gguf && (a->gguf_type || a->gguf_map)) return qz_cli_usage_error(c, "--gguf-type / --gguf-type-map need --format gguf");
     return 0;
 }
 
 static int parse_args(qz_cli *c, int argc, char **argv, gptq_args *a)
 {
-    enum { O_METHOD = 256, O_BITS, O_GS, O_SYM, O_ASYM, O_ACT, O_STATIC, O_TRUESEQ, O_MSE, O_DAMP, O_KEEP, O_FORCE, O_PARTIAL };
+    enum { O_METHOD = 256, O_BITS, O_GS, O_SYM, O_ASYM, O_ACT, O_STATIC, O_TRUESEQ, O_MSE, O_DAMP, O_KEEP, O_FORCE, O_FORMAT, O_GTYPE, O_GMAP,
+           O_PARTIAL };
     static const struct option opts[] = {
         {"method", 1, 0, O_METHOD}, {"bits", 1, 0, O_BITS}, {"group-size", 1, 0, O_GS},
         {"sym", 0, 0, O_SYM}, {"asym", 0, 0, O_ASYM}, {"act-order", 0, 0, O_ACT}, {"static-groups", 0, 0, O_STATIC},
         {"true-sequential", 0, 0, O_TRUESEQ}, {"mse", 0, 0, O_MSE}, {"damp", 1, 0, O_DAMP},
-        {"keep-sparsity", 0, 0, O_KEEP}, {"force", 0, 0, O_FORCE}, {"allow-partial-groups", 0, 0, O_PARTIAL}, QZ_CLI_CALIB_OPTIONS, QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
+        {"keep-sparsity", 0, 0, O_KEEP}, {"force", 0, 0, O_FORCE}, {"format", 1, 0, O_FORMAT}, {"gguf-type", 1, 0, O_GTYPE},
+        {"gguf-type-map", 1, 0, O_GMAP}, {"allow-partial-groups", 0, 0, O_PARTIAL}, QZ_CLI_CALIB_OPTIONS, QZ_CLI_COMMON_OPTIONS,
+        {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->q.gptq = qz_gptq_opts_default();
     a->q.gptq.group_size = 128;
@@ -101,11 +112,18 @@ static int parse_args(qz_cli *c, int argc, char **argv, gptq_args *a)
         case O_DAMP: rc = qz_cli_real(c, "--damp", optarg, 1e-9, 1e3, &d); a->q.gptq.damp = d; break;
         case O_KEEP: a->q.keep_sparsity = 1; break;
         case O_FORCE: a->force = 1; break;
+        case O_FORMAT:
+            if (strcmp(optarg, "gptq") && strcmp(optarg, "gguf")) rc = qz_cli_usage_error(c, "--format '%s': expected gptq or gguf", optarg);
+            a->gguf = !strcmp(optarg, "gguf");
+            break;
+        case O_GTYPE: a->gguf_type = optarg; break;
+        case O_GMAP: a->gguf_map = optarg; break;
         default:
             if (!qz_cli_calib_option(c, ch, optarg, &a->cal, &rc)) rc = qz_cli_common_option(c, ch, argv, usage);
         }
     }
     if (rc || (rc = qz_cli_in_out(c, argc, argv, a->force, &a->in, &a->out))) return rc;
+    if (a->gguf && !a->gguf_type) a->gguf_type = "Q4_K_M";
     return check_args(c, a);
 }
 
@@ -119,6 +137,14 @@ static void print_config(const qz_cli *c, const gptq_args *a, int64_t seqlen)
 {
     if (c->quiet) return;
     const qz_gptq_opts *g = &a->q.gptq;
+    if (a->gguf) {
+        fprintf(stderr, "%s: %s -> %s/model.gguf: method %s onto GGUF %s%s%s, act-order %s, true-sequential %s, damp %g, "
+                        "nsamples %lld x seqlen %lld, seed %lld\n",
+                c->tool, a->in, a->out, qz_quant_method_name(a->q.method), a->gguf_type, a->gguf_map ? " map " : "",
+                a->gguf_map ? a->gguf_map : "", g->act_order ? "on" : "off", a->q.true_sequential ? "on" : "off", g->damp,
+                a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->cal.nsamples, (long long)seqlen, (long long)a->cal.seed);
+        return;
+    }
     fprintf(stderr, "%s: %s -> %s: method %s, %d bits, group %lld, %s, act-order %s, static-groups %s, true-sequential %s, "
                     "mse %s, damp %g, nsamples %lld x seqlen %lld, seed %lld\n",
             c->tool, a->in, a->out, qz_quant_method_name(a->q.method), g->bits, (long long)g->group_size,
@@ -131,18 +157,26 @@ static void print_config(const qz_cli *c, const gptq_args *a, int64_t seqlen)
 static void print_json(const gptq_args *a, const qz_gptq_config *gc, int64_t seqlen, const char **fp, int n_fp, double secs)
 {
     const qz_gptq_opts *g = &a->q.gptq;
+    char gs[24] = "null"; /* GGUF: the type fixes the block, --group-size does not apply */
+    if (!a->gguf) snprintf(gs, sizeof gs, "%lld", (long long)g->group_size);
     printf("{\"input\":");
     qz_cli_json_string(stdout, a->in);
     printf(",\"output\":");
     qz_cli_json_string(stdout, a->out);
     qz_cli_json_blas(stdout);
-    printf(",\"method\":\"%s\",\"bits\":%d,\"group_size\":%lld,\"sym\":%s,\"act_order\":%s,\"static_groups\":%s,"
+    printf(",\"method\":\"%s\",\"bits\":%d,\"group_size\":%s,\"sym\":%s,\"act_order\":%s,\"static_groups\":%s,"
            "\"true_sequential\":%s,\"mse\":%s,\"damp\":%g,\"nsamples\":%lld,\"seqlen\":%lld,\"seed\":%lld,"
            "\"checkpoint_format\":\"%s\",",
-           qz_quant_method_name(a->q.method), g->bits, (long long)g->group_size, g->sym ? "true" : "false",
+           qz_quant_method_name(a->q.method), g->bits, gs, g->sym ? "true" : "false",
            g->act_order ? "true" : "false", g->static_groups ? "true" : "false", a->q.true_sequential ? "true" : "false",
            g->mse ? "true" : "false", g->damp, a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->cal.nsamples,
-           a->q.method == QZ_QUANT_RTN ? 0LL : (long long)seqlen, (long long)a->cal.seed, qz_gptq_zero_fmt_name(gc->fmt));
+           a->q.method == QZ_QUANT_RTN ? 0LL : (long long)seqlen, (long long)a->cal.seed,
+           a->gguf ? "gguf" : qz_gptq_zero_fmt_name(gc->fmt));
+    if (a->gguf) {
+        printf("\"gguf_type\":");
+        qz_cli_json_string(stdout, a->gguf_type);
+        printf(",");
+    }
     qz_cli_json_names(stdout, "modules_not_quantized", fp, n_fp);
     printf(",\"seconds\":%.3f,\"peak_rss_mib\":%.1f}\n", secs, qz_cli_peak_rss_mib());
 }
@@ -168,23 +202,32 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
 {
     gptq_args *a = args;
     const char *fp[QZ_LIN_COUNT], *quant[QZ_LIN_COUNT];
-    int rc = qz_cli_resolve_groups(&m->cfg, gptq_packable, &a->q.gptq.bits, &a->q.gptq.group_size, a->allow_partial, err);
-    if (rc) return rc;
-    int n_q, n_fp = qz_cli_mark_unpackable(c, &m->cfg, gptq_packable, &a->q.gptq.bits, a->q.skip, fp, quant, &n_q);
-    if (n_q == 0)
-        return qz_fail(err, QZ_EINPUT, "no decoder linear of %s can be packed in the GPTQ layout at %d bits (see the warnings); "
-                       "try --bits 8 or another model", a->in, a->q.gptq.bits);
+    int rc, n_q = 0, n_fp = 0;
+    if (a->gguf) {
+        /* GGUF: the type fixes the block; the group rule does not apply
+         * (qz_cli_gguf_plan falls back per tensor instead, docs/gguf-out.md) */
+        if ((rc = qz_cli_gguf_plan(c, &m->cfg, a->gguf_type, a->gguf_map, &a->plan, err))) return rc;
+        a->q.ggml_types = a->plan.lin;
+    } else {
+        if ((rc = qz_cli_resolve_groups(&m->cfg, gptq_packable, &a->q.gptq.bits, &a->q.gptq.group_size, a->allow_partial, err)))
+            return rc;
+        n_fp = qz_cli_mark_unpackable(c, &m->cfg, gptq_packable, &a->q.gptq.bits, a->q.skip, fp, quant, &n_q);
+        if (n_q == 0)
+            return qz_fail(err, QZ_EINPUT, "no decoder linear of %s can be packed in the GPTQ layout at %d bits (see the warnings); "
+                           "try --bits 8 or another model", a->in, a->q.gptq.bits);
+    }
     int64_t maxpos = m->cfg.max_position, seqlen = a->cal.seqlen ? a->cal.seqlen : (maxpos < 2048 ? maxpos : 2048);
     print_config(c, a, seqlen);
     qz_gptq_config gc = {a->q.gptq.bits, a->q.gptq.group_size, a->q.gptq.sym, a->q.gptq.act_order, a->q.gptq.static_groups,
                          a->q.true_sequential, a->q.gptq.damp, a->q.gptq.sym ? QZ_GPTQ_ZERO_V1 : QZ_GPTQ_ZERO_V2};
-    cJSON *qc = qz_gptq_config_json(&gc, quant, n_q, fp, n_fp);
+    cJSON *qc = a->gguf ? NULL : qz_gptq_config_json(&gc, quant, n_q, fp, n_fp);
     qz_cli_job job = {.in = a->in, .out = a->out, .force = a->force, .cal = a->q.method == QZ_QUANT_RTN ? NULL : &a->cal, /* RTN needs none */
-                      .seqlen = seqlen, .format = QZ_EXPORT_GPTQ, .gptq = &gc, .quant_config = qc, .make = make_quantizer,
-                      .destroy = free_quantizer, .ctx = a};
+                      .seqlen = seqlen, .format = QZ_EXPORT_GPTQ, .gptq = &gc, .gguf = a->gguf ? &a->plan : NULL, .quant_config = qc,
+                      .make = make_quantizer, .destroy = free_quantizer, .ctx = a};
     double t0 = qz_now();
     rc = qz_cli_run_job(c, m, &job, err);
     cJSON_Delete(qc);
+    if (a->gguf) qz_gguf_plan_free(&a->plan);
     if (rc == QZ_OK && c->json) print_json(a, &gc, seqlen, fp, n_fp, qz_now() - t0);
     return rc;
 }

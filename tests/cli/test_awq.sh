@@ -7,7 +7,7 @@
 "$BIN"/qz-awq --help | grep -q -- '--scale-only' && pass awq_help || fail awq_help "no usage"
 expect_exit awq_needs_calib 2 "--calib FILE is required" "$BIN"/qz-awq a b
 expect_exit awq_gemm_is_4bit 2 "holds 4-bit" "$BIN"/qz-awq a b --calib x --bits 3
-expect_exit awq_bad_format 2 "expected awq or gptq" "$BIN"/qz-awq a b --calib x --format gguf
+expect_exit awq_bad_format 2 "expected awq, gptq or gguf" "$BIN"/qz-awq a b --calib x --format exl2
 
 if ! have_shared; then skip awq_shared "$SHARED not found"; exit 0; fi
 M=$SHARED/models/stories260K-f16
