@@ -139,9 +139,10 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libquant.a
 test: tests
 	@BUILD=$(BUILD) SAN=$(SAN) SHARED=$(SHARED) bash tests/run.sh
 
-# The heavy end-to-end runs too (tests/long/), for humans, not CI.
-test-long: tests
-	@BUILD=$(BUILD) SAN=$(SAN) SHARED=$(SHARED) QZ_TEST_LONG=1 bash tests/run.sh
+# The suite, then the heavy end-to-end runs (the demo pipeline and the CI
+# gate example on whole held-out texts), for humans, not CI.
+test-long: test demo
+	@BUILD=$(BUILD) SHARED=$(SHARED) bash scripts/ci-example.sh
 
 demo: tools
 	@BUILD=$(BUILD) SHARED=$(SHARED) bash scripts/demo.sh
