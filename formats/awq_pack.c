@@ -7,6 +7,7 @@
  */
 #include "awq_pack.h"
 
+#include "gptq_ckpt.h"
 #include "half.h"
 
 #include <string.h>
@@ -275,6 +276,7 @@ cJSON *qz_awq_config_json(const qz_awq_config *c, const char *const *not_convert
     } else if (ok) {
         ok = cJSON_AddNullToObject(j, "modules_to_not_convert") != NULL;
     }
+    ok = ok && qz_gptq_dynamic_fp_rules(j, not_converted, n) == 0; /* GPTQModel ignores modules_to_not_convert */
     if (!ok) {
         cJSON_Delete(j);
         return NULL;
