@@ -18,11 +18,13 @@
 #   --windows N evaluation windows of 256 tokens (default 4)
 #
 # torch: PyPI's Linux torch wheel depends on ~3 GB of nvidia-* CUDA wheels
-# that a CPU run never loads. Every package is therefore installed with
+# that a CPU run never calls. Every package is therefore installed with
 # --no-deps, and the requirements `pip check` then reports missing are
 # installed the same way, round after round, except nvidia-*, triton and
-# cuda-* (the CUDA runtime wheels). torch imports and runs on the CPU
-# without them.
+# cuda-* (the CUDA runtime wheels). If torch then does not import (its
+# libtorch links a few CUDA libraries at load time: on a machine without a
+# matching CUDA toolkit it needs them), the script says so and installs
+# torch with its CUDA wheels after all (docs/interop.md).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${QZ_INTEROP_VENV:-$HOME/.cache/qz-interop}
@@ -62,6 +64,13 @@ setup_venv() {
         log "round $round: installing requirements: $(echo $missing)"
         echo "$missing" | tr '\n' '\0' | xargs -0 $pip install -q --no-deps >&2 || log "some requirements failed to install"
     done
+    # PyPI's torch is a CUDA build whose libtorch links cuFile, cuSPARSELt,
+    # NVSHMEM and a recent NCCL: where the system's CUDA libraries do not
+    # provide them, it cannot import without the CUDA wheels it pins.
+    if ! err=$("$VENV/bin/python" -c 'import torch' 2>&1); then
+        log "torch --no-deps does not import here ($(echo "$err" | tail -1)); installing the CUDA runtime wheels it pins (~3 GB)"
+        $pip install -q "$(echo $PINS | tr ' ' '\n' | grep '^torch==')" >&2 || failed="$failed torch"
+    fi
     $pip check 2>/dev/null | grep -Eiv 'nvidia-|triton|cuda-' >&2
     [ -z "$failed" ] || log "not installed:$failed"
     return 0
@@ -69,3 +78,85 @@ setup_venv() {
 
 setup_venv || exit 1
 [ "$setup_only" = 1 ] && exit 0
+
+# ------------------------------------------------------------- artifacts
+BIN=$BUILD/bin
+M=$SHARED/models/stories260K-f16
+for f in "$BIN/qz-eval" "$M/config.json" "$SHARED/data/tinystories-valid.txt"; do
+    [ -e "$f" ] || { log "$f not found (build with make; SHARED=$SHARED)"; exit 2; }
+done
+mkdir -p "$WORK"
+. "$here/scripts/split.sh"
+split_half "$SHARED/data/tinystories-valid.txt" "$WORK/calib.txt" "$WORK/rest.txt"
+SEQLEN=256
+head -c $((windows * SEQLEN * 6 + 4096)) "$WORK/rest.txt" >"$WORK/heldout.txt" # ~4.5 chars a token here: enough windows
+CAL=(--calib "$WORK/calib.txt" --nsamples 16 --seqlen "$SEQLEN" --quiet)
+
+# name|consumers|tolerance|command (OUT appended as the artifact directory)
+ARTIFACTS=(
+    "fp16|transformers|1e-4|cp -r $M"
+    "gptq-v1-sym4-g32|transformers gptqmodel|1e-4|$BIN/qz-gptq $M %OUT% ${CAL[*]} --bits 4 --group-size 32"
+    "gptq-v1-sym8-pc|transformers gptqmodel|1e-4|$BIN/qz-gptq $M %OUT% ${CAL[*]} --bits 8 --group-size -1"
+    "gptq-v2-asym4-g32|transformers gptqmodel|1e-4|$BIN/qz-gptq $M %OUT% ${CAL[*]} --bits 4 --group-size 32 --asym"
+    "gptq-v1-sym4-g32-act|transformers gptqmodel|1e-4|$BIN/qz-gptq $M %OUT% ${CAL[*]} --bits 4 --group-size 32 --act-order"
+    "gptq-v2-asym3-g32|transformers gptqmodel|1e-4|$BIN/qz-gptq $M %OUT% ${CAL[*]} --bits 3 --group-size 32 --asym"
+    "awq-gemm-g32|transformers gptqmodel|1e-4|$BIN/qz-awq $M %OUT% ${CAL[*]} --bits 4 --group-size 32 --allow-partial-groups"
+    "w8a8|transformers|${QZ_INTEROP_W8A8_TOL:-1e-2}|$BIN/qz-smooth $M %OUT% ${CAL[*]} --w8a8"
+    "prune24-ct-dense|transformers|1e-4|$BIN/qz-prune $M %OUT% ${CAL[*]} --method wanda --pattern 2:4 --format compressed-tensors"
+    "prune24-bitmask-legacy|transformers:refuses|0|$BIN/qz-prune $M %OUT% ${CAL[*]} --method wanda --pattern 2:4 --format sparse-24-bitmask"
+)
+
+qz_nll() { "$BIN/qz-eval" "$1" --text "$WORK/heldout.txt" --seqlen "$SEQLEN" --max-windows "$windows" --json | sed -n 's/.*"mean_nll":\([^,}]*\).*/\1/p'; }
+py_field() { "$VENV/bin/python" -c 'import json,sys; v=json.load(open(sys.argv[1])).get(sys.argv[2]); print("; ".join(v) if isinstance(v,list) else v)' "$@"; }
+
+versions=$("$VENV/bin/python" -c '
+import importlib.metadata as md
+print(", ".join(f"{p} {md.version(p)}" for p in ["torch", "transformers", "optimum", "gptqmodel", "compressed-tensors"]))' 2>/dev/null)
+rows=() failures=0
+row() { rows+=("| $1 | $2 | $3 | $4 | $5 | $6 | $7 |"); }
+for spec in "${ARTIFACTS[@]}"; do
+    IFS='|' read -r name consumers tol cmd <<<"$spec"
+    out="$WORK/$name"
+    rm -rf "$out"
+    if [[ $cmd == cp* ]]; then $cmd "$out"; else ${cmd//%OUT%/$out} >/dev/null 2>"$WORK/$name.qz.log"; fi ||
+        { row "$name" qz no - - - "FAIL: qz could not write it: $(tail -1 "$WORK/$name.qz.log")"; failures=$((failures + 1)); continue; }
+    want=$(qz_nll "$out")
+    "$BIN/qz-eval" "$out" --tokenize "$WORK/heldout.txt" --json >"$WORK/$name.tokens.json"
+    for consumer in $consumers; do
+        expect=${consumer#*:}; consumer=${consumer%%:*}; [ "$expect" = "$consumer" ] && expect=loads
+        for dtype in ${QZ_INTEROP_DTYPES:-float16:float32}; do
+            res="$WORK/$name.$consumer.$dtype.json"
+            "$VENV/bin/python" "$here/scripts/interop_nll.py" "$consumer" "$out" "$WORK/heldout.txt" "$SEQLEN" "$windows" \
+                "$WORK/$name.tokens.json" "$dtype" >"$res" 2>"$res.stderr" || echo '{"loads":false,"problems":["the Python side crashed"]}' >"$res"
+            loads=$(py_field "$res" loads) got=$(py_field "$res" nll) problems=$(py_field "$res" problems) match=$(py_field "$res" tokens_match)
+            rel=$(awk -v a="$got" -v b="$want" 'BEGIN { if (a == "None" || a == "") print "-"; else { d = (a - b) / b; printf "%.2e", d < 0 ? -d : d } }')
+            verdict=PASS cause=""
+            if [ "$expect" = refuses ]; then
+                [ -n "$problems" ] && cause="refuses as expected: ${problems:0:160}" || { verdict=FAIL; cause="expected a refusal, loaded cleanly"; }
+            elif [ "$loads" != True ]; then verdict=FAIL cause="does not load: ${problems:0:200}"
+            elif [ "$match" != True ]; then verdict=FAIL cause="token ids differ from qz-eval's"
+            elif [ -n "$problems" ]; then verdict=FAIL cause="load not clean: ${problems:0:200}"
+            elif ! awk -v r="$rel" -v t="$tol" 'BEGIN { exit !(r <= t) }'; then verdict=FAIL cause="NLL differs by $rel (tolerance $tol)"
+            fi
+            [ $verdict = FAIL ] && failures=$((failures + 1))
+            row "$name" "$consumer ($dtype)" "$loads" "$want" "$got" "$rel" "$verdict${cause:+: $cause}"
+            log "$name / $consumer ($dtype): $verdict $cause"
+        done
+    done
+done
+if [ "$vllm" = 1 ]; then
+    if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+        log "--vllm: an NVIDIA GPU is present, but this script has no vLLM runner yet: vLLM stays unchecked"
+    else
+        log "--vllm: skipped, no NVIDIA GPU here (vLLM's CPU build is not on PyPI): vLLM stays unchecked"
+    fi
+fi
+[ "$real" = 1 ] && log "--real: skipped: the real-size model needs more time than this job has on 2 cores"
+
+echo "interop-check $(date -u +%Y-%m-%d), $versions; stories260K-f16, $windows windows of $SEQLEN tokens of the second half of tinystories-valid.txt"
+echo
+echo "| artifact | consumer | loads | NLL qz-eval | NLL consumer | rel diff | verdict |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+[ -n "${QZ_INTEROP_KEEP:-}" ] || rm -rf "$WORK"
+[ $failures -eq 0 ]
