@@ -9,7 +9,8 @@ object: {"loads", "nll", "tokens_match", "problems", "log_tail"}.
 
 CONSUMER: transformers (AutoModelForCausalLM; the backend the artifact's
 quantization_config selects), gptqmodel (GPTQModel.load, torch kernels on
-CPU). QZ_TOKENS: `qz-eval --tokenize --json` output for TEXT, to prove both
+CPU), vllm (vllm.LLM on the GPU, FP16, the NLL from prompt_logprobs; needs
+an NVIDIA GPU: written for --vllm, not yet run). QZ_TOKENS: `qz-eval --tokenize --json` output for TEXT, to prove both
 sides score the same ids. DTYPE: LOAD[:COMPUTE], torch dtypes (float16,
 bfloat16, float32): the consumer loads the artifact in LOAD (GPTQModel's
 CPU kernels accept only float16/bfloat16), then the model is cast to
@@ -58,6 +59,21 @@ def load(consumer, model_dir, dtype):
     return m, problems
 
 
+def vllm_nll(model_dir, ids, seqlen, windows):
+    """qz-eval's protocol through vLLM: each window one prompt, the logprob
+    vLLM reports for every prompt token after the first."""
+    from vllm import LLM, SamplingParams
+    n = min(windows, len(ids) // seqlen)
+    llm = LLM(model=model_dir, dtype="float16", max_model_len=seqlen, enforce_eager=True, gpu_memory_utilization=0.3)
+    prompts = [{"prompt_token_ids": ids[w * seqlen:(w + 1) * seqlen]} for w in range(n)]
+    outs = llm.generate(prompts, SamplingParams(max_tokens=1, prompt_logprobs=0))
+    total = 0.0
+    for o, p in zip(outs, prompts):
+        toks = p["prompt_token_ids"]
+        total -= sum(o.prompt_logprobs[i][toks[i]].logprob for i in range(1, seqlen))
+    return total / (n * (seqlen - 1))
+
+
 def mean_nll(model, ids, seqlen, windows):
     import torch
     n = min(windows, len(ids) // seqlen)
@@ -90,11 +106,15 @@ def main():
             transformers.logging.set_verbosity_info()
             transformers.logging.disable_default_handler()
             transformers.logging.add_handler(handler)
-            load_dt, _, compute_dt = dtype.partition(":")
-            model, out["problems"] = load(consumer, model_dir, load_dt)
-            model = model.to(getattr(__import__("torch"), compute_dt or load_dt)).eval()
-            out["loads"] = True
-            out["nll"] = mean_nll(model, ids, seqlen, windows)
+            if consumer == "vllm":
+                out["nll"] = vllm_nll(model_dir, ids, seqlen, windows)
+                out["loads"] = True
+            else:
+                load_dt, _, compute_dt = dtype.partition(":")
+                model, out["problems"] = load(consumer, model_dir, load_dt)
+                model = model.to(getattr(__import__("torch"), compute_dt or load_dt)).eval()
+                out["loads"] = True
+                out["nll"] = mean_nll(model, ids, seqlen, windows)
     except Exception as e:  # reported, not raised: the table names the cause
         out["problems"].append(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300])
     log = buf.getvalue()
