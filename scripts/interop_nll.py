@@ -9,7 +9,9 @@ object: {"loads", "nll", "tokens_match", "problems", "log_tail"}.
 
 CONSUMER: transformers (AutoModelForCausalLM; the backend the artifact's
 quantization_config selects), gptqmodel (GPTQModel.load, torch kernels on
-CPU), vllm (vllm.LLM on the GPU, FP16, the NLL from prompt_logprobs; needs
+CPU), transformers@127 (transformers with compressed-tensors' dynamic
+int8 activation scale changed from max/127.5 to qz's and vLLM's max/127, to
+measure what that convention alone changes), vllm (vllm.LLM on the GPU, FP16, the NLL from prompt_logprobs; needs
 an NVIDIA GPU: written for --vllm, not yet run). QZ_TOKENS: `qz-eval --tokenize --json` output for TEXT, to prove both
 sides score the same ids. DTYPE: LOAD[:COMPUTE], torch dtypes (float16,
 bfloat16, float32): the consumer loads the artifact in LOAD (GPTQModel's
@@ -45,9 +47,27 @@ def token_ids(model_dir, text):
     return [cfg["bos_token_id"]] + tok.encode(text, add_special_tokens=False).ids
 
 
+def use_scale_127():
+    """compressed-tensors' symmetric int8 scale is max / (255 / 2); make it
+    max / 127 (its clamp to -128..127 then never reaches -128, as qz's
+    -127..127 grid). Weights are unaffected: their scales come from the
+    checkpoint; only the dynamic activation scales are computed here."""
+    import compressed_tensors.quantization.utils.helpers as h
+    orig = h.calculate_qparams
+
+    def scale_127(min_vals, max_vals, args, *a, **k):
+        scale, zp = orig(min_vals, max_vals, args, *a, **k)
+        if args.type == "int" and args.num_bits == 8 and args.symmetric:
+            scale = scale * (127.5 / 127)
+        return scale, zp
+    h.calculate_qparams = scale_127
+
+
 def load(consumer, model_dir, dtype):
     """The model and the list of load problems transformers itself reports."""
     import torch
+    if consumer == "transformers@127":
+        use_scale_127()
     dt = getattr(torch, dtype)
     if consumer == "gptqmodel":
         from gptqmodel import BACKEND, GPTQModel
