@@ -266,6 +266,7 @@ cJSON *qz_awq_config_json(const qz_awq_config *c, const char *const *not_convert
     ok = ok && cJSON_AddNumberToObject(j, "group_size", (double)c->group_size);
     ok = ok && cJSON_AddNumberToObject(j, "bits", c->bits);
     ok = ok && cJSON_AddStringToObject(j, "version", "gemm");
+    ok = ok && cJSON_AddStringToObject(j, "format", "gemm"); /* GPTQModel reads format (it logs a missing one); transformers takes either */
     if (ok && n > 0) {
         cJSON *a = cJSON_AddArrayToObject(j, "modules_to_not_convert");
         ok = a != NULL;

@@ -17,6 +17,9 @@
 #               virtualenv ${QZ_INTEROP_VENV}-vllm (vLLM pins its own torch);
 #               needs an NVIDIA GPU, else it says so and skips vLLM
 #   --windows N evaluation windows of 256 tokens (default 4)
+# Environment: SHARED, BUILD, QZ_INTEROP_VENV, QZ_INTEROP_WORK (scratch),
+# QZ_INTEROP_KEEP=1 (keep it), QZ_INTEROP_ONLY="name ..." (those artifacts
+# only), QZ_INTEROP_DTYPES, QZ_INTEROP_W8A8_TOL.
 #
 # torch: PyPI's Linux torch wheel depends on ~3 GB of nvidia-* CUDA wheels
 # that a CPU run never calls. Every package is therefore installed with
@@ -40,7 +43,7 @@ while [ $# -gt 0 ]; do
     --setup) setup_only=1 ;;
     --vllm) vllm=1 ;;
     --windows) shift; windows=${1:-}; case $windows in ''|*[!0-9]*) echo "interop-check: --windows needs a number" >&2; exit 2 ;; esac ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "interop-check: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -127,11 +130,12 @@ fi
 python_for() { [ "$1" = vllm ] && echo "$VENV-vllm/bin/python" || echo "$VENV/bin/python"; }
 
 # W8A8: qz-eval simulates activations with max|x|/127, compressed-tensors
-# with max|x|/127.5. transformers@127 (compressed-tensors switched to /127)
-# must match qz-eval to 1e-4 - that proves the layout and leaves the
-# convention as the only difference; plain transformers gets W8A8_TOL,
-# a bound on what a 0.4 % finer activation grid changes (docs/interop.md).
-W8A8_TOL=${QZ_INTEROP_W8A8_TOL:-1e-2}
+# with max|x|/127.5; transformers@127 switches compressed-tensors to /127 to
+# show what the convention alone changes. Both get W8A8_TOL, 1e-3 relative:
+# two int8 activation simulations that round differently may differ by up
+# to the size of int8 activation rounding's own effect on the NLL (8e-4 on
+# stories260K, FP16 vs W8A8 in qz-eval), not more (docs/interop.md).
+W8A8_TOL=${QZ_INTEROP_W8A8_TOL:-1e-3}
 
 qz_nll() { "$BIN/qz-eval" "$1" --text "$WORK/heldout.txt" --seqlen "$SEQLEN" --max-windows "$windows" --json | sed -n 's/.*"mean_nll":\([^,}]*\).*/\1/p'; }
 py_field() { "$VENV/bin/python" -c 'import json,sys; v=json.load(open(sys.argv[1])).get(sys.argv[2]); print("; ".join(v) if isinstance(v,list) else v)' "$@"; }
@@ -143,6 +147,7 @@ rows=() failures=0
 row() { rows+=("| $1 | $2 | $3 | $4 | $5 | $6 | $7 |"); }
 for spec in "${ARTIFACTS[@]}"; do
     IFS='|' read -r name consumers tol cmd <<<"$spec"
+    [ -z "${QZ_INTEROP_ONLY:-}" ] || [[ " $QZ_INTEROP_ONLY " == *" $name "* ]] || continue # a subset, by artifact name
     out="$WORK/$name"
     rm -rf "$out"
     if [[ $cmd == cp* ]]; then $cmd "$out"; else ${cmd//%OUT%/$out} >/dev/null 2>"$WORK/$name.qz.log"; fi ||
@@ -153,7 +158,6 @@ for spec in "${ARTIFACTS[@]}"; do
     for consumer in $consumers; do
         expect=${consumer#*:}; consumer=${consumer%%:*}; [ "$expect" = "$consumer" ] && expect=loads
         dtypes=${QZ_INTEROP_DTYPES:-float16:float32} ctol=${tol/W8A8_TOL/$W8A8_TOL}
-        [ "$consumer" = transformers@127 ] && ctol=1e-4
         [ "$consumer" = vllm ] && { dtypes=float16; ctol=$(awk -v t="$tol" 'BEGIN { print t > 5e-3 ? t : 5e-3 }'); }
         for dtype in $dtypes; do
             res="$WORK/$name.$consumer.$dtype.json"

@@ -35,7 +35,7 @@ import re
 import sys
 import warnings
 
-SUSPECT = re.compile(r"ignor|missing|unexpected|newly initialized|not initialized|not used|mismatch|random", re.I)
+SUSPECT = re.compile(r"\bignor(ed|ing)\b|\bmissing\b|unexpected|newly initialized|not initialized|not used|mismatch", re.I)
 BENIGN = re.compile(r"Ignoring unknown parameter in the quantization configuration: "
                     r"(modules_in_block_to_quantize|modules_to_not_convert|qz_modules_not_quantized)\.")
 
@@ -132,7 +132,9 @@ def main():
             else:
                 load_dt, _, compute_dt = dtype.partition(":")
                 model, out["problems"] = load(consumer, model_dir, load_dt)
-                model = model.to(getattr(__import__("torch"), compute_dt or load_dt)).eval()
+                # nn.Module.to: transformers refuses PreTrainedModel.to(dtype) on a GPTQ model
+                torch = __import__("torch")
+                model = torch.nn.Module.to(model, getattr(torch, compute_dt or load_dt)).eval()
                 out["loads"] = True
                 out["nll"] = mean_nll(model, ids, seqlen, windows)
     except Exception as e:  # reported, not raised: the table names the cause
