@@ -8,6 +8,7 @@
  */
 #include "awq_pack.h"
 
+#include "gptq_ckpt.h"
 #include "half.h"
 #include "hf_model.h"
 #include "json_num.h"
@@ -256,6 +257,7 @@ cJSON *qz_awq_config_json(const qz_awq_config *c, const char *const *not_convert
     ok = ok && cJSON_AddNumberToObject(j, "group_size", (double)c->group_size);
     ok = ok && cJSON_AddNumberToObject(j, "bits", c->bits);
     ok = ok && cJSON_AddStringToObject(j, "version", "gemm");
+    ok = ok && cJSON_AddStringToObject(j, "format", "gemm"); /* GPTQModel reads format (it logs a missing one); transformers takes either */
     if (ok && n > 0) {
         cJSON *a = cJSON_AddArrayToObject(j, "modules_to_not_convert");
         ok = a != NULL;
@@ -266,6 +268,7 @@ cJSON *qz_awq_config_json(const qz_awq_config *c, const char *const *not_convert
     } else if (ok) {
         ok = cJSON_AddNullToObject(j, "modules_to_not_convert") != NULL;
     }
+    ok = ok && qz_gptq_dynamic_fp_rules(j, not_converted, n) == 0; /* GPTQModel ignores modules_to_not_convert */
     if (!ok) {
         cJSON_Delete(j);
         return NULL;

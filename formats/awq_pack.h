@@ -88,8 +88,13 @@ int qz_awq_write_linear(qz_st_writer *w, const char *prefix, const uint8_t *code
 
 /* config.json's quantization_config as AutoAWQ writes it:
  * {"quant_method":"awq","zero_point":b,"group_size":g,"bits":4,
- *  "version":"gemm","modules_to_not_convert":[names] or null (n == 0)}.
- * not_converted: module names kept in floating point. Caller owns (cJSON_Delete). */
+ *  "version":"gemm","format":"gemm",
+ *  "modules_to_not_convert":[names] or null (n == 0)} (version for AutoAWQ,
+ *  format for GPTQModel; transformers reads either),
+ * plus GPTQModel's "dynamic" negative rules for the same names
+ * (qz_gptq_dynamic_fp_rules: GPTQModel ignores modules_to_not_convert).
+ * not_converted: per-block linear names kept in floating point
+ * ("mlp.down_proj"). Caller owns (cJSON_Delete); NULL when out of memory. */
 cJSON *qz_awq_config_json(const qz_awq_config *c, const char *const *not_converted, int n);
 
 /* Parses a quantization_config object: bits (or w_bit) must be 4,

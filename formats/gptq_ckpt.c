@@ -6,6 +6,7 @@
 #include "hf_model.h"
 #include "json_num.h"
 
+#include <ctype.h>
 #include <string.h>
 
 /* ----------------------------------------------------------------- writing */
@@ -44,6 +45,32 @@ static cJSON *string_array(const char *const *s, int n)
     return a;
 }
 
+/* "^model\\.layers\\.\\d+\\.<name>$" with name's regex metacharacters
+ * escaped: GPTQModel matches a rule with PCRE's match() (anchored at the
+ * start only) against the full module name, "model." prefix included. */
+static int layer_rule(char *dst, size_t cap, const char *name)
+{
+    size_t n = (size_t)snprintf(dst, cap, "-:^model\\.layers\\.\\d+\\.");
+    for (; *name; name++) {
+        if (n + 4 > cap) return -1; /* room for an escape, the char, '$' and NUL */
+        if (!isalnum((unsigned char)*name) && *name != '_') dst[n++] = '\\';
+        dst[n++] = *name;
+    }
+    dst[n++] = '$';
+    dst[n] = 0;
+    return 0;
+}
+
+int qz_gptq_dynamic_fp_rules(cJSON *qc, const char *const *fp, int n_fp)
+{
+    if (n_fp == 0) return 0;
+    cJSON *dyn = cJSON_AddObjectToObject(qc, "dynamic");
+    char rule[256];
+    for (int i = 0; dyn && i < n_fp; i++)
+        if (layer_rule(rule, sizeof rule, fp[i]) || !cJSON_AddObjectToObject(dyn, rule)) return -1;
+    return dyn ? 0 : -1;
+}
+
 cJSON *qz_gptq_config_json(const qz_gptq_config *c, const char *const *quantized, int n_quantized, const char *const *fp,
                            int n_fp)
 {
@@ -60,6 +87,10 @@ cJSON *qz_gptq_config_json(const qz_gptq_config *c, const char *const *quantized
     cJSON *blocks = cJSON_AddArrayToObject(j, "modules_in_block_to_quantize");
     cJSON_AddItemToArray(blocks, string_array(quantized, n_quantized));
     cJSON_AddItemToObject(j, "qz_modules_not_quantized", string_array(fp, n_fp));
+    if (qz_gptq_dynamic_fp_rules(j, fp, n_fp)) {
+        cJSON_Delete(j);
+        return NULL;
+    }
     return j;
 }
 

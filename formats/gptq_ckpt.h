@@ -29,9 +29,21 @@ int qz_gptq_write_linear(qz_st_writer *w, const char *prefix, const uint8_t *cod
 /* The quantization_config object (also the content of quantize_config.json).
  * quantized: the linear names quantized in every block, e.g.
  * "self_attn.q_proj" (transformers' modules_in_block_to_quantize); fp: the
- * ones left in floating point (listed as qz_modules_not_quantized). */
+ * ones left in floating point (listed as qz_modules_not_quantized and as
+ * GPTQModel "dynamic" rules, qz_gptq_dynamic_fp_rules). NULL when out of
+ * memory. */
 cJSON *qz_gptq_config_json(const qz_gptq_config *c, const char *const *quantized, int n_quantized,
                            const char *const *fp, int n_fp);
+
+/* Adds GPTQModel's "dynamic" key to qc: one negative rule
+ * "-:^model\\.layers\\.\\d+\\.<name>$": {} per name of fp (per-block
+ * linear names, e.g. "mlp.down_proj", left in floating point in every
+ * layer). GPTQModel picks the modules to quantize from its own model
+ * definitions and skips only those a negative rule matches (PCRE match(),
+ * anchored at the start, on the full module name); it ignores
+ * modules_in_block_to_quantize and modules_to_not_convert. Nothing is added
+ * when n_fp == 0. 0, or -1 when out of memory or a name is over 200 bytes. */
+int qz_gptq_dynamic_fp_rules(cJSON *qc, const char *const *fp, int n_fp);
 
 /* Reads bits, group_size, sym, desc_act, checkpoint_format from a
  * quantization_config object with quant_method "gptq". */

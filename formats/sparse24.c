@@ -197,13 +197,13 @@ static cJSON *string_array(const char *first, const char *const *s, int n)
 }
 
 /* Keys in sorted order, as update_config's json.dump(sort_keys=True). */
-cJSON *qz_sparse24_config_json(double global_sparsity, const char *const *compressed, int n_compressed,
+cJSON *qz_sparse24_config_json(int bitmask, double global_sparsity, const char *const *compressed, int n_compressed,
                                const char *const *dense, int n_dense)
 {
     QZ_ASSERT(n_compressed > 0);
     cJSON *j = cJSON_CreateObject(), *sc = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "quant_method", "compressed-tensors");
-    cJSON_AddStringToObject(sc, "format", "sparse-24-bitmask");
+    cJSON_AddStringToObject(sc, "format", bitmask ? "sparse-24-bitmask" : "dense");
     cJSON_AddNumberToObject(sc, "global_sparsity", global_sparsity);
     cJSON_AddItemToObject(sc, "ignore", string_array("lm_head", dense, n_dense));
     cJSON_AddStringToObject(sc, "sparsity_structure", "2:4");

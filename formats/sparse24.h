@@ -44,14 +44,18 @@ int qz_sparse24_read_linear(qz_tensor_lookup find, void *ctx, const char *prefix
 /* config.json's quantization_config for a sparsity-only checkpoint
  * (compressed-tensors ModelCompressor.update_config; no quantization keys):
  *   {"quant_method": "compressed-tensors", "sparsity_config": {
- *     "format": "sparse-24-bitmask", "global_sparsity": global_sparsity,
+ *     "format": F, "global_sparsity": global_sparsity,
  *     "ignore": ["lm_head", dense...], "sparsity_structure": "2:4",
  *     "targets": ["Linear"] when n_dense == 0, else the compressed names}}
+ * F is "sparse-24-bitmask" when bitmask (the legacy layout above), else
+ * "dense": every linear is a plain prefix.weight holding the 2:4 zeros, the
+ * config only describes them (compressed-tensors' DenseSparsityConfig; what
+ * loaders without a sparse decompressor read, FORMAT.md).
  * compressed / dense: full module names ("model.layers.0.mlp.down_proj") of
- * the decoder linears written compressed / left dense; n_compressed > 0.
+ * the decoder linears vLLM's 2:4 kernel holds / cannot hold; n_compressed > 0.
  * global_sparsity: fraction of zeros over all parameters (llm-compressor's
  * ModuleSparsificationInfo), informational. Caller owns the result. */
-cJSON *qz_sparse24_config_json(double global_sparsity, const char *const *compressed, int n_compressed,
+cJSON *qz_sparse24_config_json(int bitmask, double global_sparsity, const char *const *compressed, int n_compressed,
                                const char *const *dense, int n_dense);
 
 /* For a quant_method "compressed-tensors" quantization_config: *sparse_only

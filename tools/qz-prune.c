@@ -34,7 +34,9 @@ static void usage(void)
            "  --sym | --asym        with --bits: symmetric (default) or asymmetric grid\n"
            "  --damp D              sparsegpt: relative Hessian damping (default 0.01)\n"
            "  --block-size N        sparsegpt: columns per mask/update block (default 128)\n"
-           "  --format F            dense (default) or compressed-tensors (2:4 only: sparse-24-bitmask)\n"
+           "  --format F            dense (default), compressed-tensors (2:4 only: dense weights with\n"
+           "                        a 2:4 sparsity_config) or sparse-24-bitmask (2:4 only: the legacy\n"
+           "                        compressed layout, for vLLM versions that need it)\n"
            QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "                        (wanda, sparsegpt and structured need --calib; magnitude needs none)\n"
            "  --seqlen N            tokens per window (default min(2048, max_position_embeddings))\n"
@@ -56,14 +58,25 @@ typedef struct {
     qz_cli_calib cal;
     qz_prune_opts p;
     qz_quant_opts q;     /* sparsegpt */
-    int scope_set, bits, heads_set, ffn_set, ct_format, force;
+    int scope_set, bits, heads_set, ffn_set, force;
+    int ct_format;       /* --format: 0 dense, CT_DENSE24 or CT_BITMASK24 */
     int allow_partial; /* --allow-partial-groups */
     qz_pruner *pruner;   /* while running */
     qz_quantizer *quantizer;
     module_stat *stats;  /* (n_layers, QZ_LIN_COUNT) */
     int64_t zeros, params; /* decoder zeros so far; every parameter of the model */
-    cJSON *sparse24_qc;  /* --format compressed-tensors: its global_sparsity is kept current */
+    cJSON *sparse24_qc;  /* --format compressed-tensors / sparse-24-bitmask: its global_sparsity is kept current */
 } prune_args;
+
+enum { CT_DENSE24 = 1, CT_BITMASK24 = 2 };
+static const char *const format_names[] = {"dense", "compressed-tensors", "sparse-24-bitmask"};
+
+/* What OUT holds, for the configuration line and the JSON. */
+static const char *output_format(const prune_args *a)
+{
+    if (a->ct_format) return a->ct_format == CT_DENSE24 ? "compressed-tensors dense 2:4" : "compressed-tensors sparse-24-bitmask";
+    return a->bits ? "gptq" : "dense";
+}
 
 static int parse_method(qz_cli *c, const char *s, qz_quant_method *m)
 {
@@ -98,10 +111,12 @@ static int parse_scope(qz_cli *c, const char *s, prune_args *a)
 
 static int parse_format(qz_cli *c, const char *s, prune_args *a)
 {
-    if (!strcmp(s, "dense")) a->ct_format = 0;
-    else if (!strcmp(s, "compressed-tensors")) a->ct_format = 1;
-    else return qz_cli_usage_error(c, "--format '%s': expected dense or compressed-tensors", s);
-    return 0;
+    for (int i = 0; i < (int)(sizeof format_names / sizeof *format_names); i++)
+        if (!strcmp(s, format_names[i])) {
+            a->ct_format = i;
+            return 0;
+        }
+    return qz_cli_usage_error(c, "--format '%s': expected dense, compressed-tensors or sparse-24-bitmask", s);
 }
 
 /* Flag combinations that cannot work, whatever the model. */
@@ -121,7 +136,7 @@ static int check_args(qz_cli *c, prune_args *a)
                                                               : "--heads and --ffn-keep are for --method structured");
     if (m == QZ_QUANT_STRUCTURED && a->p.prune_m) return qz_cli_usage_error(c, "--pattern: not for --method structured");
     if (a->ct_format && (a->p.prune_n != 2 || a->p.prune_m != 4 || a->bits))
-        return qz_cli_usage_error(c, "--format compressed-tensors: the sparse-24-bitmask layout needs --pattern 2:4 and no --bits");
+        return qz_cli_usage_error(c, "--format %s: a 2:4 sparsity_config needs --pattern 2:4 and no --bits", format_names[a->ct_format]);
     if (!a->scope_set) a->p.scope = m == QZ_QUANT_WANDA ? QZ_PRUNE_SCOPE_ROW : QZ_PRUNE_SCOPE_LAYER;
     return 0;
 }
@@ -198,7 +213,7 @@ static void print_config(const qz_cli *c, const prune_args *a, int64_t seqlen)
     if (a->bits) fprintf(stderr, ", joint %d-bit group %lld %s", a->bits, (long long)a->q.sparsegpt.gptq.group_size, a->q.sparsegpt.gptq.sym ? "sym" : "asym");
     if (a->p.method != QZ_QUANT_MAGNITUDE)
         fprintf(stderr, ", nsamples %lld x seqlen %lld, seed %lld", (long long)a->cal.nsamples, (long long)seqlen, (long long)a->cal.seed);
-    fprintf(stderr, ", format %s\n", a->ct_format ? "compressed-tensors sparse-24-bitmask" : a->bits ? "gptq" : "dense");
+    fprintf(stderr, ", format %s\n", output_format(a));
 }
 
 static void on_layer(void *ctx, const qz_layer *L, const qz_module_report rep[QZ_LIN_COUNT])
@@ -315,13 +330,14 @@ static int sparse24_config(const qz_cli *c, prune_args *a, const qz_model_config
         else dense[n_d++] = names[i];
     }
     if (rc == QZ_OK && n_c == 0)
-        rc = qz_fail(err, QZ_EINPUT, "--format compressed-tensors: no decoder linear has a shape vLLM's 2:4 kernel holds "
-                                     "(out and in multiples of 8, also for q/k/v and gate/up together)");
+        rc = qz_fail(err, QZ_EINPUT, "--format %s: no decoder linear has a shape vLLM's 2:4 kernel holds "
+                                     "(out and in multiples of 8, also for q/k/v and gate/up together)", format_names[a->ct_format]);
     for (int id = 0; rc == QZ_OK && id < QZ_LIN_COUNT; id++)
         if (!qz_export_sparse24_ok(cfg, (qz_linear_id)id))
-            qz_cli_warn(c, "%s is written dense (pruned 2:4, but vLLM's 2:4 kernel needs out and in multiples of 8 for it and "
-                           "the linears fused with it)", qz_linear_name((qz_linear_id)id));
-    if (rc == QZ_OK) *qc = a->sparse24_qc = qz_sparse24_config_json(0.0, comp, n_c, dense, n_d);
+            qz_cli_warn(c, "%s is %s (pruned 2:4, but vLLM's 2:4 kernel needs out and in multiples of 8 for it and "
+                           "the linears fused with it)", qz_linear_name((qz_linear_id)id),
+                        a->ct_format == CT_BITMASK24 ? "written dense" : "listed in sparsity_config.ignore");
+    if (rc == QZ_OK) *qc = a->sparse24_qc = qz_sparse24_config_json(a->ct_format == CT_BITMASK24, 0.0, comp, n_c, dense, n_d);
     free(names);
     free(comp);
     free(dense);
@@ -344,7 +360,7 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
     print_config(c, a, seqlen);
     const qz_gptq_opts *g = &a->q.sparsegpt.gptq;
     qz_gptq_config gc = {a->bits, g->group_size, g->sym, 0, 0, 0, g->damp, g->sym ? QZ_GPTQ_ZERO_V1 : QZ_GPTQ_ZERO_V2};
-    qz_export_format format = a->ct_format ? QZ_EXPORT_SPARSE24 : a->bits ? QZ_EXPORT_GPTQ : QZ_EXPORT_FP;
+    qz_export_format format = a->ct_format == CT_BITMASK24 ? QZ_EXPORT_SPARSE24 : a->bits ? QZ_EXPORT_GPTQ : QZ_EXPORT_FP;
     cJSON *qc = NULL;
     if (a->ct_format) rc = sparse24_config(c, a, &m->cfg, &qc, err);
     else if (a->bits) qc = qz_gptq_config_json(&gc, quant, n_q, fp, n_fp);
@@ -358,7 +374,7 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
     cJSON_Delete(qc);
     cJSON_Delete(patch);
     if (rc == QZ_OK && c->json)
-        print_json(a, &m->cfg, seqlen, a->ct_format ? "compressed-tensors sparse-24-bitmask" : a->bits ? "gptq" : "dense", qz_now() - t0);
+        print_json(a, &m->cfg, seqlen, output_format(a), qz_now() - t0);
     free(a->stats);
     return rc;
 }

@@ -32,6 +32,10 @@ grep -q '"quant_method":[[:space:]]*"gptq"' "$TMP/g4/config.json" && grep -q '"c
   [ -f "$TMP/g4/quantize_config.json" ] && [ -f "$TMP/g4/tokenizer.json" ] && pass gptq_config || fail gptq_config "config.json lacks quantization_config"
 [ "$(wc -l <"$TMP/g4/qz-log.jsonl")" -eq 35 ] && grep -q '"damp":' "$TMP/g4/qz-log.jsonl" && pass gptq_log || fail gptq_log "want 35 module lines"
 grep -q 'mlp.down_proj' "$TMP/g4/quantize_config.json" && pass gptq_fp_modules_listed || fail gptq_fp_modules_listed "down_proj not listed"
+# GPTQModel skips only what a negative "dynamic" rule names (FORMAT.md)
+rule='"-:^model\\.layers\\.\\d+\\.mlp\\.down_proj$"'
+grep -qF "$rule" "$TMP/g4/quantize_config.json" && grep -qF "$rule" "$TMP/g4/config.json" && pass gptq_dynamic_rules ||
+  fail gptq_dynamic_rules "no GPTQModel dynamic rule for down_proj in config.json and quantize_config.json"
 
 "$BIN"/qz-gptq "$M" "$TMP/r4" --method rtn --bits 4 --group-size 32 --quiet >/dev/null
 g4=$(ev "$TMP/g4"); r4=$(ev "$TMP/r4")

@@ -81,7 +81,7 @@ check info_awq_gemm_g32 "$TMP/awq4" awq awq_gemm 4 32 "gate up down"
 check info_smooth_w8a8 "$TMP/w8a8" ct ct_int_quantized 8 -1 ""
 
 if "$BIN"/qz-prune --help 2>/dev/null | grep -q 'sparse-24-bitmask'; then
-  "$BIN"/qz-prune "$M" "$TMP/s24" --method magnitude --pattern 2:4 --format compressed-tensors --quiet >/dev/null 2>&1
+  "$BIN"/qz-prune "$M" "$TMP/s24" --method magnitude --pattern 2:4 --format sparse-24-bitmask --quiet >/dev/null 2>&1
   check info_prune_sparse24 "$TMP/s24" s24 ct_sparse24_bitmask 16 -1 "gate up down"
   # magnitude 2:4 zeroes half of every linear, the FP16 ones included
   grep -q '"float_weights":226560,"zero_weights":113280,"sparsity":0.5,' "$TMP/info_prune_sparse24.json" &&

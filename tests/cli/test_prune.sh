@@ -16,6 +16,8 @@ expect_exit prune_bad_pattern 2 "expected unstructured or N:M" "$BIN"/qz-prune a
 expect_exit prune_needs_calib 2 "--calib FILE is required for --method wanda" "$BIN"/qz-prune a b --method wanda
 expect_exit prune_bits_magnitude 2 "joint quantization is for --method sparsegpt" "$BIN"/qz-prune a b --method magnitude --bits 4
 expect_exit prune_ct_needs_24 2 "needs --pattern 2:4" "$BIN"/qz-prune a b --method magnitude --format compressed-tensors
+expect_exit prune_s24_needs_24 2 "needs --pattern 2:4" "$BIN"/qz-prune a b --method magnitude --format sparse-24-bitmask
+expect_exit prune_bad_format 2 "expected dense, compressed-tensors or sparse-24-bitmask" "$BIN"/qz-prune a b --method magnitude --format ct
 expect_exit prune_struct_needs_sizes 2 "needs --heads K and/or --ffn-keep F" "$BIN"/qz-prune a b --method structured --calib x
 expect_exit prune_scope_sparsegpt 2 "--scope: not for sparsegpt" "$BIN"/qz-prune a b --method sparsegpt --calib x --scope row
 
@@ -89,9 +91,19 @@ awk -v s="$st" 'BEGIN { exit !(s > 0 && s < 1000) }' && pass prune_structured_ev
   awk -v j="$j" -v s="${ppl[sgpt24]}" 'BEGIN { exit !(j > s * 0.98 && j < s * 1.5) }' && pass prune_joint_gptq ||
   fail prune_joint_gptq "joint 2:4 + 4-bit ppl '$j' vs 2:4 ${ppl[sgpt24]}"
 
-# --format compressed-tensors: sparse-24-bitmask where vLLM's kernel holds the
+# --format compressed-tensors: plain weights under a "dense" 2:4
+# sparsity_config (what compressed-tensors > 0.14 loads), the linears vLLM's
+# 2:4 kernel cannot hold (gate/up/down here) in its ignore
+"$BIN"/qz-prune "$M" "$TMP/d24" --method wanda --pattern 2:4 "${CAL[@]}" --format compressed-tensors --quiet >/dev/null &&
+  grep -q '"format":[[:space:]]*"dense"' "$TMP/d24/config.json" && grep -q '"sparsity_structure":[[:space:]]*"2:4"' "$TMP/d24/config.json" &&
+  grep -q '"model.layers.0.mlp.down_proj"' "$TMP/d24/config.json" &&
+  grep -aq '"model.layers.0.self_attn.q_proj.weight"' "$TMP/d24/model.safetensors" &&
+  ! grep -aq '\.bitmask"' "$TMP/d24/model.safetensors" &&
+  [ "$(ev "$TMP/d24")" = "${ppl[wanda24]}" ] && pass prune_dense24 || fail prune_dense24 "dense 2:4 artifact or read-back ppl"
+
+# --format sparse-24-bitmask (legacy): compressed where vLLM's kernel holds the
 # shape (q/k/v/o here), dense elsewhere; reads back equal to the dense model
-"$BIN"/qz-prune "$M" "$TMP/ct24" --method wanda --pattern 2:4 "${CAL[@]}" --format compressed-tensors --quiet >/dev/null &&
+"$BIN"/qz-prune "$M" "$TMP/ct24" --method wanda --pattern 2:4 "${CAL[@]}" --format sparse-24-bitmask --quiet >/dev/null &&
   grep -q '"format":[[:space:]]*"sparse-24-bitmask"' "$TMP/ct24/config.json" &&
   grep -aq '"model.layers.0.self_attn.q_proj.bitmask":{"dtype":"U8","shape":\[64,8\]' "$TMP/ct24/model.safetensors" &&
   grep -aq '"model.layers.0.mlp.down_proj.weight"' "$TMP/ct24/model.safetensors" &&

@@ -572,12 +572,14 @@ static void test_config_json(void)
 {
     qz_error err = {0};
     qz_awq_config c = {4, 128, 1}, back;
-    const char *fp[] = {"lm_head", "model.layers.0.mlp.gate"};
+    const char *fp[] = {"mlp.down_proj", "self_attn.o_proj"};
     cJSON *j = qz_awq_config_json(&c, fp, 2);
     CHECK(j != NULL, "json");
-    char *s = cJSON_PrintUnformatted(j);
+    char *s = cJSON_PrintUnformatted(j); /* modules_to_not_convert for AutoAWQ/transformers, dynamic for GPTQModel */
     CHECK(!strcmp(s, "{\"quant_method\":\"awq\",\"zero_point\":true,\"group_size\":128,\"bits\":4,"
-                     "\"version\":\"gemm\",\"modules_to_not_convert\":[\"lm_head\",\"model.layers.0.mlp.gate\"]}"),
+                     "\"version\":\"gemm\",\"format\":\"gemm\",\"modules_to_not_convert\":[\"mlp.down_proj\",\"self_attn.o_proj\"],"
+                     "\"dynamic\":{\"-:^model\\\\.layers\\\\.\\\\d+\\\\.mlp\\\\.down_proj$\":{},"
+                     "\"-:^model\\\\.layers\\\\.\\\\d+\\\\.self_attn\\\\.o_proj$\":{}}}"),
           "%s", s);
     free(s);
     CHECK(qz_awq_config_parse(j, "config.json", &back, &err) == QZ_OK, "%s", err.msg);
@@ -588,7 +590,7 @@ static void test_config_json(void)
     j = qz_awq_config_json(&pc, NULL, 0);
     s = cJSON_PrintUnformatted(j);
     CHECK(!strcmp(s, "{\"quant_method\":\"awq\",\"zero_point\":false,\"group_size\":-1,\"bits\":4,"
-                     "\"version\":\"gemm\",\"modules_to_not_convert\":null}"),
+                     "\"version\":\"gemm\",\"format\":\"gemm\",\"modules_to_not_convert\":null}"),
           "%s", s);
     free(s);
     CHECK(qz_awq_config_parse(j, "config.json", &back, &err) == QZ_OK, "%s", err.msg);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gptq.h"
+#include "gptq_ckpt.h"
 #include "gptq_pack.h"
 #include "quant_grid.h"
 #include "qz_common.h"
@@ -763,6 +764,37 @@ static void test_pack_gptq_result(void)
     fx_free(&f);
 }
 
+/* GPTQModel loads only what its "dynamic" negative rules exclude: one rule
+ * per floating-point linear, anchored on the full module name (expected
+ * text hand-written from GPTQModel's pattern syntax). */
+static void test_config_dynamic_rules(void)
+{
+    qz_gptq_config c = {4, 32, 0, 1, 0, 1, 0.01, QZ_GPTQ_ZERO_V2};
+    const char *quant[] = {"self_attn.q_proj"}, *fp[] = {"mlp.down_proj", "self_attn.o_proj"};
+    cJSON *j = qz_gptq_config_json(&c, quant, 1, fp, 2);
+    QZ_ASSERT(j != NULL);
+    char *s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, "dynamic"));
+    CHECK(s && !strcmp(s, "{\"-:^model\\\\.layers\\\\.\\\\d+\\\\.mlp\\\\.down_proj$\":{},"
+                          "\"-:^model\\\\.layers\\\\.\\\\d+\\\\.self_attn\\\\.o_proj$\":{}}"), "%s", s);
+    free(s);
+    s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, "qz_modules_not_quantized"));
+    CHECK(s && !strcmp(s, "[\"mlp.down_proj\",\"self_attn.o_proj\"]"), "%s", s);
+    free(s);
+    cJSON_Delete(j);
+
+    j = qz_gptq_config_json(&c, quant, 1, NULL, 0); /* nothing in FP: no dynamic key at all */
+    CHECK(j && !cJSON_GetObjectItemCaseSensitive(j, "dynamic"), "dynamic without FP modules");
+    cJSON_Delete(j);
+
+    char longname[300];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    const char *bad[] = {longname};
+    cJSON *o = cJSON_CreateObject();
+    CHECK(qz_gptq_dynamic_fp_rules(o, bad, 1) == -1, "a name over the rule buffer is refused, not truncated");
+    cJSON_Delete(o);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -794,5 +826,6 @@ int main(int argc, char **argv)
     QZ_RUN(test_pack_round_trip);
     QZ_RUN(test_pack_known_words);
     QZ_RUN(test_pack_gptq_result);
+    QZ_RUN(test_config_dynamic_rules);
     QZ_TEST_EXIT();
 }

@@ -243,7 +243,15 @@ static void test_config(void)
 {
     const char *comp[2] = {"model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.k_proj"};
     const char *dense[1] = {"model.layers.0.mlp.down_proj"};
-    cJSON *all = qz_sparse24_config_json(0.25, comp, 2, NULL, 0), *mixed = qz_sparse24_config_json(0.5, comp, 2, dense, 1);
+    cJSON *all = qz_sparse24_config_json(1, 0.25, comp, 2, NULL, 0), *mixed = qz_sparse24_config_json(1, 0.5, comp, 2, dense, 1);
+    cJSON *plain = qz_sparse24_config_json(0, 0.5, comp, 2, dense, 1);
+    char *s3 = cJSON_PrintUnformatted(plain); /* dense storage: the same keys, format "dense" */
+    CHECK(!strcmp(s3, "{\"quant_method\":\"compressed-tensors\",\"sparsity_config\":{\"format\":\"dense\","
+                      "\"global_sparsity\":0.5,\"ignore\":[\"lm_head\",\"model.layers.0.mlp.down_proj\"],\"sparsity_structure\":"
+                      "\"2:4\",\"targets\":[\"model.layers.0.self_attn.q_proj\",\"model.layers.0.self_attn.k_proj\"]}}"),
+          "dense config: %s", s3);
+    free(s3);
+    cJSON_Delete(plain);
     char *s1 = cJSON_PrintUnformatted(all), *s2 = cJSON_PrintUnformatted(mixed);
     CHECK(!strcmp(s1, "{\"quant_method\":\"compressed-tensors\",\"sparsity_config\":{\"format\":\"sparse-24-bitmask\","
                       "\"global_sparsity\":0.25,\"ignore\":[\"lm_head\"],\"sparsity_structure\":\"2:4\",\"targets\":[\"Linear\"]}}"),
@@ -319,8 +327,10 @@ static int write_config(const char *src, const char *dst, const cJSON *qc, qz_er
 }
 
 /* Copies src's non-linear tensors, then writes every linear of m's layers
- * (pruned into want[layer][id]) compressed, or dense when in % 4 != 0. */
-static int write_sparse_model(qz_model *m, const char *src_dir, const char *dst_dir, float *want[][QZ_LIN_COUNT], qz_error *err)
+ * (pruned into want[layer][id]) compressed when bitmask, or dense when not
+ * or when in % 4 != 0. */
+static int write_sparse_model(qz_model *m, const char *src_dir, const char *dst_dir, float *want[][QZ_LIN_COUNT], int bitmask,
+                              qz_error *err)
 {
     char path[400], prefix[128], name[200];
     qz_st_file *src = NULL;
@@ -344,7 +354,7 @@ static int write_sparse_model(qz_model *m, const char *src_dir, const char *dst_
             want[l][id] = malloc(sizeof(float) * (size_t)(lin->out * lin->in));
             memcpy(want[l][id], lin->w, sizeof(float) * (size_t)(lin->out * lin->in));
             snprintf(name, sizeof name, "%s.weight", prefix);
-            rc = lin->in % 4 == 0 ? qz_sparse24_write_linear(st, prefix, lin->w, lin->out, lin->in, NULL, QZ_DTYPE_F16, err)
+            rc = bitmask && lin->in % 4 == 0 ? qz_sparse24_write_linear(st, prefix, lin->w, lin->out, lin->in, NULL, QZ_DTYPE_F16, err)
                                   : qz_st_writer_add_f32(st, name, lin->w, 2, shape, QZ_DTYPE_F16, err);
         }
         qz_layer_free(&L);
@@ -355,15 +365,17 @@ static int write_sparse_model(qz_model *m, const char *src_dir, const char *dst_
     return rc;
 }
 
-static void test_model_load(void)
+/* A 2:4 model as qz-prune writes it, sparse-24-bitmask (bitmask) or dense
+ * weights under a "dense" sparsity_config, reads back exactly. */
+static void model_load_case(int bitmask)
 {
     /* intermediate 42: down_proj (in 42) stays dense, gate/up (out 42) compress. */
     qz_model_config c = {.arch = QZ_ARCH_LLAMA, .hidden = 32, .intermediate = 42, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
                          .head_dim = 8, .vocab = 64, .max_position = 32, .rms_eps = 1e-5, .rope_theta = 10000, .tie_embeddings = 0,
                          .bos_id = 1, .eos_id = 2, .torch_dtype = QZ_DTYPE_F16};
     char src[300], dst[300];
-    snprintf(src, sizeof src, "%s/dense", g_tmp);
-    snprintf(dst, sizeof dst, "%s/sparse", g_tmp);
+    snprintf(src, sizeof src, "%s/dense%d", g_tmp, bitmask);
+    snprintf(dst, sizeof dst, "%s/sparse%d", g_tmp, bitmask);
     mkdir(src, 0700);
     mkdir(dst, 0700);
     float *want[2][QZ_LIN_COUNT] = {{0}};
@@ -371,19 +383,19 @@ static void test_model_load(void)
     qz_model *m = NULL, *s = NULL;
     int rc = qz_synth_write(src, &c, 7, &err);
     if (rc == QZ_OK) rc = qz_model_open(&m, src, &err);
-    if (rc == QZ_OK) rc = write_sparse_model(m, src, dst, want, &err);
+    if (rc == QZ_OK) rc = write_sparse_model(m, src, dst, want, bitmask, &err);
     const char *comp[12], *dense[2] = {"model.layers.0.mlp.down_proj", "model.layers.1.mlp.down_proj"};
     char names[12][64];
     for (int i = 0; i < 12; i++) {
         snprintf(names[i], sizeof names[i], "model.layers.%d.%s", i / 6, qz_linear_name((qz_linear_id)(i % 6)));
         comp[i] = names[i];
     }
-    cJSON *qc = qz_sparse24_config_json(0.5, comp, 12, dense, 2);
+    cJSON *qc = qz_sparse24_config_json(bitmask, 0.5, comp, 12, dense, 2);
     if (rc == QZ_OK) rc = write_config(src, dst, qc, &err);
     if (rc == QZ_OK) rc = qz_model_open(&s, dst, &err);
     CHECK(rc == QZ_OK, "%s", err.msg);
     if (rc == QZ_OK) {
-        CHECK(s->quant.kind == QZ_QUANT_KIND_SPARSE && s->quant.sparse24_bitmask, "not read as sparsity-only: kind %d bitmask %d",
+        CHECK(s->quant.kind == QZ_QUANT_KIND_SPARSE && s->quant.sparse24_bitmask == bitmask, "not read as sparsity-only: kind %d bitmask %d",
               (int)s->quant.kind, s->quant.sparse24_bitmask);
         for (int64_t l = 0; l < c.n_layers; l++) {
             qz_layer L;
@@ -405,6 +417,9 @@ static void test_model_load(void)
         for (int id = 0; id < QZ_LIN_COUNT; id++) free(want[l][id]);
 }
 
+static void test_model_load(void) { model_load_case(1); }
+static void test_model_load_dense24(void) { model_load_case(0); }
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -416,6 +431,7 @@ int main(int argc, char **argv)
     QZ_RUN(test_reader_rejects);
     QZ_RUN(test_config);
     QZ_RUN(test_model_load);
+    QZ_RUN(test_model_load_dense24);
     qzt_rmdir(g_tmp);
     QZ_TEST_EXIT();
 }

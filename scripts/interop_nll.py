@@ -1,0 +1,149 @@
+"""interop_nll.py - loads one qz artifact in one Python consumer and computes
+its mean NLL with qz-eval's protocol (docs/qz-eval.md): BOS + the whole text
+tokenized once with the model's tokenizer.json, non-overlapping windows of
+SEQLEN tokens (the first WINDOWS of them), every token after a window's first
+scored. Run by scripts/interop-check.sh inside its virtualenv; prints one JSON
+object: {"loads", "nll", "tokens_match", "problems", "log_tail"}.
+
+  python interop_nll.py CONSUMER MODEL_DIR TEXT SEQLEN WINDOWS QZ_TOKENS DTYPE
+
+CONSUMER: transformers (AutoModelForCausalLM; the backend the artifact's
+quantization_config selects), gptqmodel (GPTQModel.load, torch kernels on
+CPU), transformers@127 (transformers with compressed-tensors' dynamic
+int8 activation scale changed from max/127.5 to qz's and vLLM's max/127, to
+measure what that convention alone changes), vllm (vllm.LLM on the GPU, FP16, the NLL from prompt_logprobs; needs
+an NVIDIA GPU: written for --vllm, not yet run). QZ_TOKENS: `qz-eval --tokenize --json` output for TEXT, to prove both
+sides score the same ids. DTYPE: LOAD[:COMPUTE], torch dtypes (float16,
+bfloat16, float32): the consumer loads the artifact in LOAD (GPTQModel's
+CPU kernels accept only float16/bfloat16), then the model is cast to
+COMPUTE (default LOAD) for the forward pass. float16:float32 computes the
+packed weights exactly (their scales are FP16) with qz-eval's FP32 math.
+
+A load is clean when transformers reports no missing, unexpected or
+mismatched keys and the captured log has no line saying something was
+ignored, skipped, missing, unexpected or newly initialized - except
+GPTQModel's notes that it ignores modules_in_block_to_quantize,
+modules_to_not_convert and qz_modules_not_quantized: those keys are for
+transformers, AutoAWQ and qz, and the same modules are named for GPTQModel
+by the "dynamic" rules it does read (FORMAT.md).
+"""
+import contextlib
+import io
+import json
+import logging
+import re
+import sys
+import warnings
+
+SUSPECT = re.compile(r"\bignor(ed|ing)\b|\bmissing\b|unexpected|newly initialized|not initialized|not used|mismatch", re.I)
+BENIGN = re.compile(r"Ignoring unknown parameter in the quantization configuration: "
+                    r"(modules_in_block_to_quantize|modules_to_not_convert|qz_modules_not_quantized)\.")
+
+
+def token_ids(model_dir, text):
+    from tokenizers import Tokenizer
+    cfg = json.load(open(f"{model_dir}/config.json"))
+    tok = Tokenizer.from_file(f"{model_dir}/tokenizer.json")
+    return [cfg["bos_token_id"]] + tok.encode(text, add_special_tokens=False).ids
+
+
+def use_scale_127():
+    """compressed-tensors' symmetric int8 scale is max / (255 / 2); make it
+    max / 127 (its clamp to -128..127 then never reaches -128, as qz's
+    -127..127 grid). Weights are unaffected: their scales come from the
+    checkpoint; only the dynamic activation scales are computed here."""
+    import compressed_tensors.quantization.utils.helpers as h
+    orig = h.calculate_qparams
+
+    def scale_127(min_vals, max_vals, args, *a, **k):
+        scale, zp = orig(min_vals, max_vals, args, *a, **k)
+        if args.type == "int" and args.num_bits == 8 and args.symmetric:
+            scale = scale * (127.5 / 127)
+        return scale, zp
+    h.calculate_qparams = scale_127
+
+
+def load(consumer, model_dir, dtype):
+    """The model and the list of load problems transformers itself reports."""
+    import torch
+    if consumer == "transformers@127":
+        use_scale_127()
+    dt = getattr(torch, dtype)
+    if consumer == "gptqmodel":
+        from gptqmodel import BACKEND, GPTQModel
+        m = GPTQModel.load(model_dir, backend=BACKEND.TORCH, device="cpu", dtype=dt)
+        return m.model, []
+    from transformers import AutoModelForCausalLM
+    m, info = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dt, device_map="cpu", output_loading_info=True)
+    problems = [f"{k}: {v}" for k, v in info.items() if v and k != "error_msgs"] + list(info.get("error_msgs") or [])
+    return m, problems
+
+
+def vllm_nll(model_dir, ids, seqlen, windows):
+    """qz-eval's protocol through vLLM: each window one prompt, the logprob
+    vLLM reports for every prompt token after the first."""
+    from vllm import LLM, SamplingParams
+    n = min(windows, len(ids) // seqlen)
+    llm = LLM(model=model_dir, dtype="float16", max_model_len=seqlen, enforce_eager=True, gpu_memory_utilization=0.3)
+    prompts = [{"prompt_token_ids": ids[w * seqlen:(w + 1) * seqlen]} for w in range(n)]
+    outs = llm.generate(prompts, SamplingParams(max_tokens=1, prompt_logprobs=0))
+    total = 0.0
+    for o, p in zip(outs, prompts):
+        toks = p["prompt_token_ids"]
+        total -= sum(o.prompt_logprobs[i][toks[i]].logprob for i in range(1, seqlen))
+    return total / (n * (seqlen - 1))
+
+
+def mean_nll(model, ids, seqlen, windows):
+    import torch
+    n = min(windows, len(ids) // seqlen)
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for w in range(n):
+            x = torch.tensor([ids[w * seqlen:(w + 1) * seqlen]])
+            logits = model(input_ids=x).logits.double()
+            lp = torch.log_softmax(logits[0, :-1], dim=-1)
+            total -= lp.gather(1, x[0, 1:, None]).sum().item()
+            count += seqlen - 1
+    return total / count
+
+
+def main():
+    consumer, model_dir, text_path, seqlen, windows, qz_tokens, dtype = sys.argv[1:8]
+    seqlen, windows = int(seqlen), int(windows)
+    out = {"loads": False, "nll": None, "tokens_match": None, "problems": [], "log_tail": ""}
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        ids = token_ids(model_dir, open(text_path, encoding="utf-8").read())
+        out["tokens_match"] = ids == json.load(open(qz_tokens))["ids"]
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf), warnings.catch_warnings():
+            warnings.simplefilter("always")
+            logging.captureWarnings(True)
+            import transformers
+            transformers.logging.set_verbosity_info()
+            transformers.logging.disable_default_handler()
+            transformers.logging.add_handler(handler)
+            if consumer == "vllm":
+                out["nll"] = vllm_nll(model_dir, ids, seqlen, windows)
+                out["loads"] = True
+            else:
+                load_dt, _, compute_dt = dtype.partition(":")
+                model, out["problems"] = load(consumer, model_dir, load_dt)
+                # nn.Module.to: transformers refuses PreTrainedModel.to(dtype) on a GPTQ model
+                torch = __import__("torch")
+                model = torch.nn.Module.to(model, getattr(torch, compute_dt or load_dt)).eval()
+                out["loads"] = True
+                out["nll"] = mean_nll(model, ids, seqlen, windows)
+    except Exception as e:  # reported, not raised: the table names the cause
+        out["problems"].append(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300])
+    log = buf.getvalue()
+    out["problems"] += sorted({ln.strip()[:200] for ln in log.splitlines() if SUSPECT.search(ln) and not BENIGN.search(ln)})
+    out["log_tail"] = log[-1500:]
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
