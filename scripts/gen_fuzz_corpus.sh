@@ -60,7 +60,7 @@ CAL=(--calib "$W/cal.txt" --nsamples 4 --seqlen 32 --quiet)
 "$BIN"/qz-gptq "$W/tiny" "$W/rtn8" --method rtn --bits 8 --group-size -1 --quiet
 "$BIN"/qz-awq "$W/tiny" "$W/awq" "${CAL[@]}" --group-size 16
 "$BIN"/qz-smooth "$W/tiny" "$W/w8a8" "${CAL[@]}" --w8a8
-"$BIN"/qz-prune "$W/tiny" "$W/s24" --method magnitude --pattern 2:4 --format compressed-tensors --quiet
+"$BIN"/qz-prune "$W/tiny" "$W/s24" --method magnitude --pattern 2:4 --format sparse-24-bitmask --quiet
 ARTS="tiny rtn4 gptq3 rtn8 awq w8a8 s24"
 
 for a in gptq3 w8a8 s24; do cp "$W/$a/model.safetensors" "$C/safetensors_open/$a"; done

@@ -64,7 +64,7 @@ make_art gptq8_v1_pc "$BIN"/qz-gptq "$M" "$A/gptq8_v1_pc" "${CAL[@]}" --bits 8 -
 make_art rtn4_v1_g32 "$BIN"/qz-gptq "$M" "$A/rtn4_v1_g32" --method rtn --bits 4 --group-size 32 --quiet
 make_art awq4_g32 "$BIN"/qz-awq "$M" "$A/awq4_g32" "${CAL[@]}" --bits 4 --group-size 32 --allow-partial-groups
 make_art w8a8 "$BIN"/qz-smooth "$M" "$A/w8a8" "${CAL[@]}" --w8a8
-make_art sparse24 "$BIN"/qz-prune "$M" "$A/sparse24" --method magnitude --pattern 2:4 --format compressed-tensors --quiet
+make_art sparse24 "$BIN"/qz-prune "$M" "$A/sparse24" --method magnitude --pattern 2:4 --format sparse-24-bitmask --quiet
 ln -s "$(cd "$M" && pwd)" "$A/f16"
 if [ -n "${QZ_REAL_MODEL:-}" ] && [ -f "$QZ_REAL_MODEL/config.json" ]; then
   ln -s "$(cd "$QZ_REAL_MODEL" && pwd)" "$A/real"

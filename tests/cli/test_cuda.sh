@@ -66,7 +66,7 @@ ln -s "$(cd "$F16" && pwd)" "$A/f16"
 "$BIN"/qz-gptq "$F16" "$A/gptq8_v1" --method rtn --bits 8 --group-size -1 --quiet >/dev/null 2>&1
 "$BIN"/qz-awq "$F16" "$A/awq4" "${CAL[@]}" --bits 4 --group-size 32 --allow-partial-groups >/dev/null 2>&1
 "$BIN"/qz-smooth "$F16" "$A/w8a8" "${CAL[@]}" --w8a8 >/dev/null 2>&1
-"$BIN"/qz-prune "$F16" "$A/sparse24" --method magnitude --pattern 2:4 --format compressed-tensors --quiet >/dev/null 2>&1
+"$BIN"/qz-prune "$F16" "$A/sparse24" --method magnitude --pattern 2:4 --format sparse-24-bitmask --quiet >/dev/null 2>&1
 EV=(--text "$TMP/heldout.txt" --seqlen 128 --max-windows 4)
 for name in f16 rtn4_v1 gptq3_v2_act gptq4_v2_act_g32 gptq8_v1 awq4 w8a8 sparse24; do
   tol=1e-4; [ $name = w8a8 ] && tol=5e-3 # cuda_model.h: W8A8's activation codes flip at rounding boundaries
