@@ -34,7 +34,8 @@
 #   RT_QMETHODS ("rtn rtn-asym gptq gptq-ao gptq-asym gptq-asym-ao awq awq-gptq"),
 #   RT_OTHER ("w8a8-naive smoothquant magnitude-50 wanda-50 sparsegpt-50
 #   magnitude-2:4 wanda-2:4 sparsegpt-2:4 struct-h6 struct-ffn0.75 struct-h6-ffn0.75"),
-#   RT_TOPK (64), THREADS (BLAS threads, 2), BUILD (build)
+#   RT_ROWS (an explicit row list in the order to run, replacing the three
+#   above: e.g. "fp gptq-w4g64 awq-w4g64 wanda-2:4"), RT_TOPK (64), THREADS (BLAS threads, 2), BUILD (build)
 # Writes OUT_DIR/table.csv, OUT_DIR/table.md (settings, table, orderings) and prints table.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -150,6 +151,8 @@ evaluate() {
 rows=(fp)
 for q in $QUANT; do for m in $QMETHODS; do rows+=("$m-w${q%%:*}g${q##*:}"); done; done
 for r in $OTHER; do rows+=("$r"); done
+# shellcheck disable=SC2206 # RT_ROWS is a word list
+[ -n "${RT_ROWS:-}" ] && rows=($RT_ROWS)
 for r in "${rows[@]}"; do cmd_for "$r" >/dev/null; done # unknown names: exit 2 before any work
 CSV=$OUT/table.csv
 echo "calib,eval,seqlen,row,bpw,ppl,kld_mean,top1,seconds,peak_rss_mib" >"$CSV"
