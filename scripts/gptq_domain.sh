@@ -13,7 +13,10 @@
 # usage: scripts/gptq_domain.sh [OUT_DIR]   (default a fresh /tmp/qz-gptq-domain.XXXXXX)
 # environment: BUILD (build), SHARED (../shared), GD_NSAMPLES (16 windows),
 #   GD_SEQLEN (512), GD_EVAL_WINDOWS (4), GD_RUNS (the run list below, one
-#   "name|calib|qz-gptq flags" per line), THREADS (2 BLAS threads)
+#   "name|calib|qz-gptq flags" per line, calib tiny, wiki or - for none),
+#   THREADS (2 BLAS threads). An existing OUT_DIR is resumed: finished
+#   artifacts and evaluations are kept (the base caches hold GD_EVAL_WINDOWS
+#   windows: use a new OUT_DIR when changing it or GD_SEQLEN).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/split.sh"
@@ -43,10 +46,10 @@ mkdir -p "$OUT"
 split_half "$SHARED/data/tinystories-valid.txt" "$OUT/tiny.calib" "$OUT/tiny.held"
 split_half "$SHARED/data/wikitext2-test.txt" "$OUT/wiki.calib" "$OUT/wiki.held"
 json_num() { sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p" "$1"; }
-ev() { # ev MODEL TEXT OUTJSON [--base M --top-k 64]
+ev() { # ev MODEL TEXT OUTJSON [--base M --top-k 64]; OUTJSON appears only when complete (reruns resume)
   local m=$1 t=$2 j=$3; shift 3
   "$BUILD"/bin/qz-eval "$m" --text "$OUT/$t.held" --seqlen "$SEQ" --max-windows "$EW" \
-    --top-k-cache "$OUT/base.$t.topk" --json --quiet "$@" >"$j"
+    --top-k-cache "$OUT/base.$t.topk" --json --quiet "$@" >"$j.tmp" && mv "$j.tmp" "$j"
 }
 for t in tiny wiki; do [ -f "$OUT/base.$t.json" ] || ev "$M" $t "$OUT/base.$t.json" --base "$M" --top-k 64; done
 echo "run,calib,eval,ppl,base_ppl,kld_mean,top1,quant_seconds"
