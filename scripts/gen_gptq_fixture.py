@@ -243,6 +243,11 @@ CASES = [
     ("m_sym4_g32_act_keep", 24, 96, 160, 4, 32, 1, 1, 0, 0, 128, 1),
     ("n_prune_only_320", 16, 320, 384, 0, -1, 0, 0, 0, 0, 128, 1),
     ("o_sym4_g64_act_static_320", 16, 320, 384, 4, 64, 1, 1, 1, 0, 128, 0),
+    # partial last group, as SmolLM2's in_features 576 = 4.5 groups of 128 (issue 11):
+    # 320 = 128 + 128 + 64; at a block start (bs 128) and mid-block (bs 48)
+    ("p_sym4_g128_partial_320", 16, 320, 384, 4, 128, 1, 0, 0, 0, 128, 0),
+    ("q_asym4_g128_partial_act_320", 16, 320, 384, 4, 128, 0, 1, 0, 0, 128, 0),
+    ("r_sym4_g128_partial_bs48_320", 16, 320, 384, 4, 128, 1, 0, 0, 0, 48, 0),
 ]
 
 RTN_CASES = [

@@ -351,6 +351,13 @@ static void test_gptq_act_order_blocks_320(void) { gptq_case("e_asym4_g64_act_32
 static void test_gptq_stale_groups_320(void) { gptq_case("f_sym3_g64_320"); }
 static void test_gptq_static_groups(void) { gptq_case("g_sym4_g32_act_static"); }
 static void test_gptq_static_groups_320(void) { gptq_case("o_sym4_g64_act_static_320"); }
+/* Partial last group (issue 11: SmolLM2's 576 = 4.5 groups of 128): 320 = 128+128+64. */
+static void test_gptq_partial_group_320(void)
+{
+    gptq_case("p_sym4_g128_partial_320");
+    gptq_case("q_asym4_g128_partial_act_320");
+    gptq_case("r_sym4_g128_partial_bs48_320");
+}
 static void test_gptq_8bit(void) { gptq_case("h_sym8_g16"); gptq_case("i_asym8_pc_act"); }
 static void test_gptq_2bit(void) { gptq_case("j_asym2_g16"); }
 static void test_gptq_mse(void) { gptq_case("k_asym4_g32_mse"); }
@@ -812,6 +819,7 @@ int main(int argc, char **argv)
     QZ_RUN(test_gptq_stale_groups_320);
     QZ_RUN(test_gptq_static_groups);
     QZ_RUN(test_gptq_static_groups_320);
+    QZ_RUN(test_gptq_partial_group_320);
     QZ_RUN(test_gptq_8bit);
     QZ_RUN(test_gptq_2bit);
     QZ_RUN(test_gptq_mse);
