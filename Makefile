@@ -190,17 +190,14 @@ HEADERS := $(wildcard libquant/*.h libquant/train/*.h libquant/cuda/*.h formats/
 INSTALLED = $(TOOLS:$(BUILD)/bin/%=$(PREFIX)/bin/%) $(MANS:$(BUILD)/man/%=$(PREFIX)/share/man/man1/%) \
             $(PREFIX)/lib/libquant.a $(PREFIX)/lib/pkgconfig/libquant.pc $(HEADERS:%=$(PREFIX)/include/qz/%)
 
-# libquant.pc for pkg-config, with this PREFIX.
-$(BUILD)/libquant.pc: scripts/libquant.pc.in Makefile
-	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(QZ_VERSION)|' -e 's|@BLAS_LIB@|$(BLAS_LIB)|' -e 's|@BLAS_INC@|$(BLAS_INC)|' $< >$@
-
-install: tools lib man $(BUILD)/libquant.pc
+install: tools lib man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 $(BUILD)/libquant.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 $(BUILD)/libquant.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	# libquant.pc made here, for this PREFIX (a file cached in $(BUILD) would keep an earlier one)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(QZ_VERSION)|' -e 's|@BLAS_LIB@|$(BLAS_LIB)|' -e 's|@BLAS_INC@|$(BLAS_INC)|' \
+	    scripts/libquant.pc.in >$(DESTDIR)$(PREFIX)/lib/pkgconfig/libquant.pc
 	for h in $(HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/qz/$$h; done
 
 # Removes exactly what install wrote, then the directories it made if empty.
