@@ -55,7 +55,8 @@ die() { echo "sweep: error: $*" >&2; exit 2; }
 [ -x "$BIN/qz-eval" ] && [ -x "$BIN/qz-gptq" ] && [ -x "$BIN/qz-awq" ] || die "$BIN/qz-* not found: run 'make BUILD=$BUILD' first"
 [ -f "$M/config.json" ] || die "$M: not a model directory"
 [ -f "$TEXT" ] || die "$TEXT: no such text (set SWEEP_TEXT or SHARED)"
-"$BIN"/qz-eval --help | grep -q -- '--top-k-cache' || die "$BIN/qz-eval has no --base/--top-k-cache: rebuild"
+# (the whole help captured first: grep -q would close the pipe early, and pipefail would see qz-eval's SIGPIPE)
+case "$("$BIN"/qz-eval --help)" in *--top-k-cache*) ;; *) die "$BIN/qz-eval has no --base/--top-k-cache: rebuild" ;; esac
 for m in $METHODS; do case $m in rtn | gptq | awq) ;; *) die "SWEEP_METHODS: '$m' (expected rtn, gptq, awq)" ;; esac; done
 for b in $BITS; do case $b in 2 | 3 | 4 | 8) ;; *) die "SWEEP_BITS: '$b' (expected 2, 3, 4, 8)" ;; esac; done
 for g in $GROUP_SIZES; do [ "$g" = -1 ] || [ "$g" -gt 0 ] 2>/dev/null || die "SWEEP_GROUPS: '$g' (expected -1 or a positive size)"; done
