@@ -7,13 +7,13 @@
  * dequantizer in gguf_quants.c. See gguf.h. */
 #include "gguf.h"
 
+#include "mapped_file.h"
+
 #include "gguf_quants.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 struct qz_gguf {
@@ -349,26 +349,6 @@ static int parse(qz_gguf *g, qz_error *err)
     return place_tensors(g, data_start, err);
 }
 
-static int map_file(qz_gguf *g, qz_error *err)
-{
-    int fd = open(g->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return qz_fail(err, QZ_EINPUT, "%s: cannot open: %s", g->path, strerror(errno));
-    struct stat st;
-    int rc = QZ_OK;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) rc = qz_fail(err, QZ_EINPUT, "%s: not a regular file", g->path);
-    else if (st.st_size < 24)
-        rc = qz_fail(err, QZ_EINPUT, "%s: file is %lld bytes, shorter than a GGUF header (24)", g->path, (long long)st.st_size);
-    if (rc == QZ_OK) {
-        g->size = (size_t)st.st_size;
-        g->map = mmap(NULL, g->size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (g->map == MAP_FAILED) {
-            g->map = NULL;
-            rc = qz_fail(err, QZ_EINTERNAL, "%s: mmap failed: %s", g->path, strerror(errno));
-        }
-    }
-    close(fd);
-    return rc;
-}
 
 int qz_gguf_open(qz_gguf **out, const char *path, qz_error *err)
 {
@@ -378,7 +358,7 @@ int qz_gguf_open(qz_gguf **out, const char *path, qz_error *err)
         free(g);
         return qz_fail(err, QZ_EINTERNAL, "%s: out of memory", path);
     }
-    int rc = map_file(g, err);
+    int rc = qz_map_readonly(g->path, 24, "a GGUF header", &g->map, &g->size, err);
     if (rc == QZ_OK) rc = parse(g, err);
     if (rc) {
         qz_gguf_close(g);

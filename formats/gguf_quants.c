@@ -27,25 +27,20 @@ static void to_float_f32(const void *x, float *y, int64_t n)
     memcpy(y, x, (size_t)n * sizeof(float));
 }
 
-static void to_float_f16(const void *x, float *y, int64_t n)
+/* 16-bit floats read with memcpy: general.alignment may be 1, so a tensor's
+ * data need not be 2-byte aligned (half.h's row converters assume it is). */
+static void to_float_16bit(const void *x, float *y, int64_t n, float (*conv)(uint16_t))
 {
     const unsigned char *p = x;
     for (int64_t i = 0; i < n; i++) {
         uint16_t h;
         memcpy(&h, p + 2 * i, 2);
-        y[i] = qz_fp16_to_fp32(h);
+        y[i] = conv(h);
     }
 }
 
-static void to_float_bf16(const void *x, float *y, int64_t n)
-{
-    const unsigned char *p = x;
-    for (int64_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, p + 2 * i, 2);
-        y[i] = qz_bf16_to_fp32(h);
-    }
-}
+static void to_float_f16(const void *x, float *y, int64_t n) { to_float_16bit(x, y, n, qz_fp16_to_fp32); }
+static void to_float_bf16(const void *x, float *y, int64_t n) { to_float_16bit(x, y, n, qz_bf16_to_fp32); }
 
 /* ------------------------------------------------- 32-element block types */
 

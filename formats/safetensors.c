@@ -3,14 +3,14 @@
  * big-endian hosts, the F8/F4 dtypes. See safetensors.h. */
 #include "safetensors.h"
 
+#include "mapped_file.h"
+
 #include "half.h" /* the one libquant leaf formats uses: FP16/BF16 bits */
 #include "json_num.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -170,25 +170,6 @@ static int parse_header(qz_st_file *f, const char *json, size_t len, size_t data
     return rc;
 }
 
-static int map_file(qz_st_file *f, qz_error *err)
-{
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return qz_fail(err, QZ_EINPUT, "%s: cannot open: %s", f->path, strerror(errno));
-    struct stat st;
-    int rc = QZ_OK;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) rc = qz_fail(err, QZ_EINPUT, "%s: not a regular file", f->path);
-    else if (st.st_size < 8) rc = qz_fail(err, QZ_EINPUT, "%s: file is %lld bytes, too short for a safetensors header", f->path, (long long)st.st_size);
-    if (rc == QZ_OK) {
-        f->map_size = (size_t)st.st_size;
-        f->map = mmap(NULL, f->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (f->map == MAP_FAILED) {
-            f->map = NULL;
-            rc = qz_fail(err, QZ_EINTERNAL, "%s: mmap failed: %s", f->path, strerror(errno));
-        }
-    }
-    close(fd);
-    return rc;
-}
 
 int qz_st_open(qz_st_file **out, const char *path, qz_error *err)
 {
@@ -198,7 +179,7 @@ int qz_st_open(qz_st_file **out, const char *path, qz_error *err)
         free(f);
         return qz_fail(err, QZ_EINTERNAL, "%s: out of memory", path);
     }
-    int rc = map_file(f, err);
+    int rc = qz_map_readonly(f->path, 8, "a safetensors header", &f->map, &f->map_size, err);
     if (rc == QZ_OK) {
         const unsigned char *p = f->map;
         uint64_t hlen = 0;
