@@ -13,6 +13,8 @@
 #   BENCH_TEXT   default $SHARED/data/wikitext2-test.txt
 #   LLAMA_QUANTIZE  llama-quantize: llama.cpp then runs an F32 copy (as qz
 #                computes in F32), and its Q4_K_M wall time is reported
+#                beside qz-gptq's end to end (4 bits, g128, 128 x 512
+#                calibration tokens of BENCH_TEXT; BENCH_GPTQ=0 skips it)
 # BENCH_ONLY=vs_llama skips the qz benchmarks.
 set -euo pipefail
 BUILD=${BUILD:-build}
@@ -90,6 +92,17 @@ vs_llama() {
     q_ppl=$(sed -n 's/.*"ppl":\([0-9.eE+-]*\).*/\1/p' "$work/qz.json")
     q_blas=$(json_str "$(sed -n 's/.*"blas":{[^}]*"core":"\([^"]*\)".*/\1/p' "$work/qz.json")")
   else q_err=$(json_str "$(head -n 1 "$work/qz.err")"); fi
+  local g_s=null g_err=null g_ratio=null
+  if [ "$quant_s" != null ] && [ "${BENCH_GPTQ:-1}" != 0 ]; then
+    echo "bench: qz-gptq --bits 4 --group-size 128 --nsamples 128 --seqlen 512 (minutes)" >&2
+    t0=$(date +%s.%N)
+    if OPENBLAS_NUM_THREADS=$THREADS "$BUILD"/bin/qz-gptq "$QZ_MODEL" "$work/gptq" --calib "$TEXT" --bits 4 \
+         --group-size 128 --allow-partial-groups --nsamples 128 --seqlen 512 --quiet >"$work/gptq.log" 2>&1; then
+      t1=$(date +%s.%N)
+      g_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+      g_ratio=$(awk -v a="$g_s" -v b="$quant_s" 'BEGIN { printf "%.1f", a / b }')
+    else g_err=$(json_str "$(tail -n 1 "$work/gptq.log")"); fi
+  fi
   local ratio=null
   if [ "$q_tps" != null ] && [ "$l_tps" != null ]; then
     ratio=$(awk -v a="$q_tps" -v b="$l_tps" 'BEGIN { printf "%.3f", a / b }')
@@ -100,7 +113,9 @@ vs_llama() {
     "$(json_str "$QZ_MODEL")" "$q_s" "${q_tps:-null}" "${q_ppl:-null}" "$q_blas" "$q_err"
   printf '  "llama_cpp": {"binary": %s, "model": %s, "weights": "%s", "wall_seconds": %s, "tokens_per_second": %s, "ppl_second_half": %s, "error": %s},\n' \
     "$(json_str "$LLAMA_PERPLEXITY")" "$(json_str "$LLAMA_MODEL")" "$llama_type" "$l_s" "$l_tps" "$l_ppl" "$l_err"
-  printf '  "qz_over_llama_tokens_per_second": %s,\n  "llama_quantize_q4_k_m_seconds": %s\n}\n' "$ratio" "$quant_s"
+  printf '  "qz_over_llama_tokens_per_second": %s,\n  "llama_quantize_q4_k_m_seconds": %s,\n' "$ratio" "$quant_s"
+  printf '  "qz_gptq_w4g128_128x512": {"wall_seconds": %s, "over_llama_quantize_q4_k_m": %s, "error": %s}\n}\n' \
+    "$g_s" "$g_ratio" "$g_err"
 }
 
 if [ -n "${LLAMA_PERPLEXITY:-}" ]; then

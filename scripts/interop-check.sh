@@ -2,13 +2,14 @@
 # interop-check.sh - proves that the Python loaders people use load what qz
 # writes and compute the model qz-eval measured (issue 14; docs/interop.md).
 #
-#   scripts/interop-check.sh [--setup] [--vllm] [--windows N]
+#   scripts/interop-check.sh [--setup] [--vllm] [--no-real] [--windows N]
 #
 # Not part of `make test`: it needs a Python stack. It creates a virtualenv
 # (outside the repo: $QZ_INTEROP_VENV, default ~/.cache/qz-interop), installs
 # the pinned consumers from PyPI, makes one artifact of every layout and
-# option qz writes from ../shared/models/stories260K-f16, loads each in every
-# consumer that claims its format, computes the mean NLL with qz-eval's
+# option qz writes from ../shared/models/stories260K-f16 (and the main
+# layouts from the real-size SmolLM2-135M GGUF when it is present), loads
+# each in every consumer that claims its format, computes the mean NLL with qz-eval's
 # protocol in Python (scripts/interop_nll.py) and compares it with
 # `qz-eval --json`. Exit 0 when every cell passes, 1 when one fails (the
 # table names consumer, artifact and cause), 2 on bad usage.
@@ -16,6 +17,8 @@
 #   --vllm      also load every artifact in vLLM $VLLM_PIN, from its own
 #               virtualenv ${QZ_INTEROP_VENV}-vllm (vLLM pins its own torch);
 #               needs an NVIDIA GPU, else it says so and skips vLLM
+#   --no-real   skip the real-size artifacts (real-*: calibrated on the
+#               first half of wikitext2-test.txt, evaluated on the second)
 #   --windows N evaluation windows of 256 tokens (default 4)
 # Environment: SHARED, BUILD, QZ_INTEROP_VENV, QZ_INTEROP_WORK (scratch),
 # QZ_INTEROP_KEEP=1 (keep it), QZ_INTEROP_ONLY="name ..." (those artifacts
@@ -37,13 +40,14 @@ BUILD=${BUILD:-$here/build}
 WORK=${QZ_INTEROP_WORK:-${TMPDIR:-/tmp}/qz-interop.$$}
 VLLM_PIN=vllm==0.33.0
 PINS="torch==2.15.0 transformers==5.24.0 optimum==2.3.0 gptqmodel==7.7.0 compressed-tensors==0.20.1"
-setup_only=0 vllm=0 windows=4
+setup_only=0 vllm=0 real=1 windows=4
 while [ $# -gt 0 ]; do
     case $1 in
     --setup) setup_only=1 ;;
     --vllm) vllm=1 ;;
+    --no-real) real=0 ;;
     --windows) shift; windows=${1:-}; case $windows in ''|*[!0-9]*) echo "interop-check: --windows needs a number" >&2; exit 2 ;; esac ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "interop-check: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -101,7 +105,18 @@ SEQLEN=256
 head -c $((windows * SEQLEN * 6 + 4096)) "$WORK/rest.txt" >"$WORK/heldout.txt" # ~4.5 chars a token here: enough windows
 CAL=(--calib "$WORK/calib.txt" --nsamples 16 --seqlen "$SEQLEN" --quiet)
 
-# name|consumers|tolerance|command (OUT appended as the artifact directory)
+# The real-size model: its linears are 576 and 1536 wide, so group 64 (the
+# largest power of two dividing both) instead of 32; its own held-out text.
+R=$SHARED/models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf
+if [ "$real" = 1 ] && [ ! -e "$R" ]; then log "$R not found: no real-size artifacts"; real=0; fi
+if [ "$real" = 1 ]; then
+    split_half "$SHARED/data/wikitext2-test.txt" "$WORK/real-calib.txt" "$WORK/real-rest.txt"
+    head -c $((windows * SEQLEN * 6 + 4096)) "$WORK/real-rest.txt" >"$WORK/real-heldout.txt"
+fi
+RCAL=(--calib "$WORK/real-calib.txt" --nsamples 16 --seqlen "$SEQLEN" --quiet)
+
+# name|consumers|tolerance|command (OUT appended as the artifact directory);
+# a name starting with real- is evaluated on real-heldout.txt.
 ARTIFACTS=(
     "fp16|transformers|1e-4|cp -r $M"
     "gptq-v1-sym4-g32|transformers gptqmodel|1e-4|$BIN/qz-gptq $M %OUT% ${CAL[*]} --bits 4 --group-size 32"
@@ -110,9 +125,17 @@ ARTIFACTS=(
     "gptq-v1-sym4-g32-act|transformers gptqmodel|1e-4|$BIN/qz-gptq $M %OUT% ${CAL[*]} --bits 4 --group-size 32 --act-order"
     "gptq-v2-asym3-g32|transformers gptqmodel|1e-4|$BIN/qz-gptq $M %OUT% ${CAL[*]} --bits 3 --group-size 32 --asym"
     "awq-gemm-g32|transformers gptqmodel|1e-4|$BIN/qz-awq $M %OUT% ${CAL[*]} --bits 4 --group-size 32 --allow-partial-groups"
+    "awq-gemm-pc|transformers gptqmodel|1e-4|$BIN/qz-awq $M %OUT% ${CAL[*]} --bits 4 --group-size -1"
     "w8a8|transformers@127 transformers|W8A8_TOL|$BIN/qz-smooth $M %OUT% ${CAL[*]} --w8a8"
     "prune24-ct-dense|transformers|1e-4|$BIN/qz-prune $M %OUT% ${CAL[*]} --method wanda --pattern 2:4 --format compressed-tensors"
     "prune24-bitmask-legacy|transformers:refuses|0|$BIN/qz-prune $M %OUT% ${CAL[*]} --method wanda --pattern 2:4 --format sparse-24-bitmask"
+)
+[ "$real" = 1 ] && ARTIFACTS+=(
+    "real-gptq-v1-sym4-g64|transformers gptqmodel|1e-4|$BIN/qz-gptq $R %OUT% ${RCAL[*]} --bits 4 --group-size 64"
+    "real-gptq-v2-asym4-g64-act|transformers gptqmodel|1e-4|$BIN/qz-gptq $R %OUT% ${RCAL[*]} --bits 4 --group-size 64 --asym --act-order"
+    "real-awq-gemm-g64|transformers gptqmodel|1e-4|$BIN/qz-awq $R %OUT% ${RCAL[*]} --bits 4 --group-size 64"
+    "real-w8a8|transformers@127 transformers|W8A8_TOL|$BIN/qz-smooth $R %OUT% ${RCAL[*]} --w8a8"
+    "real-prune24-ct-dense|transformers|1e-4|$BIN/qz-prune $R %OUT% ${RCAL[*]} --method wanda --pattern 2:4 --format compressed-tensors"
 )
 
 # vLLM: FP16 activations on the GPU against qz-eval's FP32, hence its own
@@ -137,7 +160,7 @@ python_for() { [ "$1" = vllm ] && echo "$VENV-vllm/bin/python" || echo "$VENV/bi
 # stories260K, FP16 vs W8A8 in qz-eval), not more (docs/interop.md).
 W8A8_TOL=${QZ_INTEROP_W8A8_TOL:-1e-3}
 
-qz_nll() { "$BIN/qz-eval" "$1" --text "$WORK/heldout.txt" --seqlen "$SEQLEN" --max-windows "$windows" --json | sed -n 's/.*"mean_nll":\([^,}]*\).*/\1/p'; }
+qz_nll() { "$BIN/qz-eval" "$1" --text "$2" --seqlen "$SEQLEN" --max-windows "$windows" --json | sed -n 's/.*"mean_nll":\([^,}]*\).*/\1/p'; }
 py_field() { "$VENV/bin/python" -c 'import json,sys; v=json.load(open(sys.argv[1])).get(sys.argv[2]); print("; ".join(v) if isinstance(v,list) else v)' "$@"; }
 
 versions=$("$VENV/bin/python" -c '
@@ -148,12 +171,13 @@ row() { rows+=("| $1 | $2 | $3 | $4 | $5 | $6 | $7 |"); }
 for spec in "${ARTIFACTS[@]}"; do
     IFS='|' read -r name consumers tol cmd <<<"$spec"
     [ -z "${QZ_INTEROP_ONLY:-}" ] || [[ " $QZ_INTEROP_ONLY " == *" $name "* ]] || continue # a subset, by artifact name
-    out="$WORK/$name"
+    out="$WORK/$name" heldout="$WORK/heldout.txt"
+    [[ $name == real-* ]] && heldout="$WORK/real-heldout.txt"
     rm -rf "$out"
     if [[ $cmd == cp* ]]; then $cmd "$out"; else ${cmd//%OUT%/$out} >/dev/null 2>"$WORK/$name.qz.log"; fi ||
         { row "$name" qz no - - - "FAIL: qz could not write it: $(tail -1 "$WORK/$name.qz.log")"; failures=$((failures + 1)); continue; }
-    want=$(qz_nll "$out")
-    "$BIN/qz-eval" "$out" --tokenize "$WORK/heldout.txt" --json >"$WORK/$name.tokens.json"
+    want=$(qz_nll "$out" "$heldout")
+    "$BIN/qz-eval" "$out" --tokenize "$heldout" --json >"$WORK/$name.tokens.json"
     [ $run_vllm = 1 ] && consumers="$consumers vllm"
     for consumer in $consumers; do
         expect=${consumer#*:}; consumer=${consumer%%:*}; [ "$expect" = "$consumer" ] && expect=loads
@@ -161,7 +185,7 @@ for spec in "${ARTIFACTS[@]}"; do
         [ "$consumer" = vllm ] && { dtypes=float16; ctol=$(awk -v t="$tol" 'BEGIN { print t > 5e-3 ? t : 5e-3 }'); }
         for dtype in $dtypes; do
             res="$WORK/$name.$consumer.$dtype.json"
-            "$(python_for "$consumer")" "$here/scripts/interop_nll.py" "$consumer" "$out" "$WORK/heldout.txt" "$SEQLEN" "$windows" \
+            "$(python_for "$consumer")" "$here/scripts/interop_nll.py" "$consumer" "$out" "$heldout" "$SEQLEN" "$windows" \
                 "$WORK/$name.tokens.json" "$dtype" >"$res" 2>"$res.stderr" || echo '{"loads":false,"problems":["the Python side crashed"]}' >"$res"
             loads=$(py_field "$res" loads) got=$(py_field "$res" nll) problems=$(py_field "$res" problems) match=$(py_field "$res" tokens_match)
             rel=$(awk -v a="$got" -v b="$want" 'BEGIN { if (a == "None" || a == "") print "-"; else { d = (a - b) / b; printf "%.2e", d < 0 ? -d : d } }')
@@ -180,7 +204,7 @@ for spec in "${ARTIFACTS[@]}"; do
     done
 done
 
-echo "interop-check $(date -u +%Y-%m-%d), $versions; stories260K-f16, $windows windows of $SEQLEN tokens of the second half of tinystories-valid.txt"
+echo "interop-check $(date -u +%Y-%m-%d), $versions; $windows windows of $SEQLEN tokens: stories260K-f16 on the second half of tinystories-valid.txt$([ "$real" = 1 ] && echo ", real-* (SmolLM2-135M) on the second half of wikitext2-test.txt")"
 echo
 echo "| artifact | consumer | loads | NLL qz-eval | NLL consumer | rel diff | verdict |"
 echo "|---|---|---|---|---|---|---|"
