@@ -78,7 +78,7 @@ static int fake_quant(float *W, int64_t rows, int64_t cols, int gt, int64_t grou
 {
     if (gt < 0) return qz_awq_fake_quant(W, rows, cols, group_size, o->bits, o->zero_point, res, err);
     qz_quant_result tmp;
-    int rc = qz_ggml_quantize_linear(gt, W, rows, cols, NULL, NULL, res ? res : &tmp, err);
+    int rc = qz_ggml_quantize_linear(gt, W, rows, cols, NULL, NULL, NULL, res ? res : &tmp, err);
     if (!res && rc == QZ_OK) qz_quant_result_free(&tmp);
     return rc;
 }

@@ -32,6 +32,7 @@ struct qz_quantizer {
     qz_site hess_site;
     qz_error hess_err;
     float *Hwork;                   /* (max dim)^2 solver copy */
+    float *imp;                     /* (max dim) diag(H): GGUF block parameter importances */
     uint8_t *mask;                  /* (max out*in) keep mask for keep_sparsity */
     qz_quant_result res[QZ_LIN_COUNT];
     qz_module_report rep[QZ_LIN_COUNT];
@@ -83,12 +84,15 @@ static int quantize_one(qz_quantizer *q, qz_layer *L, qz_linear_id id, qz_error 
     int rc, gt = q->o.ggml_types ? q->o.ggml_types[L->index * QZ_LIN_COUNT + id] : -1;
     if (gt >= 0 && !qz_ggml_type_traits(gt)->params) return QZ_OK; /* F16/F32 in the file */
     if (gt >= 0) {
-        float *H = NULL;
+        float *H = NULL, *qw = NULL;
         if (q->o.method == QZ_QUANT_GPTQ) {
+            const float *Hs = q->H[qz_linear_site(id)];
             H = q->Hwork;
-            memcpy(H, q->H[qz_linear_site(id)], (size_t)(l->in * l->in) * sizeof(float));
+            memcpy(H, Hs, (size_t)(l->in * l->in) * sizeof(float));
+            for (int64_t j = 0; !q->o.ggml_ref_params && j < l->in; j++) q->imp[j] = Hs[j * l->in + j]; /* before damping */
+            qw = q->o.ggml_ref_params ? NULL : q->imp;
         }
-        rc = qz_ggml_quantize_linear(gt, l->w, l->out, l->in, H, &q->o.gptq, &q->res[id], err);
+        rc = qz_ggml_quantize_linear(gt, l->w, l->out, l->in, H, qw, &q->o.gptq, &q->res[id], err);
     } else if (q->o.method == QZ_QUANT_SPARSEGPT) {
         qz_sparsegpt_opts so = q->o.sparsegpt;
         if (q->o.skip[id]) so.gptq.bits = 0; /* the format cannot pack it: prune only */
@@ -162,6 +166,7 @@ int qz_quantizer_new(qz_quantizer **out, const qz_model_config *cfg, const qz_qu
     for (int s = 0; gptq && s < QZ_SITE_COUNT; s++)
         ok = ok && (q->H[s] = qz_calloc_array((size_t)(q->site_dim[s] * q->site_dim[s]), sizeof(float)));
     if (gptq) ok = ok && (q->Hwork = qz_malloc_array((size_t)(max_dim * max_dim), sizeof(float)));
+    if (gptq) ok = ok && (q->imp = qz_malloc_array((size_t)max_dim, sizeof(float)));
     if (o->keep_sparsity) ok = ok && (q->mask = qz_malloc_array((size_t)max_w, 1));
     if (!ok) {
         qz_quantizer_free(q);
@@ -184,6 +189,7 @@ void qz_quantizer_free(qz_quantizer *q)
     for (int s = 0; s < QZ_SITE_COUNT; s++) free(q->H[s]);
     for (int id = 0; id < QZ_LIN_COUNT; id++) qz_quant_result_free(&q->res[id]);
     free(q->Hwork);
+    free(q->imp);
     free(q->mask);
     free(q);
 }

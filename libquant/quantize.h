@@ -41,6 +41,8 @@ typedef struct qz_quant_opts {
     int keep_sparsity;    /* weights that are exactly 0 stay exactly 0 */
     const int8_t *ggml_types; /* GPTQ / RTN onto llama.cpp's blocks (ggml_grid.h): (n_layers, QZ_LIN_COUNT)
                                  ggml type of each linear (F16/F32: left in FP), or NULL */
+    int ggml_ref_params;  /* with ggml_types: 1 = llama.cpp's unweighted reference block parameters;
+                             0 = GPTQ chooses them weighted by diag(H), as llama-quantize --imatrix */
     uint8_t skip[QZ_LIN_COUNT]; /* 1: leave this linear in FP (e.g. the format cannot pack it);
                                    SparseGPT still prunes it, without quantizing */
 } qz_quant_opts;
