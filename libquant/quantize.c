@@ -84,13 +84,12 @@ static int quantize_one(qz_quantizer *q, qz_layer *L, qz_linear_id id, qz_error 
     int rc, gt = q->o.ggml_types ? q->o.ggml_types[L->index * QZ_LIN_COUNT + id] : -1;
     if (gt >= 0 && !qz_ggml_type_traits(gt)->params) return QZ_OK; /* F16/F32 in the file */
     if (gt >= 0) {
-        float *H = NULL, *qw = NULL;
+        const float *Hs = q->H[qz_linear_site(id)]; /* NULL: RTN without calibration */
+        float *H = NULL, *qw = Hs && !q->o.ggml_ref_params ? q->imp : NULL;
+        for (int64_t j = 0; qw && j < l->in; j++) q->imp[j] = Hs[j * l->in + j]; /* diag(H) before damping */
         if (q->o.method == QZ_QUANT_GPTQ) {
-            const float *Hs = q->H[qz_linear_site(id)];
             H = q->Hwork;
             memcpy(H, Hs, (size_t)(l->in * l->in) * sizeof(float));
-            for (int64_t j = 0; !q->o.ggml_ref_params && j < l->in; j++) q->imp[j] = Hs[j * l->in + j]; /* before damping */
-            qw = q->o.ggml_ref_params ? NULL : q->imp;
         }
         rc = qz_ggml_quantize_linear(gt, l->w, l->out, l->in, H, qw, &q->o.gptq, &q->res[id], err);
     } else if (q->o.method == QZ_QUANT_SPARSEGPT) {
@@ -154,7 +153,9 @@ int qz_quantizer_new(qz_quantizer **out, const qz_model_config *cfg, const qz_qu
     if (!q) return qz_fail(err, QZ_EINTERNAL, "out of memory");
     q->o = *o;
     q->sink = *sink;
-    int gptq = o->method == QZ_QUANT_GPTQ || o->method == QZ_QUANT_SPARSEGPT; /* Hessians */
+    /* Hessians: GPTQ, SparseGPT, and RTN onto GGUF blocks with weighted parameters (their diagonal) */
+    int gptq = o->method == QZ_QUANT_GPTQ || o->method == QZ_QUANT_SPARSEGPT ||
+               (o->method == QZ_QUANT_RTN && o->ggml_types && !o->ggml_ref_params);
     int64_t max_dim = 0, max_w = 0;
     for (int id = 0; id < QZ_LIN_COUNT; id++) {
         int64_t in = qz_linear_in(cfg, (qz_linear_id)id), outf = qz_linear_out(cfg, (qz_linear_id)id);
