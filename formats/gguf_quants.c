@@ -425,8 +425,10 @@ static float qp_scale(const float *x, int n, int nmax, const float *w, uint8_t *
 {
     float max = 0;
     for (int i = 0; i < n; i++) max = max > x[i] ? max : x[i];
-    memset(L, 0, (size_t)n);
-    if (max < QZ_GROUP_MAX_EPS) return 0.0f;
+    if (max < QZ_GROUP_MAX_EPS) {
+        for (int i = 0; i < n; i++) L[i] = 0;
+        return 0.0f;
+    }
     float iscale = (float)nmax / max, best = qp_error(x, n, nmax, w, iscale);
     for (int is = -4; is <= 4; is++) {
         if (is == 0) continue;
