@@ -154,8 +154,8 @@ int qz_quantizer_new(qz_quantizer **out, const qz_model_config *cfg, const qz_qu
     q->o = *o;
     q->sink = *sink;
     /* Hessians: GPTQ, SparseGPT, and RTN onto GGUF blocks with weighted parameters (their diagonal) */
-    int gptq = o->method == QZ_QUANT_GPTQ || o->method == QZ_QUANT_SPARSEGPT ||
-               (o->method == QZ_QUANT_RTN && o->ggml_types && !o->ggml_ref_params);
+    int solver = o->method == QZ_QUANT_GPTQ || o->method == QZ_QUANT_SPARSEGPT;
+    int hessians = solver || (o->method == QZ_QUANT_RTN && o->ggml_types && !o->ggml_ref_params);
     int64_t max_dim = 0, max_w = 0;
     for (int id = 0; id < QZ_LIN_COUNT; id++) {
         int64_t in = qz_linear_in(cfg, (qz_linear_id)id), outf = qz_linear_out(cfg, (qz_linear_id)id);
@@ -164,17 +164,17 @@ int qz_quantizer_new(qz_quantizer **out, const qz_model_config *cfg, const qz_qu
         max_w = in * outf > max_w ? in * outf : max_w;
     }
     int ok = 1;
-    for (int s = 0; gptq && s < QZ_SITE_COUNT; s++)
+    for (int s = 0; hessians && s < QZ_SITE_COUNT; s++)
         ok = ok && (q->H[s] = qz_calloc_array((size_t)(q->site_dim[s] * q->site_dim[s]), sizeof(float)));
-    if (gptq) ok = ok && (q->Hwork = qz_malloc_array((size_t)(max_dim * max_dim), sizeof(float)));
-    if (gptq) ok = ok && (q->imp = qz_malloc_array((size_t)max_dim, sizeof(float)));
+    if (solver) ok = ok && (q->Hwork = qz_malloc_array((size_t)(max_dim * max_dim), sizeof(float)));
+    if (hessians) ok = ok && (q->imp = qz_malloc_array((size_t)max_dim, sizeof(float)));
     if (o->keep_sparsity) ok = ok && (q->mask = qz_malloc_array((size_t)max_w, 1));
     if (!ok) {
         qz_quantizer_free(q);
         return qz_fail(err, QZ_EINTERNAL, "out of memory for Hessians of %lld columns", (long long)max_dim);
     }
-    q->method = (qz_method){.ctx = q, .true_sequential = gptq && o->true_sequential, .layer_begin = q_layer_begin,
-                            .observe = gptq ? q_observe : NULL, .transform = q_transform, .layer_end = q_layer_end};
+    q->method = (qz_method){.ctx = q, .true_sequential = hessians && o->true_sequential, .layer_begin = q_layer_begin,
+                            .observe = hessians ? q_observe : NULL, .transform = q_transform, .layer_end = q_layer_end};
     *out = q;
     return QZ_OK;
 }
