@@ -3,13 +3,14 @@
  * following ggml's ggml-common.h layouts and ggml-quants.c's
  * dequantize_row_* (same operations in the same order, so the floats are
  * identical), and for Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K the two
- * halves of a quantizer: the block parameters as ggml-quants.c's
- * quantize_row_*_ref chooses them (make_qkx2_quants, make_qx_quants in
- * ggml's fp32 order of operations) and the packing of codes. Each block is
- * copied out of the file first: a GGUF may put tensors at any alignment.
- * Leaves out: Q8_1, Q8_K (intermediate types no file holds), the IQ and TQ
- * types, quantizing Q2_K / Q3_K, imatrix weights, big-endian hosts. See
- * gguf_quants.h. */
+ * halves of a quantizer: the block parameters as ggml-quants.c chooses
+ * them - quantize_row_*_ref without importances, quantize_row_*_impl
+ * (llama-quantize --imatrix) with them (make_qx_quants, make_qkx2/3_quants,
+ * make_qp_quants in ggml's fp32 order of operations) - and the packing of
+ * codes. Each block is copied out of the file first: a GGUF may put tensors
+ * at any alignment. Leaves out: Q8_1, Q8_K (intermediate types no file
+ * holds), the IQ and TQ types, quantizing Q2_K / Q3_K, big-endian hosts.
+ * See gguf_quants.h. */
 #include "gguf_quants.h"
 
 #include "half.h" /* FP16/BF16 bits */
@@ -241,9 +242,26 @@ static void to_float_q6_K(const void *x, float *y, int64_t n)
     }
 }
 
-/* ---------------------------------------------- quantizers: step 1, params */
+/* ---------------------------------------------- quantizers: step 1, params
+ *
+ * Each params function takes qw, the block's importances (NULL: the
+ * reference rule, quantize_row_*_ref), and sigma2, the mean of x^2 over the
+ * whole row, which the 32-element types' weighted rules use
+ * (quantize_row_q4_0_impl ...); the K-quants' take 2x the mean over their
+ * own super-block instead, as llama.cpp's quantize_row_q4_K_impl does. */
 
+#define QZ_GROUP_MAX_EPS 1e-15f /* ggml's GROUP_MAX_EPS: an all-zero group */
 
+/* ggml's nearest_int: round half to even, exact for |x| < 2^22. */
+static int nearest(float x)
+{
+    return (int)nearbyintf(x);
+}
+
+static int clampi(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
 
 /* The element of largest |x| with its sign (first one on ties). */
 static float signed_amax(const float *x, int n)
@@ -267,69 +285,54 @@ static void min_max(const float *x, int n, float *mn, float *mx)
     }
 }
 
-/* Q4_0 / Q5_0: d = signed max / -half, codes offset by half. */
-static uint16_t params_sym(const float *x, int half, float *scale, int32_t *zero, float *offset)
+/* llama.cpp's imatrix weight of element j: qw[j] sqrt(sigma2 + x[j]^2). */
+static void imatrix_weights(const float *x, const float *qw, float sigma2, int n, float *w)
 {
-    uint16_t d = qz_fp32_to_fp16(signed_amax(x, 32) / (float)-half);
-    *scale = qz_fp16_to_fp32(d), *zero = half, *offset = -0.0f;
-    return d;
+    for (int j = 0; j < n; j++) w[j] = qw[j] * sqrtf(sigma2 + x[j] * x[j]);
 }
 
-/* Q4_1 / Q5_1: d = (max - min) / maxq, m = min. */
-static void params_min(const float *x, int maxq, uint16_t *d, uint16_t *m, float *scale, int32_t *zero, float *offset)
+/* sum w l x and sum w l^2 of n weights x on the signed codes
+ * l = clamp(nearest(iscale x), -nmax, nmax - 1); w NULL: x^2. */
+static void qx_sums(const float *x, int n, int nmax, const float *w, float iscale, float *sumlx, float *suml2)
 {
-    float mn, mx;
-    min_max(x, 32, &mn, &mx);
-    *d = qz_fp32_to_fp16((mx - mn) / (float)maxq);
-    *m = qz_fp32_to_fp16(mn);
-    *scale = qz_fp16_to_fp32(*d), *zero = 0, *offset = qz_fp16_to_fp32(*m);
+    *sumlx = *suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
+        float wi = w ? w[i] : x[i] * x[i];
+        *sumlx += wi * x[i] * (float)l;
+        *suml2 += wi * (float)l * (float)l;
+    }
 }
 
-static void params_q4_0(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
+/* ggml-quants.c make_qx_quants with rmse_type 1: the signed scale of n
+ * weights on codes [-nmax, nmax) maximising (sum w l x)^2 / sum w l^2 over
+ * iscale = -(nmax + 0.1 is) / max, is = -9..9; w the importances
+ * (quant_weights) or NULL for llama.cpp's default x^2. */
+static float qx_scale(const float *x, int n, int nmax, const float *w)
 {
-    ((qz_block_q4_0 *)blk)->d = params_sym(x, 8, scale, zero, offset);
+    float mx = signed_amax(x, n);
+    if (fabsf(mx) < QZ_GROUP_MAX_EPS) return 0.0f;
+    float sumlx, suml2;
+    qx_sums(x, n, nmax, w, (float)-nmax / mx, &sumlx, &suml2);
+    float scale = suml2 ? sumlx / suml2 : 0.0f, best = scale * sumlx;
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        qx_sums(x, n, nmax, w, -((float)nmax + 0.1f * (float)is) / mx, &sumlx, &suml2);
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
 }
 
-static void params_q5_0(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
-{
-    ((qz_block_q5_0 *)blk)->d = params_sym(x, 16, scale, zero, offset);
-}
-
-static void params_q4_1(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
-{
-    qz_block_q4_1 *b = blk;
-    params_min(x, 15, &b->d, &b->m, scale, zero, offset);
-}
-
-static void params_q5_1(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
-{
-    qz_block_q5_1 *b = blk;
-    params_min(x, 31, &b->d, &b->m, scale, zero, offset);
-}
-
-/* Q8_0: d = amax / 127; the stored int8 is code - 128. */
-static void params_q8_0(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
-{
-    qz_block_q8_0 *b = blk;
-    b->d = qz_fp32_to_fp16(fabsf(signed_amax(x, 32)) / 127.0f);
-    *scale = qz_fp16_to_fp32(b->d), *zero = 128, *offset = -0.0f;
-}
-
-/* ggml's nearest_int: round half to even, exact for |x| < 2^22. */
-static int nearest(float x)
-{
-    return (int)nearbyintf(x);
-}
-
-static int clampi(int v, int lo, int hi)
-{
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
-/* ggml-quants.c make_qkx2_quants (use_mad false): the scale and -min of
+/* ggml-quants.c make_qkx2_quants / make_qkx3_quants (use_mad false; the
+ * two differ only in how a code is clamped, and qkx3's clamp, used here,
+ * gives the same codes wherever qkx2's is defined): the scale and -min of
  * n weights on [0, nmax] codes minimising the weighted squared error over
- * a first guess and nstep+1 grid stretches; fp32 sums in ggml's order. */
-static float qkx2_scale(int n, int nmax, const float *x, const float *w, float *the_min, float rmin, float rdelta, int nstep)
+ * a first guess and nstep+1 grid stretches (each from the best min so far,
+ * as ggml does); fp32 sums in ggml's order. */
+static float qkx_scale(int n, int nmax, const float *x, const float *w, float *the_min, float rmin, float rdelta, int nstep)
 {
     float mn = x[0], mx = x[0], sum_w = w[0], sum_x = sum_w * x[0];
     for (int i = 1; i < n; i++) {
@@ -339,7 +342,7 @@ static float qkx2_scale(int n, int nmax, const float *x, const float *w, float *
         sum_x += w[i] * x[i];
     }
     if (mn > 0) mn = 0;
-    if (mx == mn) {
+    if (mx <= mn) {
         *the_min = -mn;
         return 0.0f;
     }
@@ -353,7 +356,9 @@ static float qkx2_scale(int n, int nmax, const float *x, const float *w, float *
         float sum_l = 0, sum_l2 = 0, sum_xl = 0;
         uint8_t L[32];
         for (int i = 0; i < n; i++) {
-            int l = clampi(nearest(iscale * (x[i] - mn)), 0, nmax);
+            /* mn is the best fit so far and may lie near or above mx: v may be inf or NaN */
+            float v = iscale * (x[i] - mn);
+            int l = v > 0 ? nearest(v < (float)nmax ? v : (float)nmax) : 0;
             L[i] = (uint8_t)l;
             sum_l += w[i] * (float)l;
             sum_l2 += w[i] * (float)l * (float)l;
@@ -377,6 +382,134 @@ static float qkx2_scale(int n, int nmax, const float *x, const float *w, float *
     return scale;
 }
 
+/* sum w (x - scale * min(nmax, nearest(iscale x)))^2 of make_qp_quants's
+ * scale search. */
+static float qp_error(const float *x, int n, int nmax, const float *w, float iscale)
+{
+    float scale = 1 / iscale, mse = 0;
+    for (int i = 0; i < n; i++) {
+        int l = nearest(iscale * x[i]);
+        float diff = x[i] - scale * (float)(l < nmax ? l : nmax);
+        mse += w[i] * diff * diff;
+    }
+    return mse;
+}
+
+/* One pass of make_qp_quants's refinement: each code moved to the best
+ * for the others' fit when that raises (sum w l x)^2 / sum w l^2. */
+static int qp_refine(const float *x, int n, int nmax, const float *w, uint8_t *L, float *sumlx, float *suml2)
+{
+    int changed = 0;
+    for (int i = 0; i < n; i++) {
+        float slx = *sumlx - w[i] * x[i] * (float)L[i], sl2 = *suml2 - w[i] * (float)L[i] * (float)L[i];
+        if (!(slx > 0 && sl2 > 0)) continue;
+        int l = nearest(x[i] * sl2 / slx);
+        l = l < nmax ? l : nmax;
+        if (l == L[i]) continue;
+        slx += w[i] * x[i] * (float)l;
+        sl2 += w[i] * (float)l * (float)l;
+        if (slx * slx * *suml2 > *sumlx * *sumlx * sl2) {
+            L[i] = (uint8_t)l, *sumlx = slx, *suml2 = sl2;
+            changed++;
+        }
+    }
+    return changed;
+}
+
+/* ggml-quants.c make_qp_quants: n non-negative values x (the K-quants'
+ * sub-block scales or mins) as scale * L, L in [0, nmax], weighted by w
+ * (the sub-blocks' summed importance): the best of iscale = (nmax + 0.1
+ * is) / max, is = -4..4, then up to 5 passes of qp_refine; returns the
+ * least-squares scale of the final codes. L is uint8_t as in ggml. */
+static float qp_scale(const float *x, int n, int nmax, const float *w, uint8_t *L)
+{
+    float max = 0;
+    for (int i = 0; i < n; i++) max = max > x[i] ? max : x[i];
+    if (max < QZ_GROUP_MAX_EPS) {
+        for (int i = 0; i < n; i++) L[i] = 0;
+        return 0.0f;
+    }
+    float iscale = (float)nmax / max, best = qp_error(x, n, nmax, w, iscale);
+    for (int is = -4; is <= 4; is++) {
+        if (is == 0) continue;
+        float iscale_is = (0.1f * (float)is + (float)nmax) / max, mse = qp_error(x, n, nmax, w, iscale_is);
+        if (mse < best) best = mse, iscale = iscale_is;
+    }
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = nearest(iscale * x[i]);
+        L[i] = (uint8_t)(l < nmax ? l : nmax);
+        sumlx += w[i] * x[i] * (float)L[i];
+        suml2 += w[i] * (float)L[i] * (float)L[i];
+    }
+    for (int itry = 0; itry < 5 && qp_refine(x, n, nmax, w, L, &sumlx, &suml2); itry++) {}
+    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+/* Q4_0 / Q5_0, codes offset by half. Reference: d = signed max / -half.
+ * Weighted (quantize_row_q4_0_impl): make_qx_quants(32, half, rmse 1)
+ * with the imatrix weights. */
+static uint16_t params_sym(const float *x, const float *qw, float sigma2, int half, float *scale, int32_t *zero, float *offset)
+{
+    float w[32];
+    if (qw) imatrix_weights(x, qw, sigma2, 32, w);
+    uint16_t d = qz_fp32_to_fp16(qw ? qx_scale(x, 32, half, w) : signed_amax(x, 32) / (float)-half);
+    *scale = qz_fp16_to_fp32(d), *zero = half, *offset = -0.0f;
+    return d;
+}
+
+/* Q4_1 / Q5_1. Reference: d = (max - min) / maxq, m = min. Weighted
+ * (quantize_row_q4_1_impl): make_qkx3_quants(32, maxq; rmin -0.9, rdelta
+ * 0.05, 36 steps) with the imatrix weights; its min is never above 0. */
+static void params_min(const float *x, const float *qw, float sigma2, int maxq, uint16_t *d, uint16_t *m, float *scale,
+                       int32_t *zero, float *offset)
+{
+    if (qw) {
+        float w[32], neg_min;
+        imatrix_weights(x, qw, sigma2, 32, w);
+        *d = qz_fp32_to_fp16(qkx_scale(32, maxq, x, w, &neg_min, -0.9f, 0.05f, 36));
+        *m = qz_fp32_to_fp16(-neg_min);
+    } else {
+        float mn, mx;
+        min_max(x, 32, &mn, &mx);
+        *d = qz_fp32_to_fp16((mx - mn) / (float)maxq);
+        *m = qz_fp32_to_fp16(mn);
+    }
+    *scale = qz_fp16_to_fp32(*d), *zero = 0, *offset = qz_fp16_to_fp32(*m);
+}
+
+static void params_q4_0(const float *x, const float *qw, float sigma2, void *blk, float *scale, int32_t *zero, float *offset)
+{
+    ((qz_block_q4_0 *)blk)->d = params_sym(x, qw, sigma2, 8, scale, zero, offset);
+}
+
+static void params_q5_0(const float *x, const float *qw, float sigma2, void *blk, float *scale, int32_t *zero, float *offset)
+{
+    ((qz_block_q5_0 *)blk)->d = params_sym(x, qw, sigma2, 16, scale, zero, offset);
+}
+
+static void params_q4_1(const float *x, const float *qw, float sigma2, void *blk, float *scale, int32_t *zero, float *offset)
+{
+    qz_block_q4_1 *b = blk;
+    params_min(x, qw, sigma2, 15, &b->d, &b->m, scale, zero, offset);
+}
+
+static void params_q5_1(const float *x, const float *qw, float sigma2, void *blk, float *scale, int32_t *zero, float *offset)
+{
+    qz_block_q5_1 *b = blk;
+    params_min(x, qw, sigma2, 31, &b->d, &b->m, scale, zero, offset);
+}
+
+/* Q8_0: d = amax / 127 (llama.cpp has no weighted Q8_0); the stored int8
+ * is code - 128. */
+static void params_q8_0(const float *x, const float *qw, float sigma2, void *blk, float *scale, int32_t *zero, float *offset)
+{
+    (void)qw, (void)sigma2;
+    qz_block_q8_0 *b = blk;
+    b->d = qz_fp32_to_fp16(fabsf(signed_amax(x, 32)) / 127.0f);
+    *scale = qz_fp16_to_fp32(b->d), *zero = 128, *offset = -0.0f;
+}
+
 /* Sub-block j's 6-bit scale and min into the 12 packed bytes (the inverse
  * of k4_scale_min). */
 static void k4_put_scale_min(int j, uint8_t *q, int ls, int lm)
@@ -391,10 +524,9 @@ static void k4_put_scale_min(int j, uint8_t *q, int ls, int lm)
     }
 }
 
-/* Q4_K (nmax 15) / Q5_K (31): eight sub-blocks of 32, each an affine
- * d*sc*q - dmin*m with 6-bit sc, m against the super-block maxima. */
-static void params_k45(const float *x, int nmax, float rmin, int nstep, uint16_t *d, uint16_t *dmin, uint8_t *scales,
-                       float *scale, int32_t *zero, float *offset)
+/* quantize_row_q4_K_ref / q5_K_ref: make_qkx2_quants per sub-block with
+ * weights rms + |x|, then the 6-bit codes against the maxima / 63. */
+static void k45_subscales_ref(const float *x, int nmax, float rmin, int nstep, uint8_t ls[8], uint8_t lm[8], float *d, float *dmin)
 {
     float sc[8], mins[8], max_scale = 0, max_min = 0, w[32];
     for (int j = 0; j < 8; j++) {
@@ -403,19 +535,54 @@ static void params_k45(const float *x, int nmax, float rmin, int nstep, uint16_t
         for (int l = 0; l < 32; l++) sum_x2 += xj[l] * xj[l];
         float av_x = sqrtf(sum_x2 / 32);
         for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(xj[l]);
-        sc[j] = qkx2_scale(32, nmax, xj, w, &mins[j], rmin, 0.1f, nstep);
+        sc[j] = qkx_scale(32, nmax, xj, w, &mins[j], rmin, 0.1f, nstep);
         if (sc[j] > max_scale) max_scale = sc[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
     float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f, inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-    memset(scales, 0, QZ_K_SCALE_SIZE);
     for (int j = 0; j < 8; j++) {
         /* ggml stores nearest_int into a uint8_t before MIN(63, .) */
-        int ls = (uint8_t)nearest(inv_scale * sc[j]), lm = (uint8_t)nearest(inv_min * mins[j]);
-        k4_put_scale_min(j, scales, ls < 63 ? ls : 63, lm < 63 ? lm : 63);
+        ls[j] = (uint8_t)nearest(inv_scale * sc[j]), lm[j] = (uint8_t)nearest(inv_min * mins[j]);
     }
-    *d = qz_fp32_to_fp16(max_scale / 63.f);
-    *dmin = qz_fp32_to_fp16(max_min / 63.f);
+    *d = max_scale / 63.f;
+    *dmin = max_min / 63.f;
+}
+
+/* quantize_row_q4_K_impl / q5_K_impl with quant_weights: imatrix weights
+ * with sigma2 = 2 mean(x^2) over the super-block, make_qkx3_quants per
+ * sub-block (rmin -0.9, rdelta 0.05, 36 steps), then make_qp_quants picks
+ * d / dmin and the 6-bit codes, each sub-block weighted by its summed
+ * importance. */
+static void k45_subscales_weighted(const float *x, const float *qw, int nmax, uint8_t ls[8], uint8_t lm[8], float *d, float *dmin)
+{
+    float sum_x2 = 0, sc[8], mins[8], sw[8], w[32];
+    for (int l = 0; l < QZ_QK_K; l++) sum_x2 += x[l] * x[l];
+    float sigma2 = 2 * sum_x2 / QZ_QK_K;
+    for (int j = 0; j < 8; j++) {
+        imatrix_weights(x + 32 * j, qw + 32 * j, sigma2, 32, w);
+        sw[j] = 0;
+        for (int l = 0; l < 32; l++) sw[j] += w[l];
+        sc[j] = qkx_scale(32, nmax, x + 32 * j, w, &mins[j], -0.9f, 0.05f, 36);
+    }
+    *d = qp_scale(sc, 8, 63, sw, ls);
+    *dmin = qp_scale(mins, 8, 63, sw, lm);
+}
+
+/* Q4_K (nmax 15) / Q5_K (31): eight sub-blocks of 32, each an affine
+ * d*sc*q - dmin*m with 6-bit sc, m; the grid from the stored values. */
+static void params_k45(const float *x, const float *qw, int nmax, float rmin, int nstep, uint16_t *d, uint16_t *dmin,
+                       uint8_t *scales, float *scale, int32_t *zero, float *offset)
+{
+    uint8_t ls[8], lm[8];
+    float fd, fdmin;
+    if (qw)
+        k45_subscales_weighted(x, qw, nmax, ls, lm, &fd, &fdmin);
+    else
+        k45_subscales_ref(x, nmax, rmin, nstep, ls, lm, &fd, &fdmin);
+    memset(scales, 0, QZ_K_SCALE_SIZE);
+    for (int j = 0; j < 8; j++) k4_put_scale_min(j, scales, ls[j] < 63 ? ls[j] : 63, lm[j] < 63 ? lm[j] : 63);
+    *d = qz_fp32_to_fp16(fd);
+    *dmin = qz_fp32_to_fp16(fdmin);
     for (int j = 0; j < 8; j++) {
         uint8_t s, m;
         k4_scale_min(j, scales, &s, &m);
@@ -425,59 +592,32 @@ static void params_k45(const float *x, int nmax, float rmin, int nstep, uint16_t
     }
 }
 
-static void params_q4_K(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
+static void params_q4_K(const float *x, const float *qw, float sigma2, void *blk, float *scale, int32_t *zero, float *offset)
 {
+    (void)sigma2;
     qz_block_q4_K *b = blk;
-    params_k45(x, 15, -1.0f, 20, &b->d, &b->dmin, b->scales, scale, zero, offset);
+    params_k45(x, qw, 15, -1.0f, 20, &b->d, &b->dmin, b->scales, scale, zero, offset);
 }
 
-static void params_q5_K(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
+static void params_q5_K(const float *x, const float *qw, float sigma2, void *blk, float *scale, int32_t *zero, float *offset)
 {
+    (void)sigma2;
     qz_block_q5_K *b = blk;
-    params_k45(x, 31, -0.5f, 15, &b->d, &b->dmin, b->scales, scale, zero, offset);
+    params_k45(x, qw, 31, -0.5f, 15, &b->d, &b->dmin, b->scales, scale, zero, offset);
 }
 
-#define QZ_GROUP_MAX_EPS 1e-15f /* ggml's GROUP_MAX_EPS: an all-zero group */
-
-/* ggml-quants.c make_qx_quants with rmse_type 1 (weights x^2), no
- * quant_weights: the signed scale of 16 weights on codes [-nmax, nmax). */
-static float qx_scale(const float *x, int nmax)
+/* Q6_K: sixteen sub-blocks of 16, d*sc*(q - 32) with int8 sc; each
+ * sub-block's scale by make_qx_quants(16, 32, rmse 1) weighted by x^2
+ * (reference) or by the importances themselves (quantize_row_q6_K_impl
+ * passes quant_weights unchanged), then the int8 scales against
+ * -128 / the signed max scale either way. */
+static void params_q6_K(const float *x, const float *qw, float sigma2, void *blk, float *scale, int32_t *zero, float *offset)
 {
-    float mx = signed_amax(x, 16);
-    if (fabsf(mx) < QZ_GROUP_MAX_EPS) return 0.0f;
-    float iscale = (float)-nmax / mx, sumlx = 0, suml2 = 0;
-    for (int i = 0; i < 16; i++) {
-        int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
-        float w = x[i] * x[i];
-        sumlx += w * x[i] * (float)l;
-        suml2 += w * (float)l * (float)l;
-    }
-    float scale = suml2 ? sumlx / suml2 : 0.0f, best = scale * sumlx;
-    for (int is = -9; is <= 9; is++) {
-        if (is == 0) continue;
-        iscale = -((float)nmax + 0.1f * (float)is) / mx;
-        sumlx = suml2 = 0;
-        for (int i = 0; i < 16; i++) {
-            int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
-            float w = x[i] * x[i];
-            sumlx += w * x[i] * (float)l;
-            suml2 += w * (float)l * (float)l;
-        }
-        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-            scale = sumlx / suml2;
-            best = scale * sumlx;
-        }
-    }
-    return scale;
-}
-
-/* Q6_K: sixteen sub-blocks of 16, d*sc*(q - 32) with int8 sc. */
-static void params_q6_K(const float *x, void *blk, float *scale, int32_t *zero, float *offset)
-{
+    (void)sigma2;
     qz_block_q6_K *b = blk;
     float sc[16], max_scale = 0, max_abs = 0;
     for (int ib = 0; ib < 16; ib++) {
-        sc[ib] = qx_scale(x + 16 * ib, 32);
+        sc[ib] = qx_scale(x + 16 * ib, 16, 32, qw ? qw + 16 * ib : NULL);
         if (fabsf(sc[ib]) > max_abs) max_abs = fabsf(sc[ib]), max_scale = sc[ib];
     }
     memset(b, 0, sizeof *b);
@@ -642,17 +782,33 @@ typedef union any_block {
     qz_block_q6_K q6_K;
 } any_block;
 
-void qz_ggml_row_params(int t, const float *x, int64_t ne0, void *dst, float *scale, int32_t *zero, float *offset)
+float qz_ggml_row_sigma2(const float *x, int64_t ne0)
+{
+    float sum_x2 = 0; /* fp32 in order, as quantize_row_q4_0_impl */
+    for (int64_t j = 0; j < ne0; j++) sum_x2 += x[j] * x[j];
+    return sum_x2 / (float)ne0;
+}
+
+void qz_ggml_block_params(int t, const float *x, const float *qw, float sigma2, void *dst, float *scale, int32_t *zero,
+                          float *offset)
+{
+    const qz_ggml_traits *tr = qz_ggml_type_traits(t);
+    assert(tr && tr->params);
+    any_block blk;
+    memset(&blk, 0, sizeof blk);
+    tr->params(x, qw, sigma2, &blk, scale, zero, offset);
+    memcpy(dst, &blk, tr->type_size);
+}
+
+void qz_ggml_row_params(int t, const float *x, const float *qw, int64_t ne0, void *dst, float *scale, int32_t *zero, float *offset)
 {
     const qz_ggml_traits *tr = qz_ggml_type_traits(t);
     assert(tr && tr->params && ne0 % tr->block_size == 0);
-    int64_t per = tr->block_size / tr->grid_group;
-    for (int64_t b = 0; b < ne0 / tr->block_size; b++) {
-        any_block blk;
-        memset(&blk, 0, sizeof blk);
-        tr->params(x + b * tr->block_size, &blk, scale + b * per, zero + b * per, offset + b * per);
-        memcpy((char *)dst + b * (int64_t)tr->type_size, &blk, tr->type_size);
-    }
+    int64_t per = tr->block_size / tr->grid_group, bs = tr->block_size;
+    float sigma2 = qw ? qz_ggml_row_sigma2(x, ne0) : 0.0f;
+    for (int64_t b = 0; b < ne0 / bs; b++)
+        qz_ggml_block_params(t, x + b * bs, qw ? qw + b * bs : NULL, sigma2, (char *)dst + b * (int64_t)tr->type_size, scale + b * per,
+                             zero + b * per, offset + b * per);
 }
 
 void qz_ggml_row_pack(int t, const uint8_t *codes, int64_t ne0, void *dst)

@@ -41,11 +41,15 @@ typedef void (*qz_ggml_to_float)(const void *x, float *y, int64_t n);
 
 /* The fixed grid of one block (see "Quantizing" below): fills the block's
  * stored parameters (d, dmin, sub-scales; quants zero) from its block_size
- * weights x, and for each of its block_size / grid_group groups the grid
- * value(c) = scale * (c - zero) + offset, c in [0, grid_maxq]; types
- * without an offset set it to -0.0f, the exact additive identity, so the
- * value is bit for bit the dequantizer's (signed zeros included). */
-typedef void (*qz_ggml_params_fn)(const float *x, void *block, float *scale, int32_t *zero, float *offset);
+ * weights x - by llama.cpp's reference rule when qw is NULL, else weighted
+ * by the block_size importances qw (>= 0; sigma2: the mean of x^2 over the
+ * whole row, used by the 32-element types) - and for each of its
+ * block_size / grid_group groups the grid value(c) = scale * (c - zero) +
+ * offset, c in [0, grid_maxq]; types without an offset set it to -0.0f,
+ * the exact additive identity, so the value is bit for bit the
+ * dequantizer's (signed zeros included). */
+typedef void (*qz_ggml_params_fn)(const float *x, const float *qw, float sigma2, void *block, float *scale, int32_t *zero,
+                                  float *offset);
 /* Stores block_size codes in [0, grid_maxq] into a block whose parameters
  * are already set. */
 typedef void (*qz_ggml_pack_fn)(const uint8_t *codes, void *block);
@@ -79,16 +83,26 @@ int qz_ggml_type_from_name(const char *name);
  *
  * qz writes F32, F16 and the quantized types Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K
  * Q5_K Q6_K. Quantizing is split in two so that GPTQ can use the same grid:
- *  1. params: each block's stored parameters are chosen from the weights,
- *     as llama.cpp's reference quantizer (ggml-quants.c quantize_row_*_ref)
- *     chooses them: Q4_0/Q5_0 d = (signed max) / -8 (-16); Q4_1/Q5_1
- *     d = (max - min) / 15 (31), m = min; Q8_0 d = amax / 127; Q4_K/Q5_K
- *     make_qkx2_quants per 32 (weights rms + |x|; rmin -1 / -0.5, rdelta
- *     0.1, 20 / 15 steps), 6-bit sub-scales and mins against the
- *     super-block maxima / 63; Q6_K make_qx_quants(16, 32, rmse 1) per 16,
- *     int8 sub-scales against -128 / the signed max scale. They are then in
- *     exactly their stored form (FP16 d / dmin, 6-/8-bit sub-scales), so
- *     the grid each element is rounded to is the one the file dequantizes.
+ *  1. params: each block's stored parameters are chosen from the weights
+ *     as llama.cpp chooses them. Without importances, as its reference
+ *     quantizer (ggml-quants.c quantize_row_*_ref): Q4_0/Q5_0
+ *     d = (signed max) / -8 (-16); Q4_1/Q5_1 d = (max - min) / 15 (31),
+ *     m = min; Q8_0 d = amax / 127; Q4_K/Q5_K make_qkx2_quants per 32
+ *     (weights rms + |x|; rmin -1 / -0.5, rdelta 0.1, 20 / 15 steps),
+ *     6-bit sub-scales and mins against the super-block maxima / 63; Q6_K
+ *     make_qx_quants(16, 32, rmse 1) per 16, int8 sub-scales against
+ *     -128 / the signed max scale. With importances qw (one per column,
+ *     e.g. an imatrix or a Hessian diagonal), as llama-quantize --imatrix
+ *     (quantize_row_*_impl): element weights qw sqrt(sigma2 + x^2), sigma2
+ *     the row's mean x^2 for the 32-element types and twice the
+ *     super-block's for Q4_K/Q5_K; Q4_0/Q5_0 make_qx_quants(32, 8 / 16,
+ *     rmse 1) with those weights; Q4_1/Q5_1 make_qkx3_quants(rmin -0.9,
+ *     rdelta 0.05, 36 steps); Q4_K/Q5_K make_qkx3_quants per 32, then
+ *     make_qp_quants for d / dmin and the 6-bit codes (weighted by each
+ *     sub-block's summed weight); Q6_K make_qx_quants weighted by qw itself;
+ *     Q8_0 the reference rule. The parameters are then in exactly their
+ *     stored form (FP16 d / dmin, 6-/8-bit sub-scales), so the grid each
+ *     element is rounded to is the one the file dequantizes.
  *  2. codes: c = clamp(nearest((x - offset) / scale) + zero, 0, maxq) with
  *     ties to even (scale 0: c = zero) by round to nearest or GPTQ
  *     (libquant/ggml_grid.h; rounding is an algorithm, so it lives there),
@@ -100,8 +114,10 @@ int qz_ggml_type_from_name(const char *name);
  * nearer on the grid the file holds. The K-quants' reference already
  * rounds on the stored grid; there qz's codes differ only in sub-blocks
  * whose 6-bit scale rounded to 0 (the reference keeps its first-pass codes,
- * qz writes 0; the values are the same). The imatrix-weighted variants
- * (quantize_q4_0 with quant_weights, ...) are not reproduced.
+ * qz writes 0; the values are the same). The weighted Q4_0/Q5_0/Q4_1/Q5_1
+ * keep the codes of llama.cpp's search (found with its fp32 scale); qz
+ * rounds on the stored grid there too, so a code can differ and qz's is
+ * the nearer.
  */
 
 /* Blocks of a row: ne0 / block_size; the row's bytes are that x type_size. */
@@ -112,9 +128,21 @@ int64_t qz_ggml_grid_groups(int t, int64_t ne0);
 
 /* Step 1 over a row: parameters into the row's blocks at dst (quants
  * zero) and the grid of each group into scale/zero/offset
- * (qz_ggml_grid_groups entries each). t must have params (asserted) and
- * ne0 be a multiple of its block size. */
-void qz_ggml_row_params(int t, const float *x, int64_t ne0, void *dst, float *scale, int32_t *zero, float *offset);
+ * (qz_ggml_grid_groups entries each); qw: the ne0 importances of the
+ * row's columns, or NULL for the reference rule. t must have params
+ * (asserted) and ne0 be a multiple of its block size. */
+void qz_ggml_row_params(int t, const float *x, const float *qw, int64_t ne0, void *dst, float *scale, int32_t *zero,
+                        float *offset);
+
+/* The same for one block at dst (any alignment), with sigma2 the row's
+ * qz_ggml_row_sigma2 (ignored when qw is NULL): for callers that go block
+ * by block. */
+void qz_ggml_block_params(int t, const float *x, const float *qw, float sigma2, void *dst, float *scale, int32_t *zero,
+                          float *offset);
+
+/* Mean of x^2 over a row of ne0, summed in fp32 in order (llama.cpp's
+ * sigma2 of the weighted 32-element rules). */
+float qz_ggml_row_sigma2(const float *x, int64_t ne0);
 
 /* Packs ne0 codes into the row's blocks at dst (parameters already set). */
 void qz_ggml_row_pack(int t, const uint8_t *codes, int64_t ne0, void *dst);

@@ -72,13 +72,14 @@ int qz_awq_fake_quant(float *W, int64_t rows, int64_t cols, int64_t group_size, 
 }
 
 /* W in place onto a linear's grid: ggml type gt (>= 0, ggml_grid.h: round
- * to nearest on its blocks) or AWQ's own (gt < 0). */
-static int fake_quant(float *W, int64_t rows, int64_t cols, int gt, int64_t group_size, const qz_awq_opts *o, qz_quant_result *res,
-                      qz_error *err)
+ * to nearest on its blocks, parameters weighted by the cols importances qw
+ * unless NULL) or AWQ's own (gt < 0). */
+static int fake_quant(float *W, int64_t rows, int64_t cols, int gt, int64_t group_size, const qz_awq_opts *o, const float *qw,
+                      qz_quant_result *res, qz_error *err)
 {
     if (gt < 0) return qz_awq_fake_quant(W, rows, cols, group_size, o->bits, o->zero_point, res, err);
     qz_quant_result tmp;
-    int rc = qz_ggml_quantize_linear(gt, W, rows, cols, NULL, NULL, res ? res : &tmp, err);
+    int rc = qz_ggml_quantize_linear(gt, W, rows, cols, NULL, qw, NULL, res ? res : &tmp, err);
     if (!res && rc == QZ_OK) qz_quant_result_free(&tmp);
     return rc;
 }
@@ -144,7 +145,7 @@ static void scaled_fake_quant(float *W, const float *orig, int64_t rows, int64_t
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < in; c++) W[r * in + c] = orig[r * in + c] * s[c];
     qz_error qerr;
-    fake_quant(W, rows, in, gt, o->group_size, o, NULL, &qerr); /* checked: the shape fits the grid (the plan's fallback) */
+    fake_quant(W, rows, in, gt, o->group_size, o, NULL, NULL, &qerr); /* checked: the shape fits the grid (the plan's fallback) */
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < in; c++) W[r * in + c] /= s[c];
 }
@@ -323,7 +324,7 @@ static void clip_group(const float *Wg, int64_t rows, int64_t w, const float *Xs
             }
         }
         qz_error qerr;
-        fake_quant(Qg, rows, w, gt, -1, o, NULL, &qerr); /* w is a whole number of gt's blocks */
+        fake_quant(Qg, rows, w, gt, -1, o, NULL, NULL, &qerr); /* w is a whole number of gt's blocks */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ns, (int)rows, (int)w, 1.0f, Xs + c0, (int)cols, Qg,
                     (int)w, 0.0f, out, (int)rows);
         for (int64_t r = 0; r < rows; r++) {
@@ -544,6 +545,36 @@ static int search_group(qz_awq *a, qz_layer *L, const scale_group *g, float *s, 
     return QZ_OK;
 }
 
+/* qw[c] = sum over n rows of X[:, c]^2: llama-imatrix's statistic. */
+static int sum_squares(const float *X, int64_t n, int64_t in, float *qw, qz_error *err)
+{
+    double *acc = qz_calloc_array((size_t)in, sizeof *acc);
+    if (!acc) return qz_fail(err, QZ_EINTERNAL, "awq: out of memory");
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t c = 0; c < in; c++) acc[c] += (double)X[t * in + c] * X[t * in + c];
+    for (int64_t c = 0; c < in; c++) qw[c] = (float)acc[c];
+    free(acc);
+    return QZ_OK;
+}
+
+/* The final rounding: onto a ggml type with weighted parameters, the
+ * importances are the scaled inputs' (the cache holds x / s). */
+static int quantize_linear(qz_awq *a, qz_linear *l, qz_site site, int gt, qz_quant_result *res, qz_error *err)
+{
+    float *qw = NULL;
+    if (gt >= 0 && !a->o.ggml_ref_params) {
+        if (!(qw = qz_malloc_array((size_t)l->in, sizeof(float)))) return qz_fail(err, QZ_EINTERNAL, "awq: out of memory");
+        int rc = sum_squares(a->cache[site], a->n_tok, l->in, qw, err);
+        if (rc) {
+            free(qw);
+            return rc;
+        }
+    }
+    int rc = fake_quant(l->w, l->out, l->in, gt, a->o.group_size, &a->o, qw, res, err);
+    free(qw);
+    return rc;
+}
+
 /* Clip (not q, k, nor unquantized linears) and quantize one linear. */
 static int finish_linear(qz_awq *a, qz_layer *L, qz_linear_id id, qz_error *err)
 {
@@ -555,7 +586,7 @@ static int finish_linear(qz_awq *a, qz_layer *L, qz_linear_id id, qz_error *err)
     if (a->o.clip && quantizable && id != QZ_LIN_Q && id != QZ_LIN_K)
         rc = clip_linear(l->w, l->out, l->in, a->cache[qz_linear_site(id)], a->n_tok, gt, &a->o, &r->awq_clip, err);
     if (rc == QZ_OK && quantizable && a->o.quantize) {
-        rc = fake_quant(l->w, l->out, l->in, gt, a->o.group_size, &a->o, &a->res[id], err);
+        rc = quantize_linear(a, l, qz_linear_site(id), gt, &a->res[id], err);
         r->quantized = rc == QZ_OK;
     }
     r->seconds += qz_now() - t0;

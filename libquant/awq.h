@@ -54,6 +54,11 @@ typedef struct qz_awq_opts {
      * blocks; F16/F32 linears are left in FP. bits, group_size and
      * zero_point then apply to none of them. */
     const int8_t *ggml_types;
+    /* GGUF output: 1 = the final rounding's block parameters by llama.cpp's
+     * reference rule; 0 = weighted by the sum over the calibration tokens of
+     * the (scaled) input's x^2 per column, as llama-quantize --imatrix. The
+     * scale and clip searches use the reference rule either way. */
+    int ggml_ref_params;
 } qz_awq_opts;
 
 qz_awq_opts qz_awq_opts_default(void);

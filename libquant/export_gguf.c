@@ -305,7 +305,7 @@ static int put_fp(qz_gguf_out *g, const char *hf, const float *x, int64_t rows, 
     const unsigned char *bytes = packed;
     int rc = QZ_OK;
     if (!packed) {
-        for (int64_t r = 0; r < n && rc == QZ_OK; r++) rc = qz_ggml_rtn_row(t, x + r * cols, cols, g->buf + (size_t)r * rb, err);
+        for (int64_t r = 0; r < n && rc == QZ_OK; r++) rc = qz_ggml_rtn_row(t, x + r * cols, NULL, cols, g->buf + (size_t)r * rb, err);
         bytes = g->buf;
     }
     if (rc) return rc;

@@ -36,7 +36,7 @@ static void round_to_grid(const qz_ggml_traits *tr, const float *x, int64_t n, c
     }
 }
 
-int qz_ggml_rtn_row(int t, const float *x, int64_t ne0, void *dst, qz_error *err)
+int qz_ggml_rtn_row(int t, const float *x, const float *qw, int64_t ne0, void *dst, qz_error *err)
 {
     int rc = check_type(t, ne0, err);
     if (rc) return rc;
@@ -46,13 +46,14 @@ int qz_ggml_rtn_row(int t, const float *x, int64_t ne0, void *dst, qz_error *err
         uint16_t h = qz_fp32_to_fp16(x[i]);
         memcpy((char *)dst + 2 * i, &h, 2);
     }
+    float sigma2 = qw && tr->params ? qz_ggml_row_sigma2(x, ne0) : 0.0f;
     for (int64_t b = 0; tr->params && b < ne0 / tr->block_size; b++) {
         float scale[QZ_QK_K / 16], offset[QZ_QK_K / 16];
         int32_t zero[QZ_QK_K / 16];
         uint8_t codes[QZ_QK_K];
         char *blk = (char *)dst + b * (int64_t)tr->type_size;
         const float *xb = x + b * tr->block_size;
-        qz_ggml_row_params(t, xb, tr->block_size, blk, scale, zero, offset);
+        qz_ggml_block_params(t, xb, qw ? qw + b * tr->block_size : NULL, sigma2, blk, scale, zero, offset);
         round_to_grid(tr, xb, tr->block_size, scale, zero, offset, codes);
         qz_ggml_row_pack(t, codes, tr->block_size, blk);
     }
@@ -66,8 +67,10 @@ static void fixed_grid_free(qz_fixed_grid *g)
     free(g->offsets);
 }
 
-/* Every row's block parameters into blocks and g. */
-static int fixed_grid_make(int t, const float *W, int64_t rows, int64_t cols, void *blocks, qz_fixed_grid *g, qz_error *err)
+/* Every row's block parameters into blocks and g (weighted by qw, the
+ * columns' importances, unless NULL). */
+static int fixed_grid_make(int t, const float *W, int64_t rows, int64_t cols, const float *qw, void *blocks, qz_fixed_grid *g,
+                           qz_error *err)
 {
     const qz_ggml_traits *tr = qz_ggml_type_traits(t);
     size_t row_bytes = qz_ggml_row_size(t, cols);
@@ -81,7 +84,7 @@ static int fixed_grid_make(int t, const float *W, int64_t rows, int64_t cols, vo
                        (long long)cols);
     }
     for (int64_t r = 0; r < rows; r++)
-        qz_ggml_row_params(t, W + r * cols, cols, (char *)blocks + (size_t)r * row_bytes, g->scales + r * g->n_groups,
+        qz_ggml_row_params(t, W + r * cols, qw, cols, (char *)blocks + (size_t)r * row_bytes, g->scales + r * g->n_groups,
                            g->zeros + r * g->n_groups, g->offsets + r * g->n_groups);
     return QZ_OK;
 }
@@ -123,8 +126,15 @@ static int all_finite(const float *x, int64_t n)
     return 1;
 }
 
-int qz_ggml_quantize_linear(int t, float *W, int64_t rows, int64_t cols, float *H, const qz_gptq_opts *o, qz_quant_result *res,
-                            qz_error *err)
+static int importances_ok(const float *qw, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!(qw[i] >= 0 && isfinite(qw[i]))) return 0;
+    return 1;
+}
+
+int qz_ggml_quantize_linear(int t, float *W, int64_t rows, int64_t cols, float *H, const float *qw, const qz_gptq_opts *o,
+                            qz_quant_result *res, qz_error *err)
 {
     memset(res, 0, sizeof *res);
     int rc = check_type(t, cols, err);
@@ -132,11 +142,14 @@ int qz_ggml_quantize_linear(int t, float *W, int64_t rows, int64_t cols, float *
     if (rc == QZ_OK && !tr->params) return qz_fail(err, QZ_EINPUT, "ggml type %s has no grid to quantize onto", tr->name);
     if (rc == QZ_OK && !all_finite(W, rows * cols))
         return qz_fail(err, QZ_EINPUT, "a (%lld, %lld) weight has a non-finite value", (long long)rows, (long long)cols);
+    if (rc == QZ_OK && qw && !importances_ok(qw, cols))
+        return qz_fail(err, QZ_EINPUT, "the importances of a (%lld, %lld) weight are not all finite and >= 0", (long long)rows,
+                       (long long)cols);
     if (rc) return rc;
     void *blocks = qz_calloc_array((size_t)rows, qz_ggml_row_size(t, cols));
     if (!blocks) return qz_fail(err, QZ_EINTERNAL, "out of memory for %lld rows of %s", (long long)rows, tr->name);
     qz_fixed_grid g;
-    rc = fixed_grid_make(t, W, rows, cols, blocks, &g, err);
+    rc = fixed_grid_make(t, W, rows, cols, qw, blocks, &g, err);
     if (rc) {
         free(blocks);
         return rc;

@@ -32,6 +32,7 @@ struct qz_quantizer {
     qz_site hess_site;
     qz_error hess_err;
     float *Hwork;                   /* (max dim)^2 solver copy */
+    float *imp;                     /* (max dim) diag(H): GGUF block parameter importances */
     uint8_t *mask;                  /* (max out*in) keep mask for keep_sparsity */
     qz_quant_result res[QZ_LIN_COUNT];
     qz_module_report rep[QZ_LIN_COUNT];
@@ -83,12 +84,14 @@ static int quantize_one(qz_quantizer *q, qz_layer *L, qz_linear_id id, qz_error 
     int rc, gt = q->o.ggml_types ? q->o.ggml_types[L->index * QZ_LIN_COUNT + id] : -1;
     if (gt >= 0 && !qz_ggml_type_traits(gt)->params) return QZ_OK; /* F16/F32 in the file */
     if (gt >= 0) {
-        float *H = NULL;
+        const float *Hs = q->H[qz_linear_site(id)]; /* NULL: RTN without calibration */
+        float *H = NULL, *qw = Hs && !q->o.ggml_ref_params ? q->imp : NULL;
+        for (int64_t j = 0; qw && j < l->in; j++) q->imp[j] = Hs[j * l->in + j]; /* diag(H) before damping */
         if (q->o.method == QZ_QUANT_GPTQ) {
             H = q->Hwork;
-            memcpy(H, q->H[qz_linear_site(id)], (size_t)(l->in * l->in) * sizeof(float));
+            memcpy(H, Hs, (size_t)(l->in * l->in) * sizeof(float));
         }
-        rc = qz_ggml_quantize_linear(gt, l->w, l->out, l->in, H, &q->o.gptq, &q->res[id], err);
+        rc = qz_ggml_quantize_linear(gt, l->w, l->out, l->in, H, qw, &q->o.gptq, &q->res[id], err);
     } else if (q->o.method == QZ_QUANT_SPARSEGPT) {
         qz_sparsegpt_opts so = q->o.sparsegpt;
         if (q->o.skip[id]) so.gptq.bits = 0; /* the format cannot pack it: prune only */
@@ -150,7 +153,9 @@ int qz_quantizer_new(qz_quantizer **out, const qz_model_config *cfg, const qz_qu
     if (!q) return qz_fail(err, QZ_EINTERNAL, "out of memory");
     q->o = *o;
     q->sink = *sink;
-    int gptq = o->method == QZ_QUANT_GPTQ || o->method == QZ_QUANT_SPARSEGPT; /* Hessians */
+    /* Hessians: GPTQ, SparseGPT, and RTN onto GGUF blocks with weighted parameters (their diagonal) */
+    int solver = o->method == QZ_QUANT_GPTQ || o->method == QZ_QUANT_SPARSEGPT;
+    int hessians = solver || (o->method == QZ_QUANT_RTN && o->ggml_types && !o->ggml_ref_params);
     int64_t max_dim = 0, max_w = 0;
     for (int id = 0; id < QZ_LIN_COUNT; id++) {
         int64_t in = qz_linear_in(cfg, (qz_linear_id)id), outf = qz_linear_out(cfg, (qz_linear_id)id);
@@ -159,16 +164,17 @@ int qz_quantizer_new(qz_quantizer **out, const qz_model_config *cfg, const qz_qu
         max_w = in * outf > max_w ? in * outf : max_w;
     }
     int ok = 1;
-    for (int s = 0; gptq && s < QZ_SITE_COUNT; s++)
+    for (int s = 0; hessians && s < QZ_SITE_COUNT; s++)
         ok = ok && (q->H[s] = qz_calloc_array((size_t)(q->site_dim[s] * q->site_dim[s]), sizeof(float)));
-    if (gptq) ok = ok && (q->Hwork = qz_malloc_array((size_t)(max_dim * max_dim), sizeof(float)));
+    if (solver) ok = ok && (q->Hwork = qz_malloc_array((size_t)(max_dim * max_dim), sizeof(float)));
+    if (hessians) ok = ok && (q->imp = qz_malloc_array((size_t)max_dim, sizeof(float)));
     if (o->keep_sparsity) ok = ok && (q->mask = qz_malloc_array((size_t)max_w, 1));
     if (!ok) {
         qz_quantizer_free(q);
         return qz_fail(err, QZ_EINTERNAL, "out of memory for Hessians of %lld columns", (long long)max_dim);
     }
-    q->method = (qz_method){.ctx = q, .true_sequential = gptq && o->true_sequential, .layer_begin = q_layer_begin,
-                            .observe = gptq ? q_observe : NULL, .transform = q_transform, .layer_end = q_layer_end};
+    q->method = (qz_method){.ctx = q, .true_sequential = hessians && o->true_sequential, .layer_begin = q_layer_begin,
+                            .observe = hessians ? q_observe : NULL, .transform = q_transform, .layer_end = q_layer_end};
     *out = q;
     return QZ_OK;
 }
@@ -184,6 +190,7 @@ void qz_quantizer_free(qz_quantizer *q)
     for (int s = 0; s < QZ_SITE_COUNT; s++) free(q->H[s]);
     for (int id = 0; id < QZ_LIN_COUNT; id++) qz_quant_result_free(&q->res[id]);
     free(q->Hwork);
+    free(q->imp);
     free(q->mask);
     free(q);
 }

@@ -1,7 +1,8 @@
 /* quantize.h - weight quantization of every decoder linear as a pipeline
  * method (pipeline.h): GPTQ (Hessians observed per input site, one
  * H = 2/N sum x x^T shared by the linears of a site), round-to-nearest on
- * the same grid (no calibration needed), or SparseGPT (sparsegpt.h: the same
+ * the same grid (no calibration needed, except onto GGUF blocks with
+ * parameters weighted by diag(H)), or SparseGPT (sparsegpt.h: the same
  * Hessians and solver with a pruning mask, optionally quantizing jointly).
  *
  * The method never touches files: each finished layer goes to a sink with
@@ -41,6 +42,9 @@ typedef struct qz_quant_opts {
     int keep_sparsity;    /* weights that are exactly 0 stay exactly 0 */
     const int8_t *ggml_types; /* GPTQ / RTN onto llama.cpp's blocks (ggml_grid.h): (n_layers, QZ_LIN_COUNT)
                                  ggml type of each linear (F16/F32: left in FP), or NULL */
+    int ggml_ref_params;  /* with ggml_types: 1 = llama.cpp's unweighted reference block parameters;
+                             0 = weighted by diag(H), as llama-quantize --imatrix (GPTQ; RTN then
+                             observes Hessians too, so it needs calibration windows) */
     uint8_t skip[QZ_LIN_COUNT]; /* 1: leave this linear in FP (e.g. the format cannot pack it);
                                    SparseGPT still prunes it, without quantizing */
 } qz_quant_opts;

@@ -274,6 +274,13 @@ int qz_cli_group_size(const qz_cli *c, const char *s, int64_t *out)
     return rc;
 }
 
+int qz_cli_gguf_params(const qz_cli *c, const char *s, int *ref)
+{
+    if (strcmp(s, "weighted") && strcmp(s, "ref")) return qz_cli_usage_error(c, "--gguf-params '%s': expected weighted or ref", s);
+    *ref = !strcmp(s, "ref");
+    return 0;
+}
+
 /* Largest power of two <= limit dividing every in[] (1 at worst). */
 static int64_t largest_pow2_divisor(const int64_t *in, int n, int64_t limit)
 {

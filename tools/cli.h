@@ -137,6 +137,10 @@ int qz_cli_gguf_plan(const qz_cli *c, const qz_model_config *cfg, const char *ty
 #define QZ_CLI_GROUP_AUTO (-2)
 int qz_cli_group_size(const qz_cli *c, const char *s, int64_t *out);
 
+/* --gguf-params P: "weighted" (*ref = 0) or "ref" (*ref = 1); else a usage
+ * error (QZ_EXIT_INPUT). */
+int qz_cli_gguf_params(const qz_cli *c, const char *s, int *ref);
+
 /* The group rule every packing tool applies before any work. Loaders
  * (vLLM, GPTQModel, AutoAWQ) require in_features % group_size == 0, so for
  * each linear that shape_ok accepts (the layout can hold its shape) the

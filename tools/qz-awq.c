@@ -37,6 +37,9 @@ static void usage(void)
            "                        and clips searched on the GGUF grid, then RTN onto it; --bits,\n"
            "                        --group-size, --zero-point do not apply)\n"
            QZ_CLI_GGUF_HELP
+           "  --gguf-params P       --format gguf: weighted (default): the final rounding's block scales\n"
+           "                        by llama-quantize --imatrix's search, weighted by each input column's\n"
+           "                        sum of x^2; ref: llama.cpp's unweighted reference rule\n"
            "  --scale-only          write the scaled + clipped model in floating point (no quantization)\n"
            QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default 512)\n"
@@ -56,6 +59,7 @@ typedef struct {
     int force;
     int gguf;                /* --format gguf */
     const char *gguf_type, *gguf_map;
+    int gguf_params_given;   /* --gguf-params (a->o.ggml_ref_params) */
     qz_gguf_plan plan;       /* while running */
     int allow_partial; /* --allow-partial-groups */
     qz_awq *awq; /* while running */
@@ -79,20 +83,21 @@ static int check_args(qz_cli *c, const awq_args *a)
     if (a->format == QZ_EXPORT_GPTQ && qz_gptq_pack_align(a->o.bits) == 0)
         return qz_cli_usage_error(c, "--bits %d: the GPTQ layout holds 2, 3, 4 or 8 bits", a->o.bits);
     if (a->gguf && !a->o.quantize) return qz_cli_usage_error(c, "--scale-only writes a Hugging Face directory; drop --format gguf");
-    if (!a->gguf && (a->gguf_type || a->gguf_map)) return qz_cli_usage_error(c, "--gguf-type / --gguf-type-map need --format gguf");
+    if (!a->gguf && (a->gguf_type || a->gguf_map || a->gguf_params_given))
+        return qz_cli_usage_error(c, "--gguf-type / --gguf-type-map / --gguf-params need --format gguf");
     return 0;
 }
 
 static int parse_args(qz_cli *c, int argc, char **argv, awq_args *a)
 {
     enum { O_BITS = 256, O_GS, O_ZP, O_NOZP, O_NGRID, O_DUO, O_NODUO, O_NOCLIP, O_SEQUENTIAL, O_FORMAT, O_SCALE, O_FORCE, O_GTYPE, O_GMAP,
-           O_PARTIAL };
+           O_PARTIAL, O_GPARAMS };
     static const struct option opts[] = {
         {"bits", 1, 0, O_BITS}, {"group-size", 1, 0, O_GS}, {"zero-point", 0, 0, O_ZP},
         {"no-zero-point", 0, 0, O_NOZP}, {"n-grid", 1, 0, O_NGRID}, {"duo-scaling", 0, 0, O_DUO},
         {"no-duo-scaling", 0, 0, O_NODUO}, {"no-clip", 0, 0, O_NOCLIP}, {"sequential", 0, 0, O_SEQUENTIAL},
         {"format", 1, 0, O_FORMAT}, {"scale-only", 0, 0, O_SCALE}, {"force", 0, 0, O_FORCE}, {"gguf-type", 1, 0, O_GTYPE},
-        {"gguf-type-map", 1, 0, O_GMAP}, {"allow-partial-groups", 0, 0, O_PARTIAL}, QZ_CLI_CALIB_OPTIONS,
+        {"gguf-type-map", 1, 0, O_GMAP}, {"allow-partial-groups", 0, 0, O_PARTIAL}, {"gguf-params", 1, 0, O_GPARAMS}, QZ_CLI_CALIB_OPTIONS,
         QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->o = qz_awq_opts_default();
@@ -117,6 +122,7 @@ static int parse_args(qz_cli *c, int argc, char **argv, awq_args *a)
         case O_FORMAT: rc = parse_format(c, optarg, a); break;
         case O_GTYPE: a->gguf_type = optarg; break;
         case O_GMAP: a->gguf_map = optarg; break;
+        case O_GPARAMS: rc = qz_cli_gguf_params(c, optarg, &a->o.ggml_ref_params), a->gguf_params_given = 1; break;
         case O_SCALE: a->o.quantize = 0; break;
         case O_FORCE: a->force = 1; break;
         default:
@@ -159,10 +165,11 @@ static void print_config(const qz_cli *c, const awq_args *a)
 {
     if (c->quiet) return;
     fprintf(stderr, "%s: %s -> %s: %d bits, group %lld, %s, n-grid %d, duo-scaling %s, clip %s, %s outputs to the next layer, "
-                    "format %s, nsamples %lld x seqlen %lld, seed %lld\n",
+                    "format %s%s, nsamples %lld x seqlen %lld, seed %lld\n",
             c->tool, a->in, a->out, a->o.bits, (long long)a->o.group_size, a->o.zero_point ? "zero point" : "no zero point",
             a->o.n_grid, a->o.duo_scaling ? "on" : "off", a->o.clip ? "on" : "off", a->o.sequential ? "quantized" : "FP",
-            a->o.quantize ? format_name(a) : "fp (scale only)", (long long)a->cal.nsamples, (long long)a->cal.seqlen,
+            a->o.quantize ? format_name(a) : "fp (scale only)",
+            !a->gguf ? "" : a->o.ggml_ref_params ? " (ref block parameters)" : " (weighted block parameters)", (long long)a->cal.nsamples, (long long)a->cal.seqlen,
             (long long)a->cal.seed);
 }
 
@@ -179,6 +186,7 @@ static void print_json(const awq_args *a, const char **fp, int n_fp, double secs
            a->o.duo_scaling ? "true" : "false", a->o.clip ? "true" : "false", a->o.sequential ? "true" : "false",
            format_name(a), a->o.quantize ? "false" : "true", (long long)a->cal.nsamples, (long long)a->cal.seqlen,
            (long long)a->cal.seed);
+    if (a->gguf) printf("\"gguf_params\":\"%s\",", a->o.ggml_ref_params ? "ref" : "weighted");
     qz_cli_json_names(stdout, "modules_not_quantized", fp, n_fp);
     printf(",\"seconds\":%.3f,\"peak_rss_mib\":%.1f}\n", secs, qz_cli_peak_rss_mib());
 }

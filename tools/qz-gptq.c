@@ -19,7 +19,8 @@ static void usage(void)
            "lm_head are copied unchanged; a linear the format cannot pack stays in floating point.\n"
            "\n"
            "options:\n"
-           "  --method M            gptq | rtn (default gptq; rtn needs no --calib)\n"
+           "  --method M            gptq | rtn (default gptq; rtn needs no --calib, but takes one with\n"
+           "                        --format gguf: its block parameters are then imatrix-weighted)\n"
            "  --bits B              2, 3, 4 or 8 (default 4)\n"
            "  --group-size G        columns per group, -1 for per channel, or auto: the largest power of\n"
            "                        two <= 128 dividing every packed linear's in_features (default 128)\n"
@@ -35,6 +36,9 @@ static void usage(void)
            "  --format F            gptq (default) or gguf (llama.cpp's block formats; --bits,\n"
            "                        --group-size, --sym/--asym, --mse, --static-groups do not apply)\n"
            QZ_CLI_GGUF_HELP
+           "  --gguf-params P       --format gguf: weighted (default where calibration gives a Hessian)\n"
+           "                        chooses each block's scales by llama-quantize --imatrix's search,\n"
+           "                        weighted by diag(H); ref: llama.cpp's unweighted reference rule\n"
            QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default min(2048, max_position_embeddings))\n"
            "  --force               replace OUT_DIR if it exists\n"
@@ -52,6 +56,7 @@ typedef struct {
     int force;
     int gguf;                /* --format gguf */
     const char *gguf_type, *gguf_map;
+    int gguf_params;         /* --gguf-params: -1 not given, 0 weighted, 1 ref */
     qz_gguf_plan plan;       /* while running */
     int allow_partial;       /* --allow-partial-groups */
     qz_quantizer *quantizer; /* while running */
@@ -73,26 +78,33 @@ static int check_args(qz_cli *c, gptq_args *a)
     if (g->static_groups && g->group_size == -1) return qz_cli_usage_error(c, "--static-groups needs a --group-size");
     if (a->q.method == QZ_QUANT_GPTQ && a->cal.n_paths == 0) return qz_cli_usage_error(c, "--calib FILE is required for --method gptq");
     if (a->gguf && a->q.keep_sparsity) return qz_cli_usage_error(c, "--keep-sparsity: llama.cpp's grids with a min (Q4_1, K-quants) cannot keep exact zeros");
-    if (!a->gguf && (a->gguf_type || a->gguf_map)) return qz_cli_usage_error(c, "--gguf-type / --gguf-type-map need --format gguf");
+    if (!a->gguf && (a->gguf_type || a->gguf_map || a->gguf_params >= 0))
+        return qz_cli_usage_error(c, "--gguf-type / --gguf-type-map / --gguf-params need --format gguf");
+    int no_hessian = a->q.method == QZ_QUANT_RTN && a->cal.n_paths == 0;
+    if (a->gguf_params == 0 && no_hessian)
+        return qz_cli_usage_error(c, "--gguf-params weighted with --method rtn needs --calib FILE (the importances are diag(H))");
+    /* weighted by default wherever calibration gives a Hessian */
+    a->q.ggml_ref_params = a->gguf_params >= 0 ? a->gguf_params : no_hessian;
     return 0;
 }
 
 static int parse_args(qz_cli *c, int argc, char **argv, gptq_args *a)
 {
     enum { O_METHOD = 256, O_BITS, O_GS, O_SYM, O_ASYM, O_ACT, O_STATIC, O_TRUESEQ, O_MSE, O_DAMP, O_KEEP, O_FORCE, O_FORMAT, O_GTYPE, O_GMAP,
-           O_PARTIAL };
+           O_PARTIAL, O_GPARAMS };
     static const struct option opts[] = {
         {"method", 1, 0, O_METHOD}, {"bits", 1, 0, O_BITS}, {"group-size", 1, 0, O_GS},
         {"sym", 0, 0, O_SYM}, {"asym", 0, 0, O_ASYM}, {"act-order", 0, 0, O_ACT}, {"static-groups", 0, 0, O_STATIC},
         {"true-sequential", 0, 0, O_TRUESEQ}, {"mse", 0, 0, O_MSE}, {"damp", 1, 0, O_DAMP},
         {"keep-sparsity", 0, 0, O_KEEP}, {"force", 0, 0, O_FORCE}, {"format", 1, 0, O_FORMAT}, {"gguf-type", 1, 0, O_GTYPE},
-        {"gguf-type-map", 1, 0, O_GMAP}, {"allow-partial-groups", 0, 0, O_PARTIAL}, QZ_CLI_CALIB_OPTIONS, QZ_CLI_COMMON_OPTIONS,
+        {"gguf-type-map", 1, 0, O_GMAP}, {"allow-partial-groups", 0, 0, O_PARTIAL}, {"gguf-params", 1, 0, O_GPARAMS}, QZ_CLI_CALIB_OPTIONS, QZ_CLI_COMMON_OPTIONS,
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->q.gptq = qz_gptq_opts_default();
     a->q.gptq.group_size = 128;
     a->q.gptq.sym = 1;
     a->cal.nsamples = DEFAULT_NSAMPLES;
+    a->gguf_params = -1;
     opterr = 0;
     int ch, rc = 0;
     int64_t v;
@@ -118,6 +130,7 @@ static int parse_args(qz_cli *c, int argc, char **argv, gptq_args *a)
             break;
         case O_GTYPE: a->gguf_type = optarg; break;
         case O_GMAP: a->gguf_map = optarg; break;
+        case O_GPARAMS: rc = qz_cli_gguf_params(c, optarg, &a->gguf_params); break;
         default:
             if (!qz_cli_calib_option(c, ch, optarg, &a->cal, &rc)) rc = qz_cli_common_option(c, ch, argv, usage);
         }
@@ -133,16 +146,23 @@ static int gptq_packable(int64_t out, int64_t in, const void *bits, qz_error *er
     return qz_gptq_pack_check(out, in, *(const int *)bits, err);
 }
 
+/* RTN reads calibration only onto GGUF blocks with weighted parameters. */
+static int calibrated(const gptq_args *a)
+{
+    return a->q.method != QZ_QUANT_RTN || (a->gguf && !a->q.ggml_ref_params);
+}
+
 static void print_config(const qz_cli *c, const gptq_args *a, int64_t seqlen)
 {
     if (c->quiet) return;
     const qz_gptq_opts *g = &a->q.gptq;
     if (a->gguf) {
-        fprintf(stderr, "%s: %s -> %s/model.gguf: method %s onto GGUF %s%s%s, act-order %s, true-sequential %s, damp %g, "
-                        "nsamples %lld x seqlen %lld, seed %lld\n",
+        fprintf(stderr, "%s: %s -> %s/model.gguf: method %s onto GGUF %s%s%s, block parameters %s, act-order %s, "
+                        "true-sequential %s, damp %g, nsamples %lld x seqlen %lld, seed %lld\n",
                 c->tool, a->in, a->out, qz_quant_method_name(a->q.method), a->gguf_type, a->gguf_map ? " map " : "",
-                a->gguf_map ? a->gguf_map : "", g->act_order ? "on" : "off", a->q.true_sequential ? "on" : "off", g->damp,
-                a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->cal.nsamples, (long long)seqlen, (long long)a->cal.seed);
+                a->gguf_map ? a->gguf_map : "", a->q.ggml_ref_params ? "ref" : "weighted", g->act_order ? "on" : "off",
+                a->q.true_sequential ? "on" : "off", g->damp, calibrated(a) ? (long long)a->cal.nsamples : 0LL, (long long)seqlen,
+                (long long)a->cal.seed);
         return;
     }
     fprintf(stderr, "%s: %s -> %s: method %s, %d bits, group %lld, %s, act-order %s, static-groups %s, true-sequential %s, "
@@ -169,13 +189,13 @@ static void print_json(const gptq_args *a, const qz_gptq_config *gc, int64_t seq
            "\"checkpoint_format\":\"%s\",",
            qz_quant_method_name(a->q.method), g->bits, gs, g->sym ? "true" : "false",
            g->act_order ? "true" : "false", g->static_groups ? "true" : "false", a->q.true_sequential ? "true" : "false",
-           g->mse ? "true" : "false", g->damp, a->q.method == QZ_QUANT_RTN ? 0LL : (long long)a->cal.nsamples,
-           a->q.method == QZ_QUANT_RTN ? 0LL : (long long)seqlen, (long long)a->cal.seed,
+           g->mse ? "true" : "false", g->damp, calibrated(a) ? (long long)a->cal.nsamples : 0LL,
+           calibrated(a) ? (long long)seqlen : 0LL, (long long)a->cal.seed,
            a->gguf ? "gguf" : qz_gptq_zero_fmt_name(gc->fmt));
     if (a->gguf) {
         printf("\"gguf_type\":");
         qz_cli_json_string(stdout, a->gguf_type);
-        printf(",");
+        printf(",\"gguf_params\":\"%s\",", a->q.ggml_ref_params ? "ref" : "weighted");
     }
     qz_cli_json_names(stdout, "modules_not_quantized", fp, n_fp);
     printf(",\"seconds\":%.3f,\"peak_rss_mib\":%.1f}\n", secs, qz_cli_peak_rss_mib());
@@ -221,7 +241,7 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
     qz_gptq_config gc = {a->q.gptq.bits, a->q.gptq.group_size, a->q.gptq.sym, a->q.gptq.act_order, a->q.gptq.static_groups,
                          a->q.true_sequential, a->q.gptq.damp, a->q.gptq.sym ? QZ_GPTQ_ZERO_V1 : QZ_GPTQ_ZERO_V2};
     cJSON *qc = a->gguf ? NULL : qz_gptq_config_json(&gc, quant, n_q, fp, n_fp);
-    qz_cli_job job = {.in = a->in, .out = a->out, .force = a->force, .cal = a->q.method == QZ_QUANT_RTN ? NULL : &a->cal, /* RTN needs none */
+    qz_cli_job job = {.in = a->in, .out = a->out, .force = a->force, .cal = calibrated(a) ? &a->cal : NULL,
                       .seqlen = seqlen, .format = QZ_EXPORT_GPTQ, .gptq = &gc, .gguf = a->gguf ? &a->plan : NULL, .quant_config = qc,
                       .make = make_quantizer, .destroy = free_quantizer, .ctx = a};
     double t0 = qz_now();

@@ -4,7 +4,8 @@
 # intermediate 172 is not a multiple of 32, so down_proj stays F16) and on the
 # shared SmolLM2 GGUF (RTN + two evaluation windows: runtime). Checks: the
 # written file loads in qz-eval, --info types and bits per weight by formula,
-# Q8_0 is near-lossless against the source, GPTQ and AWQ on the grid beat RTN
+# Q8_0 is near-lossless against the source, GPTQ and AWQ on the grid beat RTN,
+# GPTQ on importance-weighted block parameters beats the reference ones
 # on held-out text, presets and maps, determinism, bad flags (exit 2, nothing
 # left behind).
 . "$(dirname "$0")/lib.sh"
@@ -23,9 +24,14 @@ expect_exit gguf_out_bad_regex 2 "regex '(attn': missing closing parenthesis" "$
 expect_exit gguf_out_map_syntax 2 "'attn_v' is not regex=TYPE" "$BIN"/qz-gptq "$G" "$TMP/bad4" --method rtn --format gguf --gguf-type-map 'attn_v'
 expect_exit gguf_out_type_without_format 2 "need --format gguf" "$BIN"/qz-gptq "$G" "$TMP/bad5" --method rtn --gguf-type Q4_0
 expect_exit gguf_out_keep_sparsity 2 "cannot keep exact zeros" "$BIN"/qz-gptq "$G" "$TMP/bad6" --method rtn --format gguf --keep-sparsity
+expect_exit gguf_out_params_bad 2 "expected weighted or ref" "$BIN"/qz-gptq "$G" "$TMP/bad10" --method rtn --format gguf --gguf-params imatrix
+expect_exit gguf_out_params_without_format 2 "need --format gguf" "$BIN"/qz-gptq "$G" "$TMP/bad11" --method rtn --gguf-params ref
+expect_exit gguf_out_params_rtn_no_calib 2 "needs --calib" "$BIN"/qz-gptq "$G" "$TMP/bad12" --method rtn --format gguf --gguf-params weighted
+"$BIN"/qz-gptq --help | grep -q -- '--gguf-params P' && pass gguf_out_params_help || fail gguf_out_params_help "--gguf-params not in --help"
 mkdir "$TMP/hfbad"; cp "$SHARED/models/stories260K/config.json" "$SHARED/models/stories260K/model.safetensors" "$TMP/hfbad/"
 sed 's/"byte_fallback": *true/"byte_fallback": false/' "$SHARED/models/stories260K/tokenizer.json" >"$TMP/hfbad/tokenizer.json"
 expect_exit gguf_out_hf_unknown_pre 2 "pre-tokenizer is none that llama.cpp names" "$BIN"/qz-gptq "$TMP/hfbad" "$TMP/bad7" --method rtn --format gguf
+expect_exit gguf_out_awq_params_without_format 2 "need --format gguf" "$BIN"/qz-awq "$G" "$TMP/bad13" --calib "$TMP/cal.txt" --gguf-params ref
 expect_exit gguf_out_awq_scale_only 2 "drop --format gguf" "$BIN"/qz-awq "$G" "$TMP/bad8" --calib "$TMP/cal.txt" --format gguf --scale-only
 # the group rule (docs/qz-gptq.md) refuses g128 on hidden 64 for GPTQ checkpoints, not for GGUF (the type fixes the block)
 expect_exit gguf_out_group_rule_hf 2 "does not divide" "$BIN"/qz-gptq "$G" "$TMP/bad9" --method rtn --group-size 128
@@ -77,6 +83,19 @@ awk -v g="$pa" -v r="$pr" 'BEGIN { exit !(g < r) }' && pass gguf_out_gptq_act_or
 "$BIN"/qz-gptq "$G" "$TMP/gptq4b" --format gguf --gguf-type Q4_0 "${CAL[@]}" --quiet
 cmp -s "$TMP/gptq4/model.gguf" "$TMP/gptq4b/model.gguf" && pass gguf_out_deterministic || fail gguf_out_deterministic "two runs differ"
 
+# --- block parameters weighted by diag(H) (the default with calibration) against llama.cpp's reference rule
+"$BIN"/qz-gptq "$G" "$TMP/gptq4r" --format gguf --gguf-type Q4_0 --gguf-params ref "${CAL[@]}" --quiet
+pgr=$(ppl "$TMP/gptq4r")
+awk -v w="$pg" -v r="$pgr" 'BEGIN { exit !(w < r) }' && pass gguf_out_gptq_weighted_beats_ref ||
+  fail gguf_out_gptq_weighted_beats_ref "weighted $pg, ref $pgr"
+"$BIN"/qz-gptq "$G" "$TMP/rtn4i" --method rtn --format gguf --gguf-type Q4_0 "${CAL[@]}" --json --quiet >"$TMP/rtn4i.json"
+grep -q '"gguf_params":"weighted"' "$TMP/rtn4i.json" && grep -q '"nsamples":16,' "$TMP/rtn4i.json" &&
+  [ "$(stat -c %s "$TMP/rtn4i/model.gguf")" = "$(stat -c %s "$TMP/rtn4/model.gguf")" ] && ! cmp -s "$TMP/rtn4i/model.gguf" "$TMP/rtn4/model.gguf" &&
+  pass gguf_out_rtn_imatrix || fail gguf_out_rtn_imatrix "$(head -c 300 "$TMP/rtn4i.json")"
+"$BIN"/qz-gptq "$G" "$TMP/rtn4r" --method rtn --format gguf --gguf-type Q4_0 --gguf-params ref "${CAL[@]}" --quiet
+cmp -s "$TMP/rtn4r/model.gguf" "$TMP/rtn4/model.gguf" && pass gguf_out_rtn_ref_ignores_calib ||
+  fail gguf_out_rtn_ref_ignores_calib "RTN with --gguf-params ref and --calib differs from RTN without calibration"
+
 # --- presets and maps
 "$BIN"/qz-gptq "$G" "$TMP/km" --method rtn --format gguf --gguf-type Q4_K_M --quiet
 "$BIN"/qz-eval "$TMP/km" --info >"$TMP/km.info" 2>&1
@@ -92,6 +111,10 @@ grep -q "^self_attn.v_proj .* Q8_0 " "$TMP/map.info" && grep -q "^self_attn.q_pr
 "$BIN"/qz-awq "$G" "$TMP/awq" --format gguf --gguf-type Q4_K_M --calib "$TMP/cal.txt" --nsamples 8 --seqlen 256 --quiet
 pw=$(ppl "$TMP/awq"); pk=$(ppl "$TMP/km")
 awk -v a="$pw" -v r="$pk" 'BEGIN { exit !(a < r) }' && pass gguf_out_awq_beats_rtn || fail gguf_out_awq_beats_rtn "awq $pw, rtn $pk (Q4_K_M)"
+"$BIN"/qz-awq "$G" "$TMP/awqr" --format gguf --gguf-type Q4_K_M --gguf-params ref --calib "$TMP/cal.txt" --nsamples 8 --seqlen 256 \
+  --quiet --json >"$TMP/awqr.json"
+grep -q '"gguf_params":"ref"' "$TMP/awqr.json" && [ "$(stat -c %s "$TMP/awqr/model.gguf")" = "$(stat -c %s "$TMP/awq/model.gguf")" ] &&
+  ! cmp -s "$TMP/awqr/model.gguf" "$TMP/awq/model.gguf" && pass gguf_out_awq_params_ref || fail gguf_out_awq_params_ref "$(head -c 300 "$TMP/awqr.json")"
 
 # --- the real-size model: RTN, two windows
 S=$SHARED/models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf

@@ -43,7 +43,7 @@ static void check_ref_type(const char *file, int t)
         const float *x = (const float *)xa->data + r * n;
         const unsigned char *want = (const unsigned char *)ba->data + r * (int64_t)rs;
         qz_error err;
-        CHECK(qz_ggml_rtn_row(t, x, n, got, &err) == QZ_OK, "%s: %s", file, err.msg);
+        CHECK(qz_ggml_rtn_row(t, x, NULL, n, got, &err) == QZ_OK, "%s: %s", file, err.msg);
         for (int64_t b = 0; b < nb; b++)
             CHECK(!memcmp(got + b * tr->type_size, want + b * tr->type_size, param_bytes(t)), "%s row %lld block %lld: parameters differ",
                   file, (long long)r, (long long)b);
@@ -91,7 +91,7 @@ static void check_k45_hand(int t, int maxq)
         for (int l = 0; l < 32; l++) x[32 * j + l] = (float)(l % (maxq + 1)) * (float)(j + 1) / 64 - (float)(j + 1) / 32;
     unsigned char blk[256];
     qz_error err;
-    CHECK(qz_ggml_rtn_row(t, x, 256, blk, &err) == QZ_OK, "%s", err.msg);
+    CHECK(qz_ggml_rtn_row(t, x, NULL, 256, blk, &err) == QZ_OK, "%s", err.msg);
     uint16_t d, dmin;
     memcpy(&d, blk, 2), memcpy(&dmin, blk + 2, 2);
     CHECK(d == qz_fp32_to_fp16(8.0f / 64 / 63), "%s d = %#x", qz_ggml_type_name(t), d);
@@ -124,7 +124,7 @@ static void test_q6_K_hand(void)
         for (int l = 0; l < 16; l++) x[16 * ib + l] = (float)(l % 16 - 8) * (float)(ib + 1) / 16;
     qz_block_q6_K b;
     qz_error err;
-    CHECK(qz_ggml_rtn_row(QZ_GGML_Q6_K, x, 256, &b, &err) == QZ_OK, "%s", err.msg);
+    CHECK(qz_ggml_rtn_row(QZ_GGML_Q6_K, x, NULL, 256, &b, &err) == QZ_OK, "%s", err.msg);
     CHECK(qz_fp16_to_fp32(b.d) == -1.0f / 512, "d = %.9g", (double)qz_fp16_to_fp32(b.d));
     for (int ib = 0; ib < 16; ib++) CHECK(b.scales[ib] == -8 * (ib + 1), "scale %d = %d", ib, b.scales[ib]);
     float *y = dequant(QZ_GGML_Q6_K, &b, 256);
@@ -173,7 +173,7 @@ static void test_round_trip_all_types(void)
         memcpy(W, x, sizeof W);
         qz_quant_result res;
         qz_error err;
-        CHECK(qz_ggml_quantize_linear(t, W, R, C, NULL, NULL, &res, &err) == QZ_OK, "%s: %s", qz_ggml_type_name(t), err.msg);
+        CHECK(qz_ggml_quantize_linear(t, W, R, C, NULL, NULL, NULL, &res, &err) == QZ_OK, "%s: %s", qz_ggml_type_name(t), err.msg);
         if (!res.blocks) continue;
         check_packed_equals(t, W, &res);
         double se = 0, ss = 0;
@@ -182,7 +182,7 @@ static void test_round_trip_all_types(void)
         for (int i = 2 * C; i < 2 * C + 256; i++) CHECK(W[i] == 0.0f, "%s: zero block [%d] = %g", qz_ggml_type_name(t), i, (double)W[i]);
         /* RTN through the linear API is the same bytes as rtn_row */
         unsigned char *row = malloc(qz_ggml_row_size(t, C));
-        qz_ggml_rtn_row(t, x, C, row, &err);
+        qz_ggml_rtn_row(t, x, NULL, C, row, &err);
         CHECK(!memcmp(row, res.blocks, qz_ggml_row_size(t, C)), "%s: rtn_row and quantize_linear differ", qz_ggml_type_name(t));
         free(row);
         qz_quant_result_free(&res);
@@ -194,9 +194,9 @@ static void test_refusals(void)
     float x[64] = {0};
     unsigned char buf[1024];
     qz_error err;
-    CHECK(qz_ggml_rtn_row(QZ_GGML_Q4_K, x, 64, buf, &err) == QZ_EINPUT && strstr(err.msg, "256"), "Q4_K on 64: %s", err.msg);
-    CHECK(qz_ggml_rtn_row(QZ_GGML_Q2_K, x, 256, buf, &err) == QZ_EINPUT && strstr(err.msg, "Q2_K"), "Q2_K: %s", err.msg);
-    CHECK(qz_ggml_rtn_row(QZ_GGML_Q4_0, x, 40, buf, &err) == QZ_EINPUT, "Q4_0 on 40");
+    CHECK(qz_ggml_rtn_row(QZ_GGML_Q4_K, x, NULL, 64, buf, &err) == QZ_EINPUT && strstr(err.msg, "256"), "Q4_K on 64: %s", err.msg);
+    CHECK(qz_ggml_rtn_row(QZ_GGML_Q2_K, x, NULL, 256, buf, &err) == QZ_EINPUT && strstr(err.msg, "Q2_K"), "Q2_K: %s", err.msg);
+    CHECK(qz_ggml_rtn_row(QZ_GGML_Q4_0, x, NULL, 40, buf, &err) == QZ_EINPUT, "Q4_0 on 40");
     CHECK(qz_ggml_type_from_name("q4_k") == QZ_GGML_Q4_K && qz_ggml_type_from_name("Q8_0") == QZ_GGML_Q8_0 &&
               qz_ggml_type_from_name("Q4_K_M") == -1, "type names");
 }
@@ -253,8 +253,8 @@ static void test_gptq_on_grid(void)
                 const char *sn = qz_gptq_solver_name(o.solver);
                 qz_quant_result rr, rg;
                 qz_error err;
-                CHECK(qz_ggml_quantize_linear(t, Wr, R, C, NULL, &o, &rr, &err) == QZ_OK, "rtn %s", err.msg);
-                CHECK(qz_ggml_quantize_linear(t, Wg, R, C, Hw, &o, &rg, &err) == QZ_OK, "gptq %s: %s", sn, err.msg);
+                CHECK(qz_ggml_quantize_linear(t, Wr, R, C, NULL, NULL, &o, &rr, &err) == QZ_OK, "rtn %s", err.msg);
+                CHECK(qz_ggml_quantize_linear(t, Wg, R, C, Hw, NULL, &o, &rg, &err) == QZ_OK, "gptq %s: %s", sn, err.msg);
                 if (!rr.blocks || !rg.blocks) continue;
                 /* the parameters were fixed from W before the loop: the same bytes as RTN's */
                 CHECK(!memcmp(rr.blocks, rg.blocks, (size_t)R * qz_ggml_row_size(t, C)), "%s act %d %s: GPTQ changed block parameters",
