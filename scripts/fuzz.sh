@@ -7,6 +7,7 @@
 # findings. A finding (crash, leak, timeout, sanitizer report) is kept as
 # $OUT/<target>-crash-* ; copy it into tests/fuzz/corpus/<target>/ once fixed,
 # so that the replay test keeps it fixed. Exit 1 when anything was found.
+# FUZZ_NICE (default 10) is the niceness of the fuzzer processes.
 # usage: scripts/fuzz.sh SECONDS TARGET...   (make fuzz-run FUZZ_SECONDS=N)
 set -u
 secs=${1:?usage: scripts/fuzz.sh SECONDS TARGET...}
@@ -19,7 +20,7 @@ found=0
 for t in "$@"; do
   work=$(mktemp -d /tmp/qz-fuzz-corpus.XXXXXX)
   log=$OUT/$t.log
-  nice build-fuzz/fuzz/"$t" "$work" tests/fuzz/corpus/"$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+  nice -n "${FUZZ_NICE:-10}" build-fuzz/fuzz/"$t" "$work" tests/fuzz/corpus/"$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$OUT/$t-" >"$log" 2>&1
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)

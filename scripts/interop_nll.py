@@ -1,6 +1,6 @@
 """interop_nll.py - loads one qz artifact in one Python consumer and computes
-its mean NLL with qz-eval's protocol (docs/qz-eval.md): BOS + the whole text
-tokenized once with the model's tokenizer.json, non-overlapping windows of
+its mean NLL with qz-eval's protocol (docs/qz-eval.md): the whole text
+tokenized once with the model's tokenizer (BOS in front when it adds one), non-overlapping windows of
 SEQLEN tokens (the first WINDOWS of them), every token after a window's first
 scored. Run by scripts/interop-check.sh inside its virtualenv; prints one JSON
 object: {"loads", "nll", "tokens_match", "problems", "log_tail"}.
@@ -8,7 +8,9 @@ object: {"loads", "nll", "tokens_match", "problems", "log_tail"}.
   python interop_nll.py CONSUMER MODEL_DIR TEXT SEQLEN WINDOWS QZ_TOKENS DTYPE
 
 CONSUMER: transformers (AutoModelForCausalLM; the backend the artifact's
-quantization_config selects), gptqmodel (GPTQModel.load, torch kernels on
+quantization_config selects), transformers@torch_awq (the same with the AWQ
+backend torch_awq chosen at load time, as a CPU user must for per-channel
+AWQ), gptqmodel (GPTQModel.load, torch kernels on
 CPU), transformers@127 (transformers with compressed-tensors' dynamic
 int8 activation scale changed from max/127.5 to qz's and vLLM's max/127, to
 measure what that convention alone changes), vllm (vllm.LLM on the GPU, FP16, the NLL from prompt_logprobs; needs
@@ -25,7 +27,11 @@ ignored, skipped, missing, unexpected or newly initialized - except
 GPTQModel's notes that it ignores modules_in_block_to_quantize,
 modules_to_not_convert and qz_modules_not_quantized: those keys are for
 transformers, AutoAWQ and qz, and the same modules are named for GPTQModel
-by the "dynamic" rules it does read (FORMAT.md).
+by the "dynamic" rules it does read (FORMAT.md); transformers' note that
+a backend passed at load time overrides the checkpoint's
+(transformers@torch_awq); and torch.compile's report that a GPTQModel
+kernel hit its recompile limit (one compiled graph per weight shape and
+g_idx; the rest run eagerly, same numbers).
 """
 import contextlib
 import io
@@ -37,14 +43,24 @@ import warnings
 
 SUSPECT = re.compile(r"\bignor(ed|ing)\b|\bmissing\b|unexpected|newly initialized|not initialized|not used|mismatch", re.I)
 BENIGN = re.compile(r"Ignoring unknown parameter in the quantization configuration: "
-                    r"(modules_in_block_to_quantize|modules_to_not_convert|qz_modules_not_quantized)\.")
+                    r"(modules_in_block_to_quantize|modules_to_not_convert|qz_modules_not_quantized)\.|"
+                    r"loading attributes \(e\.g\. \[[^]]*'backend'[^]]*\]\) will be overwritten|"
+                    r"torch/_dynamo/convert_frame\.py:\d+\] \[\d+/\d+\]")
 
 
 def token_ids(model_dir, text):
+    """The whole text tokenized once, with BOS in front when the model's
+    tokenizer adds one: tokenizer_config.json's add_bos_token when it says
+    (SmolLM2 says false), else tokenizer.json's post-processor."""
+    import os
     from tokenizers import Tokenizer
     cfg = json.load(open(f"{model_dir}/config.json"))
     tok = Tokenizer.from_file(f"{model_dir}/tokenizer.json")
-    return [cfg["bos_token_id"]] + tok.encode(text, add_special_tokens=False).ids
+    tc_path = f"{model_dir}/tokenizer_config.json"
+    add_bos = json.load(open(tc_path)).get("add_bos_token") if os.path.exists(tc_path) else None
+    if add_bos is None:
+        return tok.encode(text).ids
+    return ([cfg["bos_token_id"]] if add_bos else []) + tok.encode(text, add_special_tokens=False).ids
 
 
 def use_scale_127():
@@ -74,7 +90,12 @@ def load(consumer, model_dir, dtype):
         m = GPTQModel.load(model_dir, backend=BACKEND.TORCH, device="cpu", dtype=dt)
         return m.model, []
     from transformers import AutoModelForCausalLM
-    m, info = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dt, device_map="cpu", output_loading_info=True)
+    extra = {}
+    if consumer == "transformers@torch_awq":  # the AWQ backend chosen at load time
+        from transformers import AwqConfig
+        qc = json.load(open(f"{model_dir}/config.json"))["quantization_config"]
+        extra["quantization_config"] = AwqConfig(bits=qc["bits"], group_size=qc["group_size"], backend="torch_awq")
+    m, info = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dt, device_map="cpu", output_loading_info=True, **extra)
     problems = [f"{k}: {v}" for k, v in info.items() if v and k != "error_msgs"] + list(info.get("error_msgs") or [])
     return m, problems
 

@@ -11,6 +11,7 @@
 #include "ggml_grid.h"
 #include "half.h"
 #include "rng.h"
+#include "tests/unit/ggml_test_inputs.h"
 
 static float *dequant(int t, const void *blocks, int64_t n)
 {
@@ -141,13 +142,6 @@ static const int writable[] = {QZ_GGML_Q4_0, QZ_GGML_Q4_1, QZ_GGML_Q5_0, QZ_GGML
 /* relative RMS error bounds of RTN on Gaussian weights, per type */
 static const double rms_tol[] = {0.14, 0.12, 0.08, 0.06, 0.01, 0.10, 0.05, 0.03};
 
-static void gaussian(float *x, int64_t n, uint64_t seed)
-{
-    qz_rng r;
-    qz_rng_seed(&r, seed);
-    for (int64_t i = 0; i < n; i++) x[i] = (float)qz_rng_normal(&r);
-}
-
 /* W after quantize_linear (the values) == the packed blocks dequantized. */
 static void check_packed_equals(int t, const float *W, qz_quant_result *res)
 {
@@ -203,32 +197,6 @@ static void test_refusals(void)
 
 /* -------------------------------------------------- GPTQ on the grid */
 
-/* Proxy loss tr((W - Q) H (W - Q)^T) in fp64. */
-static double h_loss(const float *W, const float *Q, const float *H, int64_t rows, int64_t cols)
-{
-    double s = 0;
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t i = 0; i < cols; i++)
-            for (int64_t j = 0; j < cols; j++)
-                s += (double)(W[r * cols + i] - Q[r * cols + i]) * H[i * cols + j] * (W[r * cols + j] - Q[r * cols + j]);
-    return s;
-}
-
-/* Inputs with correlated columns, so error feedback has something to use. */
-static void make_hessian(float *H, int64_t cols, uint64_t seed)
-{
-    enum { T = 600 };
-    float *X = malloc((size_t)(T * cols) * sizeof *X);
-    gaussian(X, T * cols, seed);
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t j = 1; j < cols; j++) X[t * cols + j] = 0.6f * X[t * cols + j - 1] + 0.8f * X[t * cols + j];
-    memset(H, 0, (size_t)(cols * cols) * sizeof *H);
-    int64_t seen = 0;
-    qz_error err;
-    qz_hessian_add(H, &seen, X, T, cols, 1, &err);
-    free(X);
-}
-
 /* GPTQ on the fixed grid, with either solver (gptq.h): the block parameters
  * stay RTN's, the result packs, the proxy loss beats RTN's, and the blocked
  * solver's loss matches the reference column loop's. */
@@ -236,7 +204,7 @@ static void test_gptq_on_grid(void)
 {
     enum { R = 6, C = 256 };
     static float H[C * C], Hw[C * C];
-    make_hessian(H, C, 7);
+    make_hessian(H, C, 7, NULL);
     const int types[] = {QZ_GGML_Q4_0, QZ_GGML_Q4_K, QZ_GGML_Q6_K};
     const int solvers[] = {QZ_GPTQ_SOLVER_BLOCKED, QZ_GPTQ_SOLVER_REF};
     for (size_t k = 0; k < 3; k++)

@@ -12,19 +12,13 @@
 
 #include "ggml_grid.h"
 #include "rng.h"
+#include "tests/unit/ggml_test_inputs.h"
 
 static float *dequant(int t, const void *blocks, int64_t n)
 {
     float *y = malloc((size_t)n * sizeof *y);
     qz_ggml_type_traits(t)->to_float(blocks, y, n);
     return y;
-}
-
-static void gaussian(float *x, int64_t n, uint64_t seed)
-{
-    qz_rng r;
-    qz_rng_seed(&r, seed);
-    for (int64_t i = 0; i < n; i++) x[i] = (float)qz_rng_normal(&r);
 }
 
 /* Skewed positive importances exp(spread * N(0, 1)). */
@@ -142,43 +136,15 @@ static void test_weighted_beats_reference(void)
     }
 }
 
-/* Proxy loss tr((W - Q) H (W - Q)^T) in fp64. */
-static double h_loss(const float *W, const float *Q, const float *H, int64_t rows, int64_t cols)
-{
-    double s = 0;
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t i = 0; i < cols; i++)
-            for (int64_t j = 0; j < cols; j++)
-                s += (double)(W[r * cols + i] - Q[r * cols + i]) * H[i * cols + j] * (W[r * cols + j] - Q[r * cols + j]);
-    return s;
-}
-
-/* Correlated inputs whose columns' scales spread over two orders of
- * magnitude, as LLM activations do: diag(H) is then a skewed importance. */
-static void make_hessian(float *H, int64_t cols, uint64_t seed)
-{
-    enum { T = 600 };
-    float *X = malloc((size_t)(T * cols) * sizeof *X), *s = malloc((size_t)cols * sizeof *s);
-    gaussian(X, T * cols, seed);
-    importances(s, cols, 1.2, seed + 1);
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t j = 1; j < cols; j++) X[t * cols + j] = 0.6f * X[t * cols + j - 1] + 0.8f * X[t * cols + j];
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t j = 0; j < cols; j++) X[t * cols + j] *= s[j];
-    memset(H, 0, (size_t)(cols * cols) * sizeof *H);
-    int64_t seen = 0;
-    qz_error err;
-    qz_hessian_add(H, &seen, X, T, cols, 1, &err);
-    free(X), free(s);
-}
-
 /* GPTQ onto the grid whose parameters diag(H) chose has a lower Hessian
  * loss than GPTQ onto the reference grid. */
 static void test_gptq_weighted_grid(void)
 {
     enum { R = 6, C = 256 };
     static float H[C * C], Hw[C * C], x[R * C], Wr[R * C], Ww[R * C], qw[C];
-    make_hessian(H, C, 21);
+    float scale[C];
+    importances(scale, C, 1.2, 22); /* columns' scales over two orders of magnitude, as LLM activations: a skewed diag(H) */
+    make_hessian(H, C, 21, scale);
     for (int j = 0; j < C; j++) qw[j] = H[j * C + j];
     const int types[] = {QZ_GGML_Q4_0, QZ_GGML_Q4_1, QZ_GGML_Q4_K, QZ_GGML_Q6_K};
     for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
