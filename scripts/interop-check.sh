@@ -168,21 +168,13 @@ python_for() { [ "$1" = vllm ] && echo "$VENV-vllm/bin/python" || echo "$VENV/bi
 
 # W8A8: qz-eval simulates activations with max|x|/127, compressed-tensors
 # with max|x|/127.5; transformers@127 switches compressed-tensors to /127 to
-# show what the convention alone changes. Two int8 activation simulations
-# that differ in the last fp32 bit before rounding flip a few codes, and
-# over the layers those flips spread like any rounding noise: they may
-# differ by up to the size of int8 activation rounding's own effect on the
-# NLL, not more. So a W8A8 artifact's tolerance is that effect, measured by
-# qz-eval on the artifact (activations at 8 bits vs 16), and at least
-# QZ_INTEROP_W8A8_TOL (1e-3): 8e-4 on stories260K, 5.8e-3 on SmolLM2's 30
-# layers (docs/interop.md).
+# show what the convention alone changes. Both get W8A8_TOL, 1e-3 relative:
+# the size of W8A8's whole effect on stories260K's NLL (8e-4, qz-eval FP16
+# vs W8A8). On SmolLM2 the two simulations differ by more than that, and by
+# more than int8 activation rounding's own effect on stories260K (6.4e-5,
+# activations at 8 vs 16 bits), so the gap is not rounding noise: it is an
+# open discrepancy, and the job reports it as a failure (docs/interop.md).
 W8A8_TOL=${QZ_INTEROP_W8A8_TOL:-1e-3}
-w8a8_tol() { # ARTIFACT HELDOUT NLL: max(W8A8_TOL, |NLL - NLL with 16-bit activations| / that)
-    local a16
-    a16=$("$BIN/qz-eval" "$1" --text "$2" --seqlen "$SEQLEN" --max-windows "$windows" --act-bits 16 --json |
-          sed -n 's/.*"mean_nll":\([^,}]*\).*/\1/p')
-    awk -v a="$3" -v b="$a16" -v t="$W8A8_TOL" 'BEGIN { e = (a - b) / b; e = e < 0 ? -e : e; printf "%.2e", e > t ? e : t }'
-}
 
 qz_nll() { "$BIN/qz-eval" "$1" --text "$2" --seqlen "$SEQLEN" --max-windows "$windows" --json | sed -n 's/.*"mean_nll":\([^,}]*\).*/\1/p'; }
 py_field() { "$VENV/bin/python" -c 'import json,sys; v=json.load(open(sys.argv[1])).get(sys.argv[2]); print("; ".join(v) if isinstance(v,list) else v)' "$@"; }
@@ -200,13 +192,12 @@ for spec in "${ARTIFACTS[@]}"; do
     rm -rf "$out"
     if [[ $cmd == cp* ]]; then $cmd "$out"; else ${cmd//%OUT%/$out} >/dev/null 2>"$WORK/$name.qz.log"; fi ||
         { row "$name" qz no - - - "FAIL: qz could not write it: $(tail -1 "$WORK/$name.qz.log")"; failures=$((failures + 1)); continue; }
-    want=$(qz_nll "$out" "$heldout") atol=$W8A8_TOL
-    [ "$tol" = W8A8_TOL ] && atol=$(w8a8_tol "$out" "$heldout" "$want")
+    want=$(qz_nll "$out" "$heldout")
     "$BIN/qz-eval" "$out" --tokenize "$heldout" --json >"$WORK/$name.tokens.json"
     [ $run_vllm = 1 ] && consumers="$consumers vllm"
     for consumer in $consumers; do
         # NAME[/DTYPES][=TOLERANCE][:refuses]: what the artifact's line may say of one consumer
-        expect=loads dtypes=${QZ_INTEROP_DTYPES:-float16:float32} ctol=${tol/W8A8_TOL/$atol}
+        expect=loads dtypes=${QZ_INTEROP_DTYPES:-float16:float32} ctol=${tol/W8A8_TOL/$W8A8_TOL}
         [[ $consumer == *:* ]] && { expect=${consumer##*:}; consumer=${consumer%:*}; }
         [[ $consumer == *=* ]] && { ctol=${consumer##*=}; consumer=${consumer%=*}; }
         [[ $consumer == */* ]] && { dtypes=${consumer##*/}; consumer=${consumer%/*}; }
