@@ -328,18 +328,28 @@ static void test_invalid_utf8(void)
     qz_tokenizer_free(tok);
 }
 
-/* Loads `json` written to a temporary tokenizer.json; returns the status and
- * leaves the message in err. */
-static int load_text(const char *json, qz_error *err, char *path, size_t path_len)
+/* The tokenizer of `json`, written to a temporary tokenizer.json (its name
+ * left in path) that is removed again; NULL on failure, with the status in
+ * *rc (999: no temporary directory, 998: the write failed) and the message
+ * in err. */
+static qz_tokenizer *load_json(const char *json, qz_error *err, int *rc, char *path, size_t path_len)
 {
     char dir[] = "/tmp/qz_tok_XXXXXX";
-    if (!mkdtemp(dir)) return 999;
-    snprintf(path, path_len, "%s/tokenizer.json", dir);
     qz_tokenizer *tok = NULL;
-    int rc = write_file(path, json) ? 998 : qz_tokenizer_load(&tok, path, NULL, err);
-    qz_tokenizer_free(tok);
+    *rc = 999;
+    if (!mkdtemp(dir)) return NULL;
+    snprintf(path, path_len, "%s/tokenizer.json", dir);
+    *rc = write_file(path, json) ? 998 : qz_tokenizer_load(&tok, path, NULL, err);
     remove(path);
     rmdir(dir);
+    return tok;
+}
+
+/* Loads `json`; returns the status and leaves the message in err. */
+static int load_text(const char *json, qz_error *err, char *path, size_t path_len)
+{
+    int rc;
+    qz_tokenizer_free(load_json(json, err, &rc, path, path_len));
     return rc;
 }
 
@@ -410,13 +420,11 @@ static void test_decode_cut_character(void)
         "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\xc3\xa9\":0,\"b\":1},\"merges\":[]},\"decoder\":{\"type\":\"Sequence\","
         "\"decoders\":[{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"a\\\\C\\\\K\\\\C\"},\"content\":\"\"},"
         "{\"type\":\"ByteLevel\"}]}}";
-    char dir[] = "/tmp/qz_tok_XXXXXX", path[256];
-    if (!mkdtemp(dir)) SKIP("mkdtemp failed");
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    write_file(path, json);
-    qz_tokenizer *tok = NULL;
     qz_error err = {0};
-    CHECK(qz_tokenizer_load(&tok, path, NULL, &err) == 0, "%s", err.msg);
+    char path[256];
+    int load_rc;
+    qz_tokenizer *tok = load_json(json, &err, &load_rc, path, sizeof path);
+    CHECK(load_rc == 0, "%s", err.msg);
     if (tok) {
         char *text = NULL;
         size_t len = 0;
@@ -427,8 +435,6 @@ static void test_decode_cut_character(void)
         free(text);
     }
     qz_tokenizer_free(tok);
-    remove(path);
-    rmdir(dir);
 }
 
 /* A tokenizer.json regex that backtracks catastrophically is refused at the
@@ -438,13 +444,11 @@ static void test_regex_limits(void)
     static const char json[] =
         "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[]},\"pre_tokenizer\":{\"type\":\"Split\","
         "\"pattern\":{\"Regex\":\"(a|a)+[^a]\"},\"behavior\":\"Isolated\",\"invert\":false}}";
-    char dir[] = "/tmp/qz_tok_XXXXXX", path[256];
-    if (!mkdtemp(dir)) SKIP("mkdtemp failed");
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    write_file(path, json);
-    qz_tokenizer *tok = NULL;
     qz_error err = {0};
-    CHECK(qz_tokenizer_load(&tok, path, NULL, &err) == 0, "%s", err.msg);
+    char path[256];
+    int load_rc;
+    qz_tokenizer *tok = load_json(json, &err, &load_rc, path, sizeof path);
+    CHECK(load_rc == 0, "%s", err.msg);
     if (tok) {
         char text[64];
         memset(text, 'a', sizeof text);
@@ -457,8 +461,6 @@ static void test_regex_limits(void)
         free(ids);
     }
     qz_tokenizer_free(tok);
-    remove(path);
-    rmdir(dir);
     char big[5000 + 300];
     int k = snprintf(big, sizeof big, "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},\"pre_tokenizer\":"
                                       "{\"type\":\"Split\",\"behavior\":\"Isolated\",\"pattern\":{\"Regex\":\"");
@@ -473,13 +475,11 @@ static void test_missing_unk(void)
 {
     static const char json[] =
         "{\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]}}";
-    char dir[] = "/tmp/qz_tok_XXXXXX", path[256];
-    if (!mkdtemp(dir)) SKIP("mkdtemp failed");
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    write_file(path, json);
-    qz_tokenizer *tok = NULL;
     qz_error err = {0};
-    CHECK(qz_tokenizer_load(&tok, path, NULL, &err) == 0, "%s", err.msg);
+    char path[256];
+    int load_rc;
+    qz_tokenizer *tok = load_json(json, &err, &load_rc, path, sizeof path);
+    CHECK(load_rc == 0, "%s", err.msg);
     int32_t *ids = NULL;
     int64_t n = 0;
     if (tok) {
@@ -491,8 +491,6 @@ static void test_missing_unk(void)
         free(ids);
     }
     qz_tokenizer_free(tok);
-    remove(path);
-    rmdir(dir);
 }
 
 /* ------------------------------------------------------------------------ */
