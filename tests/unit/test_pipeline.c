@@ -114,6 +114,23 @@ static void check_close_arrays(const char *what, const float *got, const float *
         }
 }
 
+/* n random token ids below 64. */
+static void random_ids(int32_t *ids, int n, uint64_t seed)
+{
+    qz_rng rng;
+    qz_rng_seed(&rng, seed);
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)qz_rng_below(&rng, 64);
+}
+
+/* A recorder with room for every site's inputs over all layers. */
+static recorder recorder_alloc(void)
+{
+    int64_t cap = (int64_t)tiny.n_layers * NS * T * 48;
+    recorder r = {{NULL}, {0}, cap};
+    for (int k = 0; k < QZ_SITE_COUNT; k++) r.log[k] = malloc(sizeof(float) * cap);
+    return r;
+}
+
 static void compare_with_reference(int true_seq)
 {
     char dir[256];
@@ -123,12 +140,8 @@ static void compare_with_reference(int true_seq)
     CHECK(m, "%s", err.msg);
     if (!m) return;
     int32_t ids[NS * T];
-    qz_rng rng;
-    qz_rng_seed(&rng, 5);
-    for (int i = 0; i < NS * T; i++) ids[i] = (int32_t)qz_rng_below(&rng, 64);
-    int64_t cap = (int64_t)tiny.n_layers * NS * T * 48;
-    recorder got = {{NULL}, {0}, cap}, want = {{NULL}, {0}, cap};
-    for (int k = 0; k < QZ_SITE_COUNT; k++) got.log[k] = malloc(sizeof(float) * cap), want.log[k] = malloc(sizeof(float) * cap);
+    random_ids(ids, NS * T, 5);
+    recorder got = recorder_alloc(), want = recorder_alloc();
     float *x_got = malloc(sizeof(float) * NS * T * 32), *x_want = malloc(sizeof(float) * NS * T * 32);
     qz_method meth = {.ctx = &got, .true_sequential = true_seq, .observe = rec_observe, .transform = rec_transform};
     CHECK(qz_pipeline_run(m, ids, NS, T, &meth, NULL, NULL, x_got, &err) == 0, "%s", err.msg);
@@ -157,12 +170,8 @@ static void test_unobserved_method_matches_reference(void)
     CHECK(m, "%s", err.msg);
     if (!m) return;
     int32_t ids[NS * T];
-    qz_rng rng;
-    qz_rng_seed(&rng, 7);
-    for (int i = 0; i < NS * T; i++) ids[i] = (int32_t)qz_rng_below(&rng, 64);
-    int64_t cap = (int64_t)tiny.n_layers * NS * T * 48;
-    recorder ignored = {{NULL}, {0}, cap};
-    for (int k = 0; k < QZ_SITE_COUNT; k++) ignored.log[k] = malloc(sizeof(float) * cap);
+    random_ids(ids, NS * T, 7);
+    recorder ignored = recorder_alloc();
     float *x_got = malloc(sizeof(float) * NS * T * 32), *x_want = malloc(sizeof(float) * NS * T * 32);
     qz_method meth = {.transform = rec_transform};
     CHECK(qz_pipeline_run(m, ids, NS, T, &meth, NULL, NULL, x_got, &err) == 0, "%s", err.msg);
@@ -188,9 +197,7 @@ static void test_forward_thread_count_independent(void)
     if (!m) return;
     enum { W = 3, L = 200 };
     int32_t *ids = malloc(sizeof(int32_t) * W * L);
-    qz_rng rng;
-    qz_rng_seed(&rng, 6);
-    for (int i = 0; i < W * L; i++) ids[i] = (int32_t)qz_rng_below(&rng, 64);
+    random_ids(ids, W * L, 6);
     float *x1 = malloc(sizeof(float) * W * L * 32), *x3 = malloc(sizeof(float) * W * L * 32);
     qz_ppl_opts o = {.seqlen = L};
     qz_ppl_result r1, r3;
