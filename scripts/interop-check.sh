@@ -22,7 +22,7 @@
 #   --windows N evaluation windows of 256 tokens (default 4)
 # Environment: SHARED, BUILD, QZ_INTEROP_VENV, QZ_INTEROP_WORK (scratch),
 # QZ_INTEROP_KEEP=1 (keep it), QZ_INTEROP_ONLY="name ..." (those artifacts
-# only), QZ_INTEROP_DTYPES, QZ_INTEROP_W8A8_TOL.
+# only), QZ_INTEROP_DTYPES, QZ_INTEROP_W8A8_TOL, QZ_INTEROP_W8A8_REAL_TOL.
 #
 # torch: PyPI's Linux torch wheel depends on ~3 GB of nvidia-* CUDA wheels
 # that a CPU run never calls. Every package is therefore installed with
@@ -123,6 +123,9 @@ RCAL=(--calib "$WORK/real-calib.txt" --nsamples 16 --seqlen "$SEQLEN" --quiet)
 #   by up to ~1e-4 relative, so the real W8A8 and 2:4 artifacts load in
 #   float32; GPTQ and AWQ cannot (GPTQModel's CPU kernels take float16 or
 #   bfloat16 only) and keep float16:float32 under the 1e-4 tolerance.
+# - compressed-tensors decompresses int8 weights into the load dtype: a
+#   float16 load rounds int8 x scale to FP16 (5.6e-5 on stories260K's W8A8
+#   weights alone), so both W8A8 artifacts load in float32.
 # - GPTQModel 7.7's torch AWQ kernel casts activations to float16 whatever
 #   the model's dtype (qlinear/torch_awq.py, forward), and float16 rounds
 #   each activation by up to 2^-11 = 4.9e-4 relative: its AWQ cells get
@@ -131,6 +134,18 @@ RCAL=(--calib "$WORK/real-calib.txt" --nsamples 16 --seqlen "$SEQLEN" --quiet)
 #   is torch's int4 matmul, which takes group sizes 32, 64, 128 or 256 only;
 #   a CPU user must ask for the torch_awq backend (transformers@torch_awq).
 FP16_COMPUTE_TOL=5e-4
+# W8A8: a dynamic int8 activation code flips where a one-ulp difference in
+# the input crosses a rounding boundary, so two float32 implementations of
+# the same W8A8 model give NLLs that differ by rounding noise alone. Its size,
+# measured by scripts/w8a8_noise.py (float32 vs float64, 32 windows; the sd of
+# a 4-window mean of one float32 implementation, relative): 3.7e-4 on
+# stories260K, 1.3e-3 on SmolLM2. Two implementations differ by sqrt(2) times
+# that; the tolerance is 3 such sd, rounded up: 2e-3 and 6e-3. The int8
+# weights themselves are checked exactly (1e-4) by transformers@weights
+# against qz-eval --act-bits 0. qz-eval divides by 127, compressed-tensors by
+# 127.5 (transformers), or by 127 when switched (transformers@127).
+W8A8_TOL=${QZ_INTEROP_W8A8_TOL:-2e-3}
+W8A8_REAL_TOL=${QZ_INTEROP_W8A8_REAL_TOL:-6e-3}
 ARTIFACTS=(
     "fp16|transformers|1e-4|cp -r $M"
     "gptq-v1-sym4-g32|transformers gptqmodel|1e-4|$BIN/qz-gptq $M %OUT% ${CAL[*]} --bits 4 --group-size 32"
@@ -140,7 +155,7 @@ ARTIFACTS=(
     "gptq-v2-asym3-g32|transformers gptqmodel|1e-4|$BIN/qz-gptq $M %OUT% ${CAL[*]} --bits 3 --group-size 32 --asym"
     "awq-gemm-g32|transformers gptqmodel=$FP16_COMPUTE_TOL|1e-4|$BIN/qz-awq $M %OUT% ${CAL[*]} --bits 4 --group-size 32 --allow-partial-groups"
     "awq-gemm-pc|transformers:refuses transformers@torch_awq gptqmodel=$FP16_COMPUTE_TOL|1e-4|$BIN/qz-awq $M %OUT% ${CAL[*]} --bits 4 --group-size -1"
-    "w8a8|transformers@127 transformers|W8A8_TOL|$BIN/qz-smooth $M %OUT% ${CAL[*]} --w8a8"
+    "w8a8|transformers@weights/float32=1e-4 transformers@127/float32 transformers/float32|$W8A8_TOL|$BIN/qz-smooth $M %OUT% ${CAL[*]} --w8a8"
     "prune24-ct-dense|transformers|1e-4|$BIN/qz-prune $M %OUT% ${CAL[*]} --method wanda --pattern 2:4 --format compressed-tensors"
     "prune24-bitmask-legacy|transformers:refuses|0|$BIN/qz-prune $M %OUT% ${CAL[*]} --method wanda --pattern 2:4 --format sparse-24-bitmask"
 )
@@ -148,7 +163,7 @@ ARTIFACTS=(
     "real-gptq-v1-sym4-g64|transformers gptqmodel|1e-4|$BIN/qz-gptq $R %OUT% ${RCAL[*]} --bits 4 --group-size 64"
     "real-gptq-v2-asym4-g64-act|transformers gptqmodel|1e-4|$BIN/qz-gptq $R %OUT% ${RCAL[*]} --bits 4 --group-size 64 --asym --act-order"
     "real-awq-gemm-g64|transformers gptqmodel=$FP16_COMPUTE_TOL|1e-4|$BIN/qz-awq $R %OUT% ${RCAL[*]} --bits 4 --group-size 64"
-    "real-w8a8|transformers@127/float32 transformers/float32|W8A8_TOL|$BIN/qz-smooth $R %OUT% ${RCAL[*]} --w8a8"
+    "real-w8a8|transformers@weights/float32=1e-4 transformers@127/float32 transformers/float32|$W8A8_REAL_TOL|$BIN/qz-smooth $R %OUT% ${RCAL[*]} --w8a8"
     "real-prune24-ct-dense|transformers/float32|1e-4|$BIN/qz-prune $R %OUT% ${RCAL[*]} --method wanda --pattern 2:4 --format compressed-tensors"
 )
 
@@ -166,17 +181,8 @@ if [ "$vllm" = 1 ]; then
 fi
 python_for() { [ "$1" = vllm ] && echo "$VENV-vllm/bin/python" || echo "$VENV/bin/python"; }
 
-# W8A8: qz-eval simulates activations with max|x|/127, compressed-tensors
-# with max|x|/127.5; transformers@127 switches compressed-tensors to /127 to
-# show what the convention alone changes. Both get W8A8_TOL, 1e-3 relative:
-# the size of W8A8's whole effect on stories260K's NLL (8e-4, qz-eval FP16
-# vs W8A8). On SmolLM2 the two simulations differ by more than that, and by
-# more than int8 activation rounding's own effect on stories260K (6.4e-5,
-# activations at 8 vs 16 bits), so the gap is not rounding noise: it is an
-# open discrepancy, and the job reports it as a failure (docs/interop.md).
-W8A8_TOL=${QZ_INTEROP_W8A8_TOL:-1e-3}
 
-qz_nll() { "$BIN/qz-eval" "$1" --text "$2" --seqlen "$SEQLEN" --max-windows "$windows" --json | sed -n 's/.*"mean_nll":\([^,}]*\).*/\1/p'; }
+qz_nll() { "$BIN/qz-eval" "$1" --text "$2" --seqlen "$SEQLEN" --max-windows "$windows" --json "${@:3}" | sed -n 's/.*"mean_nll":\([^,}]*\).*/\1/p'; }
 py_field() { "$VENV/bin/python" -c 'import json,sys; v=json.load(open(sys.argv[1])).get(sys.argv[2]); print("; ".join(v) if isinstance(v,list) else v)' "$@"; }
 
 versions=$("$VENV/bin/python" -c '
@@ -197,17 +203,19 @@ for spec in "${ARTIFACTS[@]}"; do
     [ $run_vllm = 1 ] && consumers="$consumers vllm"
     for consumer in $consumers; do
         # NAME[/DTYPES][=TOLERANCE][:refuses]: what the artifact's line may say of one consumer
-        expect=loads dtypes=${QZ_INTEROP_DTYPES:-float16:float32} ctol=${tol/W8A8_TOL/$W8A8_TOL}
+        expect=loads dtypes=${QZ_INTEROP_DTYPES:-float16:float32} ctol=$tol
         [[ $consumer == *:* ]] && { expect=${consumer##*:}; consumer=${consumer%:*}; }
         [[ $consumer == *=* ]] && { ctol=${consumer##*=}; consumer=${consumer%=*}; }
         [[ $consumer == */* ]] && { dtypes=${consumer##*/}; consumer=${consumer%/*}; }
-        [ "$consumer" = vllm ] && { dtypes=float16; ctol=$(awk -v t="$tol" 'BEGIN { print t > 5e-3 ? t : 5e-3 }'); }
+        [ "$consumer" = vllm ] && { dtypes=float16; ctol=$(awk -v t="$tol" 'BEGIN { print (t > 5e-3 ? t : 5e-3) }'); }
         for dtype in $dtypes; do
             res="$WORK/$name.$consumer.$dtype.json"
             "$(python_for "$consumer")" "$here/scripts/interop_nll.py" "$consumer" "$out" "$heldout" "$SEQLEN" "$windows" \
                 "$WORK/$name.tokens.json" "$dtype" >"$res" 2>"$res.stderr" || echo '{"loads":false,"problems":["the Python side crashed"]}' >"$res"
             loads=$(py_field "$res" loads) got=$(py_field "$res" nll) problems=$(py_field "$res" problems) match=$(py_field "$res" tokens_match)
-            rel=$(awk -v a="$got" -v b="$want" 'BEGIN { if (a == "None" || a == "") print "-"; else { d = (a - b) / b; printf "%.2e", d < 0 ? -d : d } }')
+            ref=$want
+            [ "$consumer" = transformers@weights ] && ref=$(qz_nll "$out" "$heldout" --act-bits 0)
+            rel=$(awk -v a="$got" -v b="$ref" 'BEGIN { if (a == "None" || a == "") print "-"; else { d = (a - b) / b; printf "%.2e", d < 0 ? -d : d } }')
             verdict=PASS cause=""
             if [ "$expect" = refuses ]; then
                 [ -n "$problems" ] && cause="refuses as expected: ${problems:0:160}" || { verdict=FAIL; cause="expected a refusal, loaded cleanly"; }
@@ -217,7 +225,7 @@ for spec in "${ARTIFACTS[@]}"; do
             elif ! awk -v r="$rel" -v t="$ctol" 'BEGIN { exit !(r <= t) }'; then verdict=FAIL cause="NLL differs by $rel (tolerance $ctol)"
             fi
             [ $verdict = FAIL ] && failures=$((failures + 1))
-            row "$name" "$consumer ($dtype)" "$loads" "$want" "$got" "$rel" "$verdict${cause:+: $cause}"
+            row "$name" "$consumer ($dtype)" "$loads" "$ref" "$got" "$rel" "$verdict${cause:+: $cause}"
             log "$name / $consumer ($dtype): $verdict $cause"
         done
     done

@@ -13,7 +13,9 @@ backend torch_awq chosen at load time, as a CPU user must for per-channel
 AWQ), gptqmodel (GPTQModel.load, torch kernels on
 CPU), transformers@127 (transformers with compressed-tensors' dynamic
 int8 activation scale changed from max/127.5 to qz's and vLLM's max/127, to
-measure what that convention alone changes), vllm (vllm.LLM on the GPU, FP16, the NLL from prompt_logprobs; needs
+measure what that convention alone changes), transformers@weights
+(transformers with compressed-tensors' input-activation quantization turned
+off: the int8 weights alone, against `qz-eval --act-bits 0`), vllm (vllm.LLM on the GPU, FP16, the NLL from prompt_logprobs; needs
 an NVIDIA GPU: written for --vllm, not yet run). QZ_TOKENS: `qz-eval --tokenize --json` output for TEXT, to prove both
 sides score the same ids. DTYPE: LOAD[:COMPUTE], torch dtypes (float16,
 bfloat16, float32): the consumer loads the artifact in LOAD (GPTQModel's
@@ -96,6 +98,10 @@ def load(consumer, model_dir, dtype):
         qc = json.load(open(f"{model_dir}/config.json"))["quantization_config"]
         extra["quantization_config"] = AwqConfig(bits=qc["bits"], group_size=qc["group_size"], backend="torch_awq")
     m, info = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dt, device_map="cpu", output_loading_info=True, **extra)
+    if consumer == "transformers@weights":  # the weights alone: no dynamic activation quantization
+        for mod in m.modules():
+            if getattr(mod, "quantization_scheme", None) is not None:
+                mod.quantization_scheme.input_activations = None
     problems = [f"{k}: {v}" for k, v in info.items() if v and k != "error_msgs"] + list(info.get("error_msgs") or [])
     return m, problems
 

@@ -2,7 +2,7 @@
 # qz's GGUF output against llama.cpp's own quantizer, on the shared SmolLM2
 # GGUF (docs/gguf-out.md "llama-check"). Quantizes the model with
 # llama-quantize (Q4_0, Q4_K_M; with and without an imatrix from the
-# calibration half) and with qz (RTN, GPTQ, AWQ onto the same types),
+# calibration half) and with qz (RTN, GPTQ, AWQ, AWQ then GPTQ onto the same types),
 # evaluates every file with llama-perplexity AND qz-eval on the same held-out
 # half, and prints one table: file size, bits per weight, llama.cpp's ppl,
 # qz-eval's ppl, and the KL divergence from the base by both. Every qz file
@@ -22,7 +22,8 @@
 #        THREADS     threads for llama.cpp (default: nproc)
 #        GPTQ_FLAGS  extra qz-gptq flags (default --act-order)
 #        TYPES       the types compared (default "Q4_0 Q4_K_M")
-#        METHODS     the qz methods (default "rtn gptq awq")
+#        METHODS     the qz methods (default "rtn gptq awq awq-gptq"; awq-gptq: qz-awq
+#                    --scale-only on the GGUF grid, then qz-gptq onto it)
 #        QZ_MAP      --gguf-type-map for qz (default '^token_embd\.weight$=Q6_K': with tied
 #                    embeddings llama-quantize gives token_embd output's Q6_K, which
 #                    SmolLM2's 576 columns turn into Q8_0; without it qz would keep F16
@@ -95,14 +96,18 @@ for T in ${TYPES:-Q4_0 Q4_K_M}; do
     "$THREADS" >"$OUT/qi-$T.log" 2>&1
   files+=("$OUT/llama-$T.gguf" "$OUT/llama-$T-imatrix.gguf")
   cal=(--calib "$OUT/calib.txt" --nsamples "$NSAMPLES" --seqlen "$CTX")
-  for meth in ${METHODS:-rtn gptq awq}; do
+  for meth in ${METHODS:-rtn gptq awq awq-gptq}; do
     log "qz $meth $T"
     d=$OUT/qz-$meth-$T
     case $meth in
     rtn) [ -d "$d" ] || "$BIN"/qz-gptq "$MODEL" "$d" --method rtn --format gguf --gguf-type "$T" --gguf-type-map "$QZ_MAP" --quiet ;;
     gptq) [ -d "$d" ] || "$BIN"/qz-gptq "$MODEL" "$d" --format gguf --gguf-type "$T" --gguf-type-map "$QZ_MAP" $GPTQ_FLAGS "${cal[@]}" --quiet ;;
     awq) [ -d "$d" ] || "$BIN"/qz-awq "$MODEL" "$d" --format gguf --gguf-type "$T" --gguf-type-map "$QZ_MAP" "${cal[@]}" --quiet ;;
-    *) die "METHODS: '$meth' is not rtn, gptq or awq" ;;
+    awq-gptq) # AWQ's scales and clips searched on the GGUF grid, then GPTQ's rounding onto it
+      [ -d "$d.scaled" ] || "$BIN"/qz-awq "$MODEL" "$d.scaled" --format gguf --gguf-type "$T" --gguf-type-map "$QZ_MAP" --scale-only \
+        "${cal[@]}" --quiet
+      [ -d "$d" ] || "$BIN"/qz-gptq "$d.scaled" "$d" --format gguf --gguf-type "$T" --gguf-type-map "$QZ_MAP" $GPTQ_FLAGS "${cal[@]}" --quiet ;;
+    *) die "METHODS: '$meth' is not rtn, gptq, awq or awq-gptq" ;;
     esac
     files+=("$d/model.gguf")
   done

@@ -40,7 +40,9 @@ static void usage(void)
            "  --gguf-params P       --format gguf: weighted (default): the final rounding's block scales\n"
            "                        by llama-quantize --imatrix's search, weighted by each input column's\n"
            "                        sum of x^2; ref: llama.cpp's unweighted reference rule\n"
-           "  --scale-only          write the scaled + clipped model in floating point (no quantization)\n"
+           "  --scale-only          write the scaled + clipped model in floating point (no quantization), a\n"
+           "                        Hugging Face directory; with --format gguf searched on the GGUF grid,\n"
+           "                        for qz-gptq --format gguf with the same --gguf-type (AWQ then GPTQ)\n"
            QZ_CLI_CALIB_HELP(QZ_CLI_XSTR(DEFAULT_NSAMPLES))
            "  --seqlen N            tokens per window (default 512)\n"
            "  --force               replace OUT_DIR if it exists\n"
@@ -82,7 +84,6 @@ static int check_args(qz_cli *c, const awq_args *a)
         return qz_cli_usage_error(c, "--bits %d: the AWQ GEMM layout holds 4-bit weights; use --format gptq", a->o.bits);
     if (a->format == QZ_EXPORT_GPTQ && qz_gptq_pack_align(a->o.bits) == 0)
         return qz_cli_usage_error(c, "--bits %d: the GPTQ layout holds 2, 3, 4 or 8 bits", a->o.bits);
-    if (a->gguf && !a->o.quantize) return qz_cli_usage_error(c, "--scale-only writes a Hugging Face directory; drop --format gguf");
     if (!a->gguf && (a->gguf_type || a->gguf_map || a->gguf_params_given))
         return qz_cli_usage_error(c, "--gguf-type / --gguf-type-map / --gguf-params need --format gguf");
     return 0;
@@ -239,7 +240,7 @@ static int run(qz_cli *c, void *args, qz_model *m, qz_error *err)
     qz_awq_config ac = {a->o.bits, a->o.group_size, a->o.zero_point};
     cJSON *qc = a->gguf ? NULL : quant_config(a, &gc, &ac, quant, n_q, fp, n_fp);
     qz_cli_job job = {.in = a->in, .out = a->out, .force = a->force, .cal = &a->cal, .seqlen = a->cal.seqlen, .format = a->format,
-                      .gptq = &gc, .awq = &ac, .gguf = a->gguf ? &a->plan : NULL, .quant_config = qc, .make = make_awq,
+                      .gptq = &gc, .awq = &ac, .gguf = a->gguf && a->o.quantize ? &a->plan : NULL, .quant_config = qc, .make = make_awq,
                       .destroy = free_awq, .ctx = a};
     double t0 = qz_now();
     rc = qz_cli_run_job(c, m, &job, err);

@@ -29,7 +29,8 @@ static void usage(void)
            "  --seqlen N            window length (default: min(2048, max_position_embeddings))\n"
            "  --max-windows K       evaluate only the first K windows (default: all)\n"
            "  --act-bits B          fake-quantize every decoder linear's input to B bits, dynamic symmetric\n"
-           "                        (SmoothQuant's fake_quant; default: off, or the checkpoint's declared scheme)\n"
+           "                        (SmoothQuant's fake_quant; default: off, or the checkpoint's declared scheme;\n"
+           "                        0 turns a declared scheme off: the weights alone)\n"
            "  --act-granularity G   token (default) or tensor\n"
            "  --weight-bits B       fake-quantize every decoder linear's weight to B bits, symmetric\n"
            "  --weight-granularity G  channel (default) or tensor\n"
@@ -205,7 +206,12 @@ static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
         case O_DEVICES: a->devices = 1; break;
         case O_SEQLEN: rc = qz_cli_int(c, "--seqlen", optarg, 2, 1 << 20, &a->seqlen); break;
         case O_MAXW: rc = qz_cli_int(c, "--max-windows", optarg, 1, INT64_MAX, &a->max_windows); break;
-        case O_ABITS: rc = qz_cli_int(c, "--act-bits", optarg, 2, 16, &v); a->sim.act_bits = (int)v; a->sim_act_set = 1; break;
+        case O_ABITS:
+            rc = qz_cli_int(c, "--act-bits", optarg, 0, 16, &v);
+            if (!rc && v == 1) rc = qz_cli_usage_error(c, "--act-bits '1': expected 0 (off) or an integer in [2, 16]");
+            a->sim.act_bits = (int)v;
+            a->sim_act_set = 1;
+            break;
         case O_WBITS: rc = qz_cli_int(c, "--weight-bits", optarg, 2, 16, &v); a->sim.weight_bits = (int)v; break;
         case O_AGRAN: rc = parse_gran(c, "--act-granularity", optarg, QZ_GRAN_TOKEN, &a->sim.act_gran); break;
         case O_WGRAN: rc = parse_gran(c, "--weight-granularity", optarg, QZ_GRAN_CHANNEL, &a->sim.weight_gran); break;

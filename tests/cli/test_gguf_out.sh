@@ -32,7 +32,6 @@ mkdir "$TMP/hfbad"; cp "$SHARED/models/stories260K/config.json" "$SHARED/models/
 sed 's/"byte_fallback": *true/"byte_fallback": false/' "$SHARED/models/stories260K/tokenizer.json" >"$TMP/hfbad/tokenizer.json"
 expect_exit gguf_out_hf_unknown_pre 2 "pre-tokenizer is none that llama.cpp names" "$BIN"/qz-gptq "$TMP/hfbad" "$TMP/bad7" --method rtn --format gguf
 expect_exit gguf_out_awq_params_without_format 2 "need --format gguf" "$BIN"/qz-awq "$G" "$TMP/bad13" --calib "$TMP/cal.txt" --gguf-params ref
-expect_exit gguf_out_awq_scale_only 2 "drop --format gguf" "$BIN"/qz-awq "$G" "$TMP/bad8" --calib "$TMP/cal.txt" --format gguf --scale-only
 # the group rule (docs/qz-gptq.md) refuses g128 on hidden 64 for GPTQ checkpoints, not for GGUF (the type fixes the block)
 expect_exit gguf_out_group_rule_hf 2 "does not divide" "$BIN"/qz-gptq "$G" "$TMP/bad9" --method rtn --group-size 128
 for gs in 128 auto; do
@@ -115,6 +114,14 @@ awk -v a="$pw" -v r="$pk" 'BEGIN { exit !(a < r) }' && pass gguf_out_awq_beats_r
   --quiet --json >"$TMP/awqr.json"
 grep -q '"gguf_params":"ref"' "$TMP/awqr.json" && [ "$(stat -c %s "$TMP/awqr/model.gguf")" = "$(stat -c %s "$TMP/awq/model.gguf")" ] &&
   ! cmp -s "$TMP/awqr/model.gguf" "$TMP/awq/model.gguf" && pass gguf_out_awq_params_ref || fail gguf_out_awq_params_ref "$(head -c 300 "$TMP/awqr.json")"
+# AWQ then GPTQ: scales searched on the GGUF grid, written in floating point
+# (an equivalent model, F16 rounding aside), then GPTQ's rounding onto the same grid
+"$BIN"/qz-awq "$G" "$TMP/awqs" --format gguf --gguf-type Q4_K_M --scale-only --calib "$TMP/cal.txt" --nsamples 8 --seqlen 256 --quiet &&
+  [ -f "$TMP/awqs/config.json" ] && ! grep -q quantization_config "$TMP/awqs/config.json" && [ ! -e "$TMP/awqs/model.gguf" ] &&
+  close_rel "$(ppl "$TMP/awqs")" "$(ppl "$G")" 0.01 && pass gguf_out_awq_scale_only || fail gguf_out_awq_scale_only "scale-only on the GGUF grid"
+"$BIN"/qz-gptq "$TMP/awqs" "$TMP/awqg" --format gguf --gguf-type Q4_K_M "${CAL[@]}" --quiet
+pa=$(ppl "$TMP/awqg")
+awk -v a="$pa" -v r="$pk" 'BEGIN { exit !(a < r) }' && pass gguf_out_awq_gptq_beats_rtn || fail gguf_out_awq_gptq_beats_rtn "awq+gptq $pa, rtn $pk (Q4_K_M)"
 
 # --- the real-size model: RTN, two windows
 S=$SHARED/models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf

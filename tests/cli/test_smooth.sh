@@ -7,6 +7,7 @@
 "$BIN"/qz-smooth --help | grep -q -- '--w8a8' && pass smooth_help || fail smooth_help "no usage"
 expect_exit smooth_needs_calib 2 "--calib FILE is required" "$BIN"/qz-smooth a b
 expect_exit smooth_bad_alpha 2 "expected a number in \[0, 1\]" "$BIN"/qz-smooth a b --calib x --alpha 1.5
+expect_exit eval_act_bits_one 2 "expected 0 (off)" "$BIN"/qz-eval a --text b --act-bits 1
 expect_exit eval_bad_act_gran 2 "expected token or tensor" "$BIN"/qz-eval a --text b --act-bits 8 --act-granularity row
 
 if ! have_shared; then skip smooth_shared "$SHARED not found"; exit 0; fi
@@ -31,6 +32,9 @@ grep -q '"quant_method":[[:space:]]*"compressed-tensors"' "$TMP/w/config.json" &
   pass smooth_w8a8_config || fail smooth_w8a8_config "compressed-tensors config"
 sim=$(ev "$TMP/s" --act-bits 8 --weight-bits 8); art=$(ev "$TMP/w")
 [ -n "$sim" ] && [ "$sim" = "$art" ] && pass smooth_w8a8_readback_equals_simulation || fail smooth_w8a8_readback_equals_simulation "sim $sim artifact $art"
+# --act-bits 0 turns the declared activation scheme off: the int8 weights alone, as --weight-bits 8 simulates them
+[ "$(ev "$TMP/w" --act-bits 0)" = "$(ev "$TMP/s" --weight-bits 8)" ] && [ "$(ev "$TMP/w" --act-bits 0)" != "$art" ] &&
+  pass eval_act_bits_off || fail eval_act_bits_off "--act-bits 0 on the W8A8 artifact"
 naive=$(ev "$M" --act-bits 8 --weight-bits 8 --act-granularity tensor)
 awk -v n="$naive" -v b="$base" 'BEGIN { exit !(n > b) }' && pass eval_act_quant_costs || fail eval_act_quant_costs "W8A8 $naive not above FP $base"
 
