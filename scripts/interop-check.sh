@@ -208,13 +208,13 @@ for spec in "${ARTIFACTS[@]}"; do
         [[ $consumer == *=* ]] && { ctol=${consumer##*=}; consumer=${consumer%=*}; }
         [[ $consumer == */* ]] && { dtypes=${consumer##*/}; consumer=${consumer%/*}; }
         [ "$consumer" = vllm ] && { dtypes=float16; ctol=$(awk -v t="$tol" 'BEGIN { print (t > 5e-3 ? t : 5e-3) }'); }
+        ref=$want # what qz-eval computes for this consumer; @weights: the int8 weights without activation quantization
+        [ "$consumer" = transformers@weights ] && ref=$(qz_nll "$out" "$heldout" --act-bits 0)
         for dtype in $dtypes; do
             res="$WORK/$name.$consumer.$dtype.json"
             "$(python_for "$consumer")" "$here/scripts/interop_nll.py" "$consumer" "$out" "$heldout" "$SEQLEN" "$windows" \
                 "$WORK/$name.tokens.json" "$dtype" >"$res" 2>"$res.stderr" || echo '{"loads":false,"problems":["the Python side crashed"]}' >"$res"
             loads=$(py_field "$res" loads) got=$(py_field "$res" nll) problems=$(py_field "$res" problems) match=$(py_field "$res" tokens_match)
-            ref=$want
-            [ "$consumer" = transformers@weights ] && ref=$(qz_nll "$out" "$heldout" --act-bits 0)
             rel=$(awk -v a="$got" -v b="$ref" 'BEGIN { if (a == "None" || a == "") print "-"; else { d = (a - b) / b; printf "%.2e", d < 0 ? -d : d } }')
             verdict=PASS cause=""
             if [ "$expect" = refuses ]; then

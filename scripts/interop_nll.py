@@ -121,18 +121,22 @@ def vllm_nll(model_dir, ids, seqlen, windows):
     return total / (n * (seqlen - 1))
 
 
-def mean_nll(model, ids, seqlen, windows):
+def window_nll_sums(model, ids, seqlen, windows):
+    """Per window of qz-eval's protocol, the NLL summed over its scored
+    tokens (every one after the first)."""
     import torch
-    n = min(windows, len(ids) // seqlen)
-    total, count = 0.0, 0
+    sums = []
     with torch.no_grad():
-        for w in range(n):
+        for w in range(min(windows, len(ids) // seqlen)):
             x = torch.tensor([ids[w * seqlen:(w + 1) * seqlen]])
-            logits = model(input_ids=x).logits.double()
-            lp = torch.log_softmax(logits[0, :-1], dim=-1)
-            total -= lp.gather(1, x[0, 1:, None]).sum().item()
-            count += seqlen - 1
-    return total / count
+            lp = torch.log_softmax(model(input_ids=x).logits.double()[0, :-1], dim=-1)
+            sums.append(-lp.gather(1, x[0, 1:, None]).sum().item())
+    return sums
+
+
+def mean_nll(model, ids, seqlen, windows):
+    sums = window_nll_sums(model, ids, seqlen, windows)
+    return sum(sums) / (len(sums) * (seqlen - 1))
 
 
 def main():

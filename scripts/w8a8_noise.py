@@ -12,7 +12,8 @@ a layout difference. This script measures it per window of SEQLEN tokens:
     linear's input fake-quantized per token by a forward pre-hook);
   - ref32: the same forward in float32;
   - qz-eval (float32), per window from its cumulative means
-    (--max-windows 1..WINDOWS);
+    (--max-windows 1..WINDOWS: WINDOWS runs, quadratic in WINDOWS, since
+    qz-eval reports no per-window NLL);
   - ref64 with compressed-tensors' convention, max/127.5 and codes -128..127.
 
 It prints one JSON object: for ref32 and qz-eval the mean and standard
@@ -33,6 +34,8 @@ import sys
 import torch
 from safetensors.torch import load_file
 from transformers import AutoConfig, LlamaForCausalLM
+
+from interop_nll import window_nll_sums  # qz-eval's protocol, as the interop job scores it
 
 
 def reference_model(artifact, dtype, divisor):
@@ -66,13 +69,7 @@ def reference_model(artifact, dtype, divisor):
 
 
 def window_nlls(model, ids, seqlen, windows):
-    out = []
-    with torch.no_grad():
-        for w in range(windows):
-            x = torch.tensor([ids[w * seqlen:(w + 1) * seqlen]])
-            lp = torch.log_softmax(model(input_ids=x).logits.double()[0, :-1], dim=-1)
-            out.append(-lp.gather(1, x[0, 1:, None]).mean().item())
-    return out
+    return [t / (seqlen - 1) for t in window_nll_sums(model, ids, seqlen, windows)]
 
 
 def qz_window_nlls(qz_eval, artifact, text, seqlen, windows):
