@@ -422,6 +422,19 @@ static const float *linear_input(const qz_model *m, qz_scratch *s, const float *
     return s->xq;
 }
 
+/* out = o_proj(the attention output in s->att). */
+static void attention_out(const qz_model *m, const qz_layer *L, int64_t rows, qz_scratch *s, float *out)
+{
+    int64_t qd = m->cfg.n_heads * m->cfg.head_dim;
+    qz_linear_apply(&L->lin[QZ_LIN_O], linear_input(m, s, s->att, rows, qd), rows, out);
+}
+
+/* out = down_proj(the SwiGLU output in s->gate). */
+static void mlp_out(const qz_model *m, const qz_layer *L, int64_t rows, qz_scratch *s, float *out)
+{
+    qz_linear_apply(&L->lin[QZ_LIN_DOWN], linear_input(m, s, s->gate, rows, m->cfg.intermediate), rows, out);
+}
+
 void qz_attention_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t n_seq, int64_t T, qz_scratch *s,
                         float *out, const qz_observer *obs)
 {
@@ -437,7 +450,7 @@ void qz_attention_block(const qz_model *m, const qz_layer *L, const float *xn, i
     qz_attn_shape sh = {n_seq, T, c->n_heads, c->n_kv_heads, c->head_dim, c->sliding_window};
     qz_attention(&sh, s->q, s->k, s->v, s->att, s->work, s->workers);
     qz_observe(obs, L, QZ_SITE_O_IN, s->att, n_seq, T, qd);
-    if (out) qz_linear_apply(&L->lin[QZ_LIN_O], linear_input(m, s, s->att, rows, qd), rows, out);
+    if (out) attention_out(m, L, rows, s, out);
 }
 
 void qz_mlp_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t n_seq, int64_t T, qz_scratch *s, float *out,
@@ -450,34 +463,47 @@ void qz_mlp_block(const qz_model *m, const qz_layer *L, const float *xn, int64_t
     qz_linear_apply(&L->lin[QZ_LIN_UP], xin, rows, s->up);
     qz_swiglu(s->gate, s->up, rows * ff);
     qz_observe(obs, L, QZ_SITE_DOWN_IN, s->gate, n_seq, T, ff);
-    if (out) qz_linear_apply(&L->lin[QZ_LIN_DOWN], linear_input(m, s, s->gate, rows, ff), rows, out);
+    if (out) mlp_out(m, L, rows, s, out);
+}
+
+float *qz_scratch_site_input(qz_scratch *s, qz_site site)
+{
+    return site == QZ_SITE_O_IN ? s->att : site == QZ_SITE_DOWN_IN ? s->gate : s->xn;
 }
 
 void qz_layer_forward_part(const qz_model *m, const qz_layer *L, float *x, int64_t n_seq, int64_t T, qz_scratch *s,
-                           int from_residual, qz_site stop, const qz_observer *obs)
+                           qz_site from, qz_site stop, const qz_observer *obs)
 {
     const qz_model_config *c = &m->cfg;
     int64_t d = c->hidden, rows = n_seq * T;
-    if (!from_residual) {
-        qz_rmsnorm(s->xn, x, L->attn_norm, rows, d, c->rms_eps);
-        qz_observe(obs, L, QZ_SITE_ATTN_IN, s->xn, n_seq, T, d);
-        if (stop == QZ_SITE_ATTN_IN) return;
-        qz_attention_block(m, L, s->xn, n_seq, T, s, stop == QZ_SITE_O_IN ? NULL : s->out, obs);
-        if (stop == QZ_SITE_O_IN) return;
+    int given = from == QZ_SITE_O_IN || from == QZ_SITE_DOWN_IN; /* that input is in the scratch */
+    QZ_ASSERT(rows <= s->max_rows && from < QZ_SITE_COUNT && (given ? stop > from : stop >= from));
+    if (from <= QZ_SITE_O_IN) {
+        if (from == QZ_SITE_ATTN_IN) {
+            qz_rmsnorm(s->xn, x, L->attn_norm, rows, d, c->rms_eps);
+            qz_observe(obs, L, QZ_SITE_ATTN_IN, s->xn, n_seq, T, d);
+            if (stop == QZ_SITE_ATTN_IN) return;
+            qz_attention_block(m, L, s->xn, n_seq, T, s, NULL, obs);
+            if (stop == QZ_SITE_O_IN) return;
+        }
+        attention_out(m, L, rows, s, s->out);
         qz_add(x, s->out, rows * d);
     }
-    qz_rmsnorm(s->xn, x, L->mlp_norm, rows, d, c->rms_eps);
-    qz_observe(obs, L, QZ_SITE_MLP_IN, s->xn, n_seq, T, d);
-    if (stop == QZ_SITE_MLP_IN) return;
-    qz_mlp_block(m, L, s->xn, n_seq, T, s, stop == QZ_SITE_DOWN_IN ? NULL : s->out, obs);
-    if (stop == QZ_SITE_DOWN_IN) return;
+    if (from <= QZ_SITE_MLP_IN) {
+        qz_rmsnorm(s->xn, x, L->mlp_norm, rows, d, c->rms_eps);
+        qz_observe(obs, L, QZ_SITE_MLP_IN, s->xn, n_seq, T, d);
+        if (stop == QZ_SITE_MLP_IN) return;
+        qz_mlp_block(m, L, s->xn, n_seq, T, s, NULL, obs);
+        if (stop == QZ_SITE_DOWN_IN) return;
+    }
+    mlp_out(m, L, rows, s, s->out);
     qz_add(x, s->out, rows * d);
 }
 
 void qz_layer_forward(const qz_model *m, const qz_layer *L, float *x, int64_t n_seq, int64_t T, qz_scratch *s,
                       const qz_observer *obs)
 {
-    qz_layer_forward_part(m, L, x, n_seq, T, s, 0, QZ_SITE_COUNT, obs);
+    qz_layer_forward_part(m, L, x, n_seq, T, s, QZ_SITE_ATTN_IN, QZ_SITE_COUNT, obs);
 }
 
 void qz_model_embed(const qz_model *m, const int32_t *tokens, int64_t T, float *x)

@@ -131,14 +131,22 @@ int64_t qz_scratch_rows(const qz_scratch *s);
 void qz_layer_forward(const qz_model *m, const qz_layer *L, float *x, int64_t n_seq, int64_t T, qz_scratch *s,
                       const qz_observer *obs);
 
-/* Part of a layer, for passes that need only some of it. x holds the layer
- * input, or with from_residual the post-attention residual
- * h = x + attention block(x) (the attention half is then skipped). Runs up
- * to the observation of site stop and no further (QZ_SITE_COUNT: to the
- * end); x becomes h once the run passes the attention residual add, and the
- * layer output when it runs to the end. qz_layer_forward is (0, COUNT). */
+/* Part of a layer, for passes that need only some of it: from the input of
+ * site from to the observation of site stop and no further (QZ_SITE_COUNT:
+ * to the end; stop >= from). x holds what the part starts from:
+ *   ATTN_IN  the layer input;
+ *   O_IN     the layer input, and the attention output (n_seq*T,
+ *            n_heads*head_dim) in qz_scratch_site_input(s, O_IN);
+ *   MLP_IN   the post-attention residual h = x + attention block(x);
+ *   DOWN_IN  h, and silu(gate) * up (n_seq*T, intermediate) in
+ *            qz_scratch_site_input(s, DOWN_IN).
+ * An input given in the scratch is not observed again. x becomes h once the
+ * run passes the attention residual add, and the layer output when it runs
+ * to the end. After a run that stops at a site, that site's input is in
+ * qz_scratch_site_input(s, site). qz_layer_forward is (ATTN_IN, COUNT). */
 void qz_layer_forward_part(const qz_model *m, const qz_layer *L, float *x, int64_t n_seq, int64_t T, qz_scratch *s,
-                           int from_residual, qz_site stop, const qz_observer *obs);
+                           qz_site from, qz_site stop, const qz_observer *obs);
+float *qz_scratch_site_input(qz_scratch *s, qz_site site);
 
 /* The two halves of a layer on an already normed input xn (n_seq*T, hidden),
  * without the residual: out (n_seq*T, hidden) = o_proj(attention(q, k, v of

@@ -1,8 +1,10 @@
 /* pipeline.c - the layer-wise calibration pass (see pipeline.h): samples go
  * through each layer in groups (one sgemm per linear over a group's rows);
- * true-sequential stages compute only what their observers need. */
+ * true-sequential stages compute only what their observers need, and resume
+ * from what the stage before computed when it fits in the cache budget. */
 #include "pipeline.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -47,6 +49,8 @@ typedef struct {
     int64_t group; /* samples per forward call */
     qz_scratch *s;
     float *copy; /* (group*seqlen, hidden) a pass's discarded copy */
+    float *cache; /* (nsamples*seqlen, cache_dim) a site's inputs kept for the next stage, or NULL */
+    int64_t cache_dim;
     qz_progress_fn progress;
     void *pctx;
     double t0;
@@ -69,36 +73,60 @@ static int64_t group_at(const run_state *rs, int64_t i)
     return rs->nsamples - i < rs->group ? rs->nsamples - i : rs->group;
 }
 
+/* Row width of a site's input. */
+static int64_t site_dim(const qz_model_config *c, qz_site site)
+{
+    return site == QZ_SITE_O_IN ? c->n_heads * c->head_dim : site == QZ_SITE_DOWN_IN ? c->intermediate : c->hidden;
+}
+
 /* One pass over every sample, rs->group samples per forward call, of the
- * part of L that qz_layer_forward_part(from_residual, stop) runs, on x in
- * place, or on a copy in out (NULL: a scratch copy, discarded). */
-static void layer_pass(run_state *rs, const qz_layer *L, float *x, float *out, int from_residual, qz_site stop,
+ * part of L that qz_layer_forward_part(from, stop) runs, on x in place, or
+ * on a copy in out (NULL: a scratch copy, discarded). A from site whose
+ * input the part takes from the scratch (O_IN, DOWN_IN) gets it from
+ * rs->cache; keep: the stop site's inputs go to rs->cache. */
+static void layer_pass(run_state *rs, const qz_layer *L, float *x, float *out, qz_site from, qz_site stop, int keep,
                        const qz_observer *obs)
 {
     int64_t n = rs->seqlen * rs->m->cfg.hidden;
     for (int64_t i = 0; i < rs->nsamples; i += rs->group) {
-        int64_t g = group_at(rs, i);
+        int64_t g = group_at(rs, i), cached = i * rs->seqlen * rs->cache_dim, bytes = g * rs->seqlen * rs->cache_dim;
         float *y = out ? out + i * n : rs->copy;
         if (y != x + i * n) memcpy(y, x + i * n, (size_t)(g * n) * sizeof(float));
-        qz_layer_forward_part(rs->m, L, y, g, rs->seqlen, rs->s, from_residual, stop, obs);
+        if (from == QZ_SITE_O_IN || from == QZ_SITE_DOWN_IN) {
+            QZ_ASSERT(rs->cache && site_dim(&rs->m->cfg, from) == rs->cache_dim);
+            memcpy(qz_scratch_site_input(rs->s, from), rs->cache + cached, (size_t)bytes * sizeof(float));
+        }
+        qz_layer_forward_part(rs->m, L, y, g, rs->seqlen, rs->s, from, stop, obs);
+        if (keep) {
+            QZ_ASSERT(rs->cache && site_dim(&rs->m->cfg, stop) == rs->cache_dim);
+            memcpy(rs->cache + cached, qz_scratch_site_input(rs->s, stop), (size_t)bytes * sizeof(float));
+        }
         count_passes(rs, L, g);
     }
 }
 
-/* The four true-sequential stages, each run only as far as its site; the
+/* The four true-sequential stages, each run only as far as its site. The
  * attention half does not change after the o stage, so the gate/up stage
  * leaves the post-attention residual in x and the down stage and the final
- * pass start from it. */
+ * pass start from it. With the cache, the gate/up stage starts from the
+ * attention outputs the o stage computed, and the final pass from the
+ * SwiGLU outputs the down stage computed: each linear runs once, with its
+ * transformed weights. */
 static int run_true_sequential(run_state *rs, const qz_method *meth, const stage *st, qz_layer *L, float *x, qz_error *err)
 {
-    int rc = QZ_OK;
+    int rc = QZ_OK, cached = rs->cache != NULL;
+    static const qz_site from_cached[4] = {QZ_SITE_ATTN_IN, QZ_SITE_ATTN_IN, QZ_SITE_O_IN, QZ_SITE_MLP_IN};
+    static const qz_site from_plain[4] = {QZ_SITE_ATTN_IN, QZ_SITE_ATTN_IN, QZ_SITE_ATTN_IN, QZ_SITE_MLP_IN};
     for (int k = 0; k < 4 && rc == QZ_OK; k++) {
         stage_filter f = {meth, &st[k]};
         qz_observer obs = {meth->observe ? filtered_observe : NULL, &f};
-        layer_pass(rs, L, x, x, k == 3, st[k].sites[0], &obs); /* only the gate/up stage changes x: to h */
+        qz_site stop = st[k].sites[0];
+        rs->cache_dim = site_dim(&rs->m->cfg, k == 3 ? QZ_SITE_DOWN_IN : QZ_SITE_O_IN);
+        /* only the gate/up stage changes x: to h */
+        layer_pass(rs, L, x, x, cached ? from_cached[k] : from_plain[k], stop, cached && (k == 1 || k == 3), &obs);
         rc = meth->transform(meth->ctx, L, st[k].ids, st[k].n_ids, err);
     }
-    if (rc == QZ_OK) layer_pass(rs, L, x, x, 1, QZ_SITE_COUNT, NULL);
+    if (rc == QZ_OK) layer_pass(rs, L, x, x, cached ? QZ_SITE_DOWN_IN : QZ_SITE_MLP_IN, QZ_SITE_COUNT, 0, NULL);
     return rc;
 }
 
@@ -127,12 +155,12 @@ static int run_layer(run_state *rs, const qz_method *meth, int64_t l, float *x, 
             stage_filter f = {meth, &st[s]};
             qz_observer obs = {meth->observe ? filtered_observe : NULL, &f};
             /* an output nobody keeps needs no down_proj */
-            layer_pass(rs, &L, x, s == 0 ? fp_out : NULL, 0, s == 0 && fp_out ? QZ_SITE_COUNT : QZ_SITE_DOWN_IN, &obs);
+            layer_pass(rs, &L, x, s == 0 ? fp_out : NULL, QZ_SITE_ATTN_IN, s == 0 && fp_out ? QZ_SITE_COUNT : QZ_SITE_DOWN_IN, 0, &obs);
             rc = meth->transform(meth->ctx, &L, st[s].ids, st[s].n_ids, err);
         }
         if (rc == QZ_OK) {
             if (fp_out) memcpy(x, fp_out, (size_t)(rs->nsamples * rs->seqlen * rs->m->cfg.hidden) * sizeof(float));
-            else layer_pass(rs, &L, x, x, 0, QZ_SITE_COUNT, NULL);
+            else layer_pass(rs, &L, x, x, QZ_SITE_ATTN_IN, QZ_SITE_COUNT, 0, NULL);
         }
     }
     if (rc == QZ_OK && meth->layer_end) rc = meth->layer_end(meth->ctx, rs->m, &L, err);
@@ -152,6 +180,25 @@ static int64_t forward_group(const qz_model_config *c, int64_t nsamples, int64_t
     return g < 1 ? 1 : g < nsamples ? g : nsamples;
 }
 
+/* QZ_PIPELINE_CACHE_MIB (a count of MiB, 0: no cache), or the default. */
+static size_t cache_budget(void)
+{
+    const char *e = getenv("QZ_PIPELINE_CACHE_MIB");
+    char *end = NULL;
+    long long mib = e && *e ? strtoll(e, &end, 10) : -1;
+    return mib >= 0 && end && !*end ? (size_t)mib << 20 : QZ_PIPELINE_CACHE_BYTES;
+}
+
+/* The true-sequential cache when the method takes that path and one site's
+ * inputs over all samples fit in the budget; NULL otherwise (recompute). */
+static float *cache_new(const qz_model_config *c, int64_t nsamples, int64_t seqlen, const qz_method *meth)
+{
+    if (!(meth->transform && meth->observe && meth->true_sequential && !meth->feed_fp_outputs)) return NULL;
+    int64_t dim = site_dim(c, QZ_SITE_O_IN) > site_dim(c, QZ_SITE_DOWN_IN) ? site_dim(c, QZ_SITE_O_IN) : site_dim(c, QZ_SITE_DOWN_IN);
+    if ((double)nsamples * (double)seqlen * (double)dim * sizeof(float) > (double)cache_budget()) return NULL;
+    return qz_malloc_array((size_t)(nsamples * seqlen * dim), sizeof(float)); /* NULL: recompute */
+}
+
 int qz_pipeline_run(qz_model *m, const int32_t *windows, int64_t nsamples, int64_t seqlen, const qz_method *meth,
                     qz_progress_fn progress, void *progress_ctx, float *x_out, qz_error *err)
 {
@@ -160,7 +207,7 @@ int qz_pipeline_run(qz_model *m, const int32_t *windows, int64_t nsamples, int64
         if (windows[i] < 0 || windows[i] >= m->cfg.vocab)
             return qz_fail(err, QZ_EINPUT, "token id %d outside the model's vocabulary of %lld (tokenizer does not match the model)", windows[i], (long long)m->cfg.vocab);
     run_state rs = {m, nsamples, seqlen, m->cfg.n_layers, forward_group(&m->cfg, nsamples, seqlen), NULL, NULL,
-                    progress, progress_ctx, qz_now(), 0, 0, 0};
+                    cache_new(&m->cfg, nsamples, seqlen, meth), 0, progress, progress_ctx, qz_now(), 0, 0, 0};
     int64_t stages = !observing(meth) ? 0 : meth->true_sequential ? 4 : 1;
     rs.passes_per_sample = m->cfg.n_layers * (stages + (meth->feed_fp_outputs ? 0 : 1));
     rs.passes_total = rs.passes_per_sample * nsamples;
@@ -176,6 +223,7 @@ int qz_pipeline_run(qz_model *m, const int32_t *windows, int64_t nsamples, int64
     for (int64_t l = 0; l < m->cfg.n_layers && rc == QZ_OK; l++) rc = run_layer(&rs, meth, l, x, fp_out, err);
     qz_scratch_free(rs.s);
     free(rs.copy);
+    free(rs.cache);
     free(fp_out);
     if (x != x_out) free(x);
     return rc;

@@ -20,12 +20,18 @@
  * true_sequential (and no feed_fp_outputs), a stage computes only what its
  * observers need, and the attention output is computed for the last time in
  * the gate/up stage: the down stage and the final pass start from the
- * post-attention residual (GPTQ's reference recomputes the whole layer in
- * every stage; the inputs each stage sees are the same).
+ * post-attention residual. When one site's inputs over all samples fit in
+ * the cache budget, the o stage keeps the attention outputs and the down
+ * stage the SwiGLU outputs, and the next pass starts from them, so each
+ * linear runs once per layer (GPTQ's reference recomputes the whole layer
+ * in every stage; the inputs each stage sees are the same, bit for bit).
  *
  * Memory: X (and with feed_fp_outputs a second copy) plus one layer plus
  * one group's activations plus whatever the method keeps per layer (e.g.
- * Hessians).
+ * Hessians), plus for true_sequential the cache: nsamples * seqlen *
+ * max(n_heads * head_dim, intermediate) floats, when that is at most
+ * QZ_PIPELINE_CACHE_MIB MiB (environment; default QZ_PIPELINE_CACHE_BYTES,
+ * 0 turns it off) - above that the stages recompute instead.
  */
 #ifndef QZ_PIPELINE_H
 #define QZ_PIPELINE_H
@@ -49,6 +55,9 @@ typedef struct qz_method {
 
 /* Activation bytes per forward call (a group of samples; at least one). */
 #define QZ_PIPELINE_BATCH_BYTES ((size_t)64 << 20)
+/* Default budget of the true-sequential cache (LLaMA-7B shapes, 128 x 512
+ * calibration tokens: 2.75 GiB; 128 x 2048 does not fit and recomputes). */
+#define QZ_PIPELINE_CACHE_BYTES ((size_t)4 << 30)
 
 /* windows: (nsamples, seqlen) token ids. progress may be NULL. x: NULL, or
  * caller memory (nsamples*seqlen, hidden) that receives the final hidden

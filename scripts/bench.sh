@@ -14,7 +14,8 @@
 #   LLAMA_QUANTIZE  llama-quantize: llama.cpp then runs an F32 copy (as qz
 #                computes in F32), and its Q4_K_M wall time is reported
 #                beside qz-gptq's end to end (4 bits, g128, 128 x 512
-#                calibration tokens of BENCH_TEXT; BENCH_GPTQ=0 skips it)
+#                calibration tokens of BENCH_TEXT), one-stage (the default)
+#                and --true-sequential; BENCH_GPTQ=0 skips both)
 # BENCH_ONLY=vs_llama skips the qz benchmarks.
 set -euo pipefail
 BUILD=${BUILD:-build}
@@ -58,6 +59,20 @@ llama_run() {
   echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') $tps ${ppl:-null}"
 }
 
+# gptq_run QUANT_S [FLAGS]: qz-gptq 4-bit g128 on 128 x 512 tokens of TEXT;
+# prints "wall_seconds ratio_to_QUANT_S error" (error a one-word JSON null
+# or a string with its spaces kept by read's last field).
+gptq_run() {
+  local quant_s=$1 t0 t1 s; shift
+  t0=$(date +%s.%N)
+  if OPENBLAS_NUM_THREADS=$THREADS "$BUILD"/bin/qz-gptq "$QZ_MODEL" "$work/gptq" --calib "$TEXT" --bits 4 \
+       --group-size 128 --allow-partial-groups --nsamples 128 --seqlen 512 --force --quiet "$@" >"$work/gptq.log" 2>&1; then
+    t1=$(date +%s.%N)
+    s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    echo "$s $(awk -v a="$s" -v b="$quant_s" 'BEGIN { printf "%.1f", a / b }') null"
+  else echo "null null $(json_str "$(tail -n 1 "$work/gptq.log")")"; fi
+}
+
 vs_llama() {
   LLAMA_MODEL=${LLAMA_MODEL:-$SHARED/models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf}
   QZ_MODEL=${QZ_MODEL:-$LLAMA_MODEL}
@@ -92,16 +107,12 @@ vs_llama() {
     q_ppl=$(sed -n 's/.*"ppl":\([0-9.eE+-]*\).*/\1/p' "$work/qz.json")
     q_blas=$(json_str "$(sed -n 's/.*"blas":{[^}]*"core":"\([^"]*\)".*/\1/p' "$work/qz.json")")
   else q_err=$(json_str "$(head -n 1 "$work/qz.err")"); fi
-  local g_s=null g_err=null g_ratio=null
+  local g_s=null g_err=null g_ratio=null t_s=null t_err=null t_ratio=null
   if [ "$quant_s" != null ] && [ "${BENCH_GPTQ:-1}" != 0 ]; then
     echo "bench: qz-gptq --bits 4 --group-size 128 --nsamples 128 --seqlen 512 (minutes)" >&2
-    t0=$(date +%s.%N)
-    if OPENBLAS_NUM_THREADS=$THREADS "$BUILD"/bin/qz-gptq "$QZ_MODEL" "$work/gptq" --calib "$TEXT" --bits 4 \
-         --group-size 128 --allow-partial-groups --nsamples 128 --seqlen 512 --quiet >"$work/gptq.log" 2>&1; then
-      t1=$(date +%s.%N)
-      g_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-      g_ratio=$(awk -v a="$g_s" -v b="$quant_s" 'BEGIN { printf "%.1f", a / b }')
-    else g_err=$(json_str "$(tail -n 1 "$work/gptq.log")"); fi
+    read -r g_s g_ratio g_err <<<"$(gptq_run "$quant_s")"
+    echo "bench: the same with --true-sequential" >&2
+    read -r t_s t_ratio t_err <<<"$(gptq_run "$quant_s" --true-sequential)"
   fi
   local ratio=null
   if [ "$q_tps" != null ] && [ "$l_tps" != null ]; then
@@ -114,8 +125,10 @@ vs_llama() {
   printf '  "llama_cpp": {"binary": %s, "model": %s, "weights": "%s", "wall_seconds": %s, "tokens_per_second": %s, "ppl_second_half": %s, "error": %s},\n' \
     "$(json_str "$LLAMA_PERPLEXITY")" "$(json_str "$LLAMA_MODEL")" "$llama_type" "$l_s" "$l_tps" "$l_ppl" "$l_err"
   printf '  "qz_over_llama_tokens_per_second": %s,\n  "llama_quantize_q4_k_m_seconds": %s,\n' "$ratio" "$quant_s"
-  printf '  "qz_gptq_w4g128_128x512": {"wall_seconds": %s, "over_llama_quantize_q4_k_m": %s, "error": %s}\n}\n' \
+  printf '  "qz_gptq_w4g128_128x512": {"wall_seconds": %s, "over_llama_quantize_q4_k_m": %s, "error": %s},\n' \
     "$g_s" "$g_ratio" "$g_err"
+  printf '  "qz_gptq_w4g128_128x512_true_sequential": {"wall_seconds": %s, "over_llama_quantize_q4_k_m": %s, "error": %s}\n}\n' \
+    "$t_s" "$t_ratio" "$t_err"
 }
 
 if [ -n "${LLAMA_PERPLEXITY:-}" ]; then

@@ -3,8 +3,10 @@
  * runs the whole layer over each sample, one sample at a time, then the
  * stage's linears are transformed; a last whole-layer pass gives the next
  * input), for true-sequential and one-stage methods: every observed input
- * and the final hidden states agree. And the forward pass gives the same
- * bytes for 1 and 3 worker threads.
+ * and the final hidden states agree, with the true-sequential cache and
+ * without it (QZ_PIPELINE_CACHE_MIB=0), and the two give the same bytes
+ * over several forward groups. And the forward pass gives the same bytes
+ * for 1 and 3 worker threads.
  *
  * Tolerance 2e-5 relative + 2e-6 absolute: the pipeline runs sgemm over
  * groups of samples where the reference runs one sample at a time, and
@@ -48,6 +50,12 @@ static int rec_transform(void *ctx, qz_layer *L, const qz_linear_id *ids, int n,
         for (int64_t j = 0; j < l->out * l->in; j++) l->w[j] = 0.75f * l->w[j] + 0.01f;
     }
     return QZ_OK;
+}
+
+/* Observes nothing: a method that observes takes the staged path. */
+static void no_observe(void *ctx, const qz_layer *L, qz_site site, const float *x, int64_t n_tok)
+{
+    (void)ctx, (void)L, (void)site, (void)x, (void)n_tok;
 }
 
 typedef struct {
@@ -131,10 +139,11 @@ static recorder recorder_alloc(void)
     return r;
 }
 
-static void compare_with_reference(int true_seq)
+static void compare_with_reference(int true_seq, int cache_off)
 {
     char dir[256];
     qzt_tmpdir(dir, sizeof dir, true_seq ? "pipe_seq" : "pipe_one");
+    if (cache_off) setenv("QZ_PIPELINE_CACHE_MIB", "0", 1);
     qz_error err = {0};
     qz_model *m = open_tiny(dir, &err);
     CHECK(m, "%s", err.msg);
@@ -155,6 +164,35 @@ static void compare_with_reference(int true_seq)
     }
     check_close_arrays("final hidden state", x_got, x_want, NS * T * 32);
     free(x_got), free(x_want);
+    qz_model_free(m);
+    qzt_rmdir(dir);
+    unsetenv("QZ_PIPELINE_CACHE_MIB");
+}
+
+/* 25 windows of 2048 tokens are two forward groups at these shapes (24 + 1
+ * under QZ_PIPELINE_BATCH_BYTES): the cached stages read back each group's
+ * rows, and give the bytes the recomputing stages give. */
+static void test_true_sequential_cache_is_exact(void)
+{
+    enum { W = 25, L = 2048 };
+    char dir[256];
+    qzt_tmpdir(dir, sizeof dir, "pipe_cache");
+    qz_error err = {0};
+    qz_model *m = open_tiny(dir, &err);
+    CHECK(m, "%s", err.msg);
+    if (!m) return;
+    int32_t *ids = malloc(sizeof(int32_t) * W * L);
+    random_ids(ids, W * L, 8);
+    float *x[2];
+    for (int off = 0; off < 2; off++) {
+        x[off] = malloc(sizeof(float) * W * L * 32);
+        if (off) setenv("QZ_PIPELINE_CACHE_MIB", "0", 1);
+        qz_method meth = {.true_sequential = 1, .observe = no_observe, .transform = rec_transform};
+        CHECK(qz_pipeline_run(m, ids, W, L, &meth, NULL, NULL, x[off], &err) == 0, "%s", err.msg);
+    }
+    unsetenv("QZ_PIPELINE_CACHE_MIB");
+    CHECK(memcmp(x[0], x[1], sizeof(float) * W * L * 32) == 0, "final hidden states differ with and without the cache");
+    free(ids), free(x[0]), free(x[1]);
     qz_model_free(m);
     qzt_rmdir(dir);
 }
@@ -183,8 +221,9 @@ static void test_unobserved_method_matches_reference(void)
     qzt_rmdir(dir);
 }
 
-static void test_true_sequential_matches_reference(void) { compare_with_reference(1); }
-static void test_one_stage_matches_reference(void) { compare_with_reference(0); }
+static void test_true_sequential_matches_reference(void) { compare_with_reference(1, 0); }
+static void test_true_sequential_uncached_matches_reference(void) { compare_with_reference(1, 1); }
+static void test_one_stage_matches_reference(void) { compare_with_reference(0, 0); }
 
 /* Two attention tiles per window, three windows: 1 and 3 threads. */
 static void test_forward_thread_count_independent(void)
@@ -216,6 +255,8 @@ static void test_forward_thread_count_independent(void)
 int main(void)
 {
     QZ_RUN(test_true_sequential_matches_reference);
+    QZ_RUN(test_true_sequential_uncached_matches_reference);
+    QZ_RUN(test_true_sequential_cache_is_exact);
     QZ_RUN(test_one_stage_matches_reference);
     QZ_RUN(test_unobserved_method_matches_reference);
     QZ_RUN(test_forward_thread_count_independent);
