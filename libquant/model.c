@@ -471,6 +471,13 @@ float *qz_scratch_site_input(qz_scratch *s, qz_site site)
     return site == QZ_SITE_O_IN ? s->att : site == QZ_SITE_DOWN_IN ? s->gate : s->xn;
 }
 
+/* The two halves of a layer: the site of the normed input, the site of the
+ * last projection's input, the norm, the block up to that input, the last
+ * projection. */
+typedef void (*block_fn)(const qz_model *m, const qz_layer *L, const float *xn, int64_t n_seq, int64_t T, qz_scratch *s,
+                         float *out, const qz_observer *obs);
+typedef void (*proj_fn)(const qz_model *m, const qz_layer *L, int64_t rows, qz_scratch *s, float *out);
+
 void qz_layer_forward_part(const qz_model *m, const qz_layer *L, float *x, int64_t n_seq, int64_t T, qz_scratch *s,
                            qz_site from, qz_site stop, const qz_observer *obs)
 {
@@ -478,26 +485,25 @@ void qz_layer_forward_part(const qz_model *m, const qz_layer *L, float *x, int64
     int64_t d = c->hidden, rows = n_seq * T;
     int given = from == QZ_SITE_O_IN || from == QZ_SITE_DOWN_IN; /* that input is in the scratch */
     QZ_ASSERT(rows <= s->max_rows && from < QZ_SITE_COUNT && (given ? stop > from : stop >= from));
-    if (from <= QZ_SITE_O_IN) {
-        if (from == QZ_SITE_ATTN_IN) {
-            qz_rmsnorm(s->xn, x, L->attn_norm, rows, d, c->rms_eps);
-            qz_observe(obs, L, QZ_SITE_ATTN_IN, s->xn, n_seq, T, d);
-            if (stop == QZ_SITE_ATTN_IN) return;
-            qz_attention_block(m, L, s->xn, n_seq, T, s, NULL, obs);
-            if (stop == QZ_SITE_O_IN) return;
+    const struct {
+        qz_site in, last;
+        const float *norm;
+        block_fn block;
+        proj_fn proj;
+    } half[2] = {{QZ_SITE_ATTN_IN, QZ_SITE_O_IN, L->attn_norm, qz_attention_block, attention_out},
+                 {QZ_SITE_MLP_IN, QZ_SITE_DOWN_IN, L->mlp_norm, qz_mlp_block, mlp_out}};
+    for (int h = 0; h < 2; h++) {
+        if (from > half[h].last) continue;
+        if (from <= half[h].in) {
+            qz_rmsnorm(s->xn, x, half[h].norm, rows, d, c->rms_eps);
+            qz_observe(obs, L, half[h].in, s->xn, n_seq, T, d);
+            if (stop == half[h].in) return;
+            half[h].block(m, L, s->xn, n_seq, T, s, NULL, obs);
+            if (stop == half[h].last) return;
         }
-        attention_out(m, L, rows, s, s->out);
+        half[h].proj(m, L, rows, s, s->out);
         qz_add(x, s->out, rows * d);
     }
-    if (from <= QZ_SITE_MLP_IN) {
-        qz_rmsnorm(s->xn, x, L->mlp_norm, rows, d, c->rms_eps);
-        qz_observe(obs, L, QZ_SITE_MLP_IN, s->xn, n_seq, T, d);
-        if (stop == QZ_SITE_MLP_IN) return;
-        qz_mlp_block(m, L, s->xn, n_seq, T, s, NULL, obs);
-        if (stop == QZ_SITE_DOWN_IN) return;
-    }
-    mlp_out(m, L, rows, s, s->out);
-    qz_add(x, s->out, rows * d);
 }
 
 void qz_layer_forward(const qz_model *m, const qz_layer *L, float *x, int64_t n_seq, int64_t T, qz_scratch *s,
