@@ -2,6 +2,7 @@
  * (ggml_grid.h): the parameters come from formats/gguf_quants.c, the
  * rounding (quant_grid.h's affine grid) and the solver (gptq.c) from here. */
 #include "ggml_grid.h"
+#include "kernels.h"
 
 #include "half.h"
 
@@ -119,13 +120,6 @@ static int rtn_fixed(const qz_ggml_traits *tr, float *W, int64_t rows, int64_t c
     return QZ_OK;
 }
 
-static int all_finite(const float *x, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return 0;
-    return 1;
-}
-
 static int importances_ok(const float *qw, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
@@ -140,7 +134,7 @@ int qz_ggml_quantize_linear(int t, float *W, int64_t rows, int64_t cols, float *
     int rc = check_type(t, cols, err);
     const qz_ggml_traits *tr = qz_ggml_type_traits(t);
     if (rc == QZ_OK && !tr->params) return qz_fail(err, QZ_EINPUT, "ggml type %s has no grid to quantize onto", tr->name);
-    if (rc == QZ_OK && !all_finite(W, rows * cols))
+    if (rc == QZ_OK && qz_first_nonfinite(W, rows * cols) >= 0)
         return qz_fail(err, QZ_EINPUT, "a (%lld, %lld) weight has a non-finite value", (long long)rows, (long long)cols);
     if (rc == QZ_OK && qw && !importances_ok(qw, cols))
         return qz_fail(err, QZ_EINPUT, "the importances of a (%lld, %lld) weight are not all finite and >= 0", (long long)rows,

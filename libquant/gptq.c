@@ -18,6 +18,7 @@
  * buffers (weights, errors, codes).
  */
 #include "gptq.h"
+#include "kernels.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -112,26 +113,19 @@ static int gptq_check(int64_t rows, int64_t cols, const qz_gptq_opts *o, qz_erro
     return QZ_OK;
 }
 
-static int all_finite(const float *x, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return 0;
-    return 1;
-}
-
 static int gptq_check_finite(const float *W, int64_t rows, int64_t cols, const float *H,
                              qz_error *err)
 {
-    for (int64_t i = 0; i < rows * cols; i++)
-        if (!isfinite(W[i]))
-            return qz_fail(err, QZ_EINPUT, "gptq: weight (%lld, %lld) has %g at [%lld, %lld]",
-                           (long long)rows, (long long)cols, (double)W[i],
-                           (long long)(i / cols), (long long)(i % cols));
-    for (int64_t i = 0; i < cols * cols; i++)
-        if (!isfinite(H[i]))
-            return qz_fail(err, QZ_EINPUT, "gptq: Hessian (%lld, %lld) has %g at [%lld, %lld]",
-                           (long long)cols, (long long)cols, (double)H[i],
-                           (long long)(i / cols), (long long)(i % cols));
+    int64_t i = qz_first_nonfinite(W, rows * cols);
+    if (i >= 0)
+        return qz_fail(err, QZ_EINPUT, "gptq: weight (%lld, %lld) has %g at [%lld, %lld]",
+                       (long long)rows, (long long)cols, (double)W[i],
+                       (long long)(i / cols), (long long)(i % cols));
+    i = qz_first_nonfinite(H, cols * cols);
+    if (i >= 0)
+        return qz_fail(err, QZ_EINPUT, "gptq: Hessian (%lld, %lld) has %g at [%lld, %lld]",
+                       (long long)cols, (long long)cols, (double)H[i],
+                       (long long)(i / cols), (long long)(i % cols));
     return QZ_OK;
 }
 
@@ -606,7 +600,7 @@ static int gptq_solve(gptq_state *s, qz_error *err)
             permute_cols_u8(s->res->codes, s->rows, s->cols, s->invperm, (uint8_t *)s->rowbuf);
     }
     if (s->quant) gptq_g_idx(s);
-    if (!all_finite(s->W, s->rows * s->cols) || !isfinite(s->res->loss))
+    if (qz_first_nonfinite(s->W, s->rows * s->cols) >= 0 || !isfinite(s->res->loss))
         return qz_fail(err, QZ_EINTERNAL,
                        "gptq: non-finite result (loss %g, damp %g) for a (%lld, %lld) weight",
                        s->res->loss, s->res->damp_used, (long long)s->rows,
@@ -668,7 +662,7 @@ int qz_gptq_quantize(float *W, int64_t rows, int64_t cols, float *H, const qz_gp
 /* Copies the upper triangle onto the lower one, in TILE x TILE tiles: the
  * TILE source rows of a tile share cache sets when n is a power of two, so
  * TILE stays within the L1 associativity. */
-static void mirror_upper(float *H, int64_t n)
+void qz_hessian_symmetrize(float *H, int64_t n)
 {
     for (int64_t i0 = 0; i0 < n; i0 += TILE)
         for (int64_t j0 = 0; j0 <= i0; j0 += TILE)
@@ -685,12 +679,11 @@ int qz_hessian_add(float *H, int64_t *n_seen, const float *X, int64_t tokens, in
                        "hessian: bad batch: tokens %lld, cols %lld, n_seqs %lld, n_seen %lld",
                        (long long)tokens, (long long)cols, (long long)n_seqs,
                        (long long)*n_seen);
-    for (int64_t i = 0; i < tokens * cols; i++)
-        if (!isfinite(X[i]))
-            return qz_fail(err, QZ_EINPUT,
-                           "hessian: activation (%lld, %lld) has %g at [%lld, %lld]",
-                           (long long)tokens, (long long)cols, (double)X[i],
-                           (long long)(i / cols), (long long)(i % cols));
+    int64_t bad = qz_first_nonfinite(X, tokens * cols);
+    if (bad >= 0)
+        return qz_fail(err, QZ_EINPUT, "hessian: activation (%lld, %lld) has %g at [%lld, %lld]",
+                       (long long)tokens, (long long)cols, (double)X[bad], (long long)(bad / cols),
+                       (long long)(bad % cols));
     double n = (double)*n_seen, b = (double)n_seqs;
     float beta = (float)(n / (n + b));
     *n_seen += n_seqs;
@@ -701,6 +694,5 @@ int qz_hessian_add(float *H, int64_t *n_seen, const float *X, int64_t tokens, in
     else
         for (int64_t i = 0; i < cols; i++)
             for (int64_t j = i; j < cols; j++) H[i * cols + j] *= beta;
-    mirror_upper(H, cols);
     return QZ_OK;
 }

@@ -171,11 +171,15 @@ int qz_gptq_run(float *W /* (rows, cols) */, int64_t rows, int64_t cols,
  *     H <- H * n/(n+b);  n <- n + b;  H <- H + (2/n) X^T X
  * so that H = 2/N_seq * sum_tokens x x^T. fp32 with cblas_ssyrk (the scale
  * factors are applied as ssyrk's alpha/beta rather than the reference's
- * sqrt(2/n) on X: a last-bit difference). Both triangles are valid on
- * return. Start with H = 0 and *n_seen = 0.
+ * sqrt(2/n) on X: a last-bit difference). Only the upper triangle
+ * (j >= i) is updated: call qz_hessian_symmetrize once after the last batch,
+ * before H is read whole (the solvers read both triangles). Start with
+ * H = 0 and *n_seen = 0.
  * Errors: QZ_EINPUT for tokens < 0, n_seqs <= 0 or non-finite X. */
 int qz_hessian_add(float *H /* (cols, cols) */, int64_t *n_seen,
                    const float *X /* (tokens, cols) */, int64_t tokens, int64_t cols,
                    int64_t n_seqs, qz_error *err);
+/* Copies the upper triangle of H (cols, cols) onto the lower one. */
+void qz_hessian_symmetrize(float *H, int64_t cols);
 
 #endif

@@ -116,6 +116,32 @@ QZ_CLONES void qz_add(float *x, const float *y, int64_t n)
     for (int64_t i = 0; i < n; i++) x[i] += y[i];
 }
 
+/* A NaN or Inf has every exponent bit set: tested on the bits, a chunk of
+ * QZ_FINITE_CHUNK at a time in integer lanes, then the flagged chunk is
+ * scanned for the index. */
+#define QZ_FINITE_CHUNK 256
+QZ_CLONES int64_t qz_first_nonfinite(const float *x, int64_t n)
+{
+    for (int64_t i0 = 0; i0 < n; i0 += QZ_FINITE_CHUNK) {
+        int64_t m = n - i0 < QZ_FINITE_CHUNK ? n - i0 : QZ_FINITE_CHUNK;
+        uint32_t bad = 0;
+        for (int64_t i = 0; i < m; i++) {
+            uint32_t u;
+            memcpy(&u, x + i0 + i, sizeof u);
+            bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+        }
+        if (bad) return i0 + qz_first_nonfinite_ref(x + i0, m);
+    }
+    return -1;
+}
+
+int64_t qz_first_nonfinite_ref(const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return -1;
+}
+
 /* sum of x[i]^2 in double, QZ_LANES partial sums. */
 static inline double sumsq_lanes(const float *x, int64_t n)
 {

@@ -45,6 +45,10 @@ void qz_exp_nonpos_row(float *x, int64_t n);
 /* x[i] += y[i] */
 void qz_add(float *x, const float *y, int64_t n);
 
+/* Index of the first NaN or Inf in x[0, n), or -1. Reference: isfinite. */
+int64_t qz_first_nonfinite(const float *x, int64_t n);
+int64_t qz_first_nonfinite_ref(const float *x, int64_t n);
+
 /* y (n, dim) = x / rms(x) * w, sum of squares in double; y may equal x. */
 void qz_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t dim, double eps);
 /* The same, also keeping rstd (n) = 1/sqrt(mean(x^2) + eps) per row (the

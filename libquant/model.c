@@ -107,18 +107,11 @@ static int tensor_to_f32(const qz_st_tensor *t, float *dst, qz_error *err)
     return QZ_OK;
 }
 
-static int64_t first_nonfinite(const float *x, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return i;
-    return -1;
-}
-
 /* Every tensor a tool computes with passes here once loaded: NaN/Inf in a
  * checkpoint is bad input, reported with its place, never a NaN result. */
 static int check_finite(const char *name, const float *x, int64_t n, qz_error *err)
 {
-    int64_t at = first_nonfinite(x, n);
+    int64_t at = qz_first_nonfinite(x, n);
     return at < 0 ? QZ_OK
                   : qz_fail(err, QZ_EINPUT, "tensor '%s': element %lld is %g (NaN/Inf in the checkpoint)", name, (long long)at,
                             (double)x[at]);

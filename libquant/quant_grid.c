@@ -7,6 +7,7 @@
  * the reference's ternary ("trits") grid and per-tensor mode.
  */
 #include "quant_grid.h"
+#include "kernels.h"
 
 #include <string.h>
 
@@ -120,16 +121,6 @@ void qz_quant_result_free(qz_quant_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static int all_finite(const float *x, int64_t n, int64_t *where)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) {
-            *where = i;
-            return 0;
-        }
-    return 1;
-}
-
 /* Quantizes columns [c0, c1) of every row with group k's params. */
 static double rtn_group(float *W, uint8_t *codes, int64_t rows, int64_t cols, int64_t c0,
                         int64_t c1, const float *scale, const int32_t *zero, float maxq)
@@ -161,8 +152,8 @@ int qz_rtn_quantize(float *W, int64_t rows, int64_t cols, const qz_grid_cfg *g,
     if (group_size == 0 || group_size < -1)
         return qz_fail(err, QZ_EINPUT, "rtn: group_size = %lld: allowed -1 or > 0",
                        (long long)group_size);
-    int64_t bad;
-    if (!all_finite(W, rows * cols, &bad))
+    int64_t bad = qz_first_nonfinite(W, rows * cols);
+    if (bad >= 0)
         return qz_fail(err, QZ_EINPUT, "rtn: weight (%lld, %lld) is not finite at [%lld, %lld]",
                        (long long)rows, (long long)cols, (long long)(bad / cols),
                        (long long)(bad % cols));

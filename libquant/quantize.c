@@ -76,6 +76,7 @@ static int quantize_one(qz_quantizer *q, qz_layer *L, qz_linear_id id, qz_error 
     r->method = q->o.method;
     if (q->o.skip[id] && q->o.method != QZ_QUANT_SPARSEGPT) return QZ_OK;
     double t0 = qz_now();
+    if (q->H[qz_linear_site(id)]) qz_hessian_symmetrize(q->H[qz_linear_site(id)], l->in); /* idempotent: q/k/v share one */
     const uint8_t *mask = NULL;
     if (q->o.keep_sparsity) {
         make_mask(q->mask, l->w, l->out * l->in);

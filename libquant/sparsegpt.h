@@ -4,7 +4,7 @@
  * blocksize, percdamp) (FORMATS-AND-ALGORITHMS.md 7), on GPTQ's solver.
  *
  * Shapes follow torch.nn.Linear: W (rows = out_features, cols = in_features)
- * row-major fp32; H (cols, cols) = the input Hessian from qz_hessian_add.
+ * row-major fp32; H (cols, cols) = the input Hessian from qz_hessian_add, symmetrized.
  *
  * The solver is qz_gptq_run (gptq.h): the same dead columns, damping (with
  * its retries), U = upper Cholesky factor of H^-1, in-block and lazy block

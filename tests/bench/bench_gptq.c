@@ -49,6 +49,9 @@ int main(void)
             if (qz_hessian_add(H[s], &seen, X, chunk, n, 1, &err)) { fprintf(stderr, "%s\n", err.msg); return 3; }
             t += qz_now() - t0;
         }
+        double t0 = qz_now();
+        qz_hessian_symmetrize(H[s], n);
+        t += qz_now() - t0;
         double f = (double)tokens * (double)n * (double)(n + 1);
         hess_s += t;
         hess_flops += f;

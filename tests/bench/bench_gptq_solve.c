@@ -177,6 +177,7 @@ int main(void)
             fprintf(stderr, "bench_gptq_solve: %s\n", err.msg);
             return 3;
         }
+    qz_hessian_symmetrize(H, n);
     double hess_s = qz_now() - t0;
     qz_gptq_opts o = qz_gptq_opts_default();
     o.bits = 4;

@@ -42,6 +42,7 @@ static inline void make_hessian(float *H, int64_t cols, uint64_t seed, const flo
     int64_t seen = 0;
     qz_error err;
     qz_hessian_add(H, &seen, X, T, cols, 1, &err);
+    qz_hessian_symmetrize(H, cols);
     free(X);
 }
 

@@ -222,6 +222,7 @@ static float *hessian_from_int8(const int8_t *X8, int64_t tokens, int64_t cols)
     int64_t n = 0;
     qz_error err = {0};
     int rc = qz_hessian_add(H, &n, X, tokens, cols, 2, &err);
+    qz_hessian_symmetrize(H, cols);
     CHECK(rc == QZ_OK && n == 2, "hessian_add: %s", err.msg);
     int64_t bad = 0;
     for (int64_t a = 0; a < cols; a++)
@@ -245,6 +246,7 @@ static void test_hessian_running_mean(void)
     qz_error err = {0};
     CHECK(qz_hessian_add(H, &n, X, T1, N, 3, &err) == QZ_OK, "%s", err.msg);
     CHECK(qz_hessian_add(H, &n, X + T1 * N, T2, N, 5, &err) == QZ_OK, "%s", err.msg);
+    qz_hessian_symmetrize(H, N);
     CHECK(n == 8, "n_seen %lld", (long long)n);
     for (int a = 0; a < N; a++)
         for (int b = 0; b < N; b++) {
@@ -431,6 +433,7 @@ static void test_gptq_deterministic_and_noop(void)
     qz_error err = {0};
     memset(H, 0, sizeof H);
     CHECK(qz_hessian_add(H, &n, X, 200, C, 4, &err) == QZ_OK, "%s", err.msg);
+    qz_hessian_symmetrize(H, C);
     memcpy(H2, H, sizeof H);
     for (int i = 0; i < R * C; i++) W[i] = (float)((int)(splitmix64() % 1001) - 500) / 1e4f;
     memcpy(W2, W, sizeof W);
@@ -482,6 +485,7 @@ static void rand_problem_make(rand_problem *p, int64_t rows, int64_t cols, int d
     int64_t n = 0;
     qz_error err = {0};
     QZ_ASSERT(qz_hessian_add(p->H, &n, X, tokens, cols, 3, &err) == QZ_OK);
+    qz_hessian_symmetrize(p->H, cols);
     free(X);
     free(sc);
 }

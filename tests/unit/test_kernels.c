@@ -15,6 +15,8 @@
 #include "qz_test.h"
 #include "rng.h"
 
+#include <float.h>
+
 static void fill(float *x, int64_t n, qz_rng *r, double sd)
 {
     for (int64_t i = 0; i < n; i++) x[i] = (float)(sd * qz_rng_normal(r));
@@ -191,6 +193,40 @@ static void test_exp_row_matches_expf(void)
     free(x), free(y);
 }
 
+/* Finite values at the edges of the range: the largest floats and a
+ * denormal. */
+static void fill_finite(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) x[i] = i % 3 == 0 ? FLT_MAX : i % 3 == 1 ? -FLT_MAX : 1e-45f;
+}
+
+/* NaN, +Inf or -Inf at offsets in and across chunk edges, lengths that are
+ * and are not chunk multiples, with and without a later one: the index
+ * isfinite gives. */
+static void test_first_nonfinite_matches_ref(void)
+{
+    const int64_t lens[] = {0, 1, 255, 256, 257, 1000};
+    const float bad[] = {NAN, INFINITY, -INFINITY};
+    float *x = alloc_f(1000);
+    int wrong = 0;
+    for (size_t l = 0; l < sizeof lens / sizeof *lens; l++) {
+        int64_t n = lens[l];
+        fill_finite(x, n);
+        wrong += qz_first_nonfinite(x, n) != -1;
+        for (int64_t at = 0; at < n; at += n > 300 ? 37 : 1)
+            for (int b = 0; b < 3; b++)
+                for (int later = 0; later < 2; later++) {
+                    fill_finite(x, n);
+                    x[at] = bad[b];
+                    if (later) x[n - 1] = bad[(b + 1) % 3];
+                    int64_t want = qz_first_nonfinite_ref(x, n);
+                    wrong += want != at || qz_first_nonfinite(x, n) != want;
+                }
+    }
+    CHECK(wrong == 0, "%d wrong answers", wrong);
+    free(x);
+}
+
 int main(void)
 {
     QZ_RUN(test_rmsnorm_matches_ref);
@@ -200,5 +236,6 @@ int main(void)
     QZ_RUN(test_attention_matches_ref);
     QZ_RUN(test_attention_first_row_and_nan);
     QZ_RUN(test_exp_row_matches_expf);
+    QZ_RUN(test_first_nonfinite_matches_ref);
     QZ_TEST_EXIT();
 }

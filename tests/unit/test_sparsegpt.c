@@ -470,6 +470,7 @@ static void test_deterministic_and_noop(void)
     qz_error err = {0};
     memset(H, 0, sizeof H);
     CHECK(qz_hessian_add(H, &n, X, 200, C, 4, &err) == QZ_OK, "%s", err.msg);
+    qz_hessian_symmetrize(H, C);
     memcpy(H2, H, sizeof H);
     for (int i = 0; i < R * C; i++) W[i] = W2[i] = 0.01f * (float)qz_rng_normal(&g);
     qz_sparsegpt_opts o = qz_sparsegpt_opts_default();
@@ -487,6 +488,7 @@ static void test_deterministic_and_noop(void)
     n = 0;
     memset(H, 0, sizeof H);
     CHECK(qz_hessian_add(H, &n, X, 200, C, 4, &err) == QZ_OK, "%s", err.msg);
+    qz_hessian_symmetrize(H, C);
     o = qz_sparsegpt_opts_default();
     o.sparsity = 0.0;
     CHECK(qz_sparsegpt_prune(W, R, C, H, &o, k1, &a, &err) == QZ_OK, "%s", err.msg);
@@ -518,6 +520,7 @@ static void blocked_vs_ref(const char *name, int64_t rows, int64_t cols, const q
     int64_t n = 0;
     qz_error err = {0};
     CHECK(qz_hessian_add(H, &n, X, tokens, cols, 2, &err) == QZ_OK, "%s", err.msg);
+    qz_hessian_symmetrize(H, cols);
     qz_quant_result r[2];
     int rc[2];
     for (int k = 0; k < 2; k++) {
