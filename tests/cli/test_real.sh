@@ -50,3 +50,12 @@ if "$BIN"/qz-eval "$TMP/g" --text "$TMP/heldout.txt" --seqlen 128 --max-windows 
   awk -v r="$r" -v k="$kl" -v t="$t1" 'BEGIN { exit !(r > 0.9 && r < 2.5 && k > 0 && k < 1.0 && t > 0.4) }' &&
     pass real_gptq_eval || fail real_gptq_eval "ppl ratio '$r' KL '$kl' top-1 '$t1'"
 else fail real_gptq_eval "exit $?: $(head -c 300 "$TMP/err")"; fi
+
+# True-sequential at real shapes (attention outputs 576 wide, SwiGLU 1536,
+# GQA 3:1): the stages resuming from the kept outputs write the bytes the
+# recomputing stages (QZ_PIPELINE_CACHE_MIB=0) write.
+ts_run() { "$BIN"/qz-gptq "$S" "$1" "${CAL[@]}" --group-size 64 --true-sequential --quiet >/dev/null; }
+if ts_run "$TMP/ts" 2>"$TMP/err" && QZ_PIPELINE_CACHE_MIB=0 ts_run "$TMP/ts0" 2>>"$TMP/err"; then
+  cmp -s "$TMP/ts/model.safetensors" "$TMP/ts0/model.safetensors" && pass real_gptq_true_sequential_cache ||
+    fail real_gptq_true_sequential_cache "model.safetensors differs with and without the cache"
+else fail real_gptq_true_sequential_cache "exit $?: $(head -c 300 "$TMP/err")"; fi
