@@ -89,17 +89,17 @@ static void layer_pass(run_state *rs, const qz_layer *L, float *x, float *out, q
 {
     int64_t n = rs->seqlen * rs->m->cfg.hidden;
     for (int64_t i = 0; i < rs->nsamples; i += rs->group) {
-        int64_t g = group_at(rs, i), cached = i * rs->seqlen * rs->cache_dim, bytes = g * rs->seqlen * rs->cache_dim;
+        int64_t g = group_at(rs, i), at = i * rs->seqlen * rs->cache_dim, len = g * rs->seqlen * rs->cache_dim;
         float *y = out ? out + i * n : rs->copy;
         if (y != x + i * n) memcpy(y, x + i * n, (size_t)(g * n) * sizeof(float));
         if (from == QZ_SITE_O_IN || from == QZ_SITE_DOWN_IN) {
             QZ_ASSERT(rs->cache && site_dim(&rs->m->cfg, from) == rs->cache_dim);
-            memcpy(qz_scratch_site_input(rs->s, from), rs->cache + cached, (size_t)bytes * sizeof(float));
+            memcpy(qz_scratch_site_input(rs->s, from), rs->cache + at, (size_t)len * sizeof(float));
         }
         qz_layer_forward_part(rs->m, L, y, g, rs->seqlen, rs->s, from, stop, obs);
         if (keep) {
             QZ_ASSERT(rs->cache && site_dim(&rs->m->cfg, stop) == rs->cache_dim);
-            memcpy(rs->cache + cached, qz_scratch_site_input(rs->s, stop), (size_t)bytes * sizeof(float));
+            memcpy(rs->cache + at, qz_scratch_site_input(rs->s, stop), (size_t)len * sizeof(float));
         }
         count_passes(rs, L, g);
     }
@@ -130,6 +130,12 @@ static int run_true_sequential(run_state *rs, const qz_method *meth, const stage
     return rc;
 }
 
+/* Whether a layer runs the four true-sequential stages (observed, sequential). */
+static int staged(const qz_method *meth)
+{
+    return meth->transform && meth->observe && meth->true_sequential && !meth->feed_fp_outputs;
+}
+
 /* Whether a layer needs passes before its transform: something observes the
  * inputs, or the method keeps the untransformed outputs. */
 static int observing(const qz_method *meth)
@@ -144,7 +150,7 @@ static int run_layer(run_state *rs, const qz_method *meth, int64_t l, float *x, 
     qz_layer L;
     int rc = qz_layer_load(rs->m, l, &L, err);
     if (rc == QZ_OK && meth->layer_begin) rc = meth->layer_begin(meth->ctx, rs->m, &L, err);
-    if (rc == QZ_OK && meth->transform && n_st == 4 && !fp_out && meth->observe) {
+    if (rc == QZ_OK && staged(meth)) {
         rc = run_true_sequential(rs, meth, st, &L, x, err);
     } else if (rc == QZ_OK) {
         if (!observing(meth)) { /* nothing to observe (plain forward, RTN, magnitude): one pass after the transforms */
@@ -193,7 +199,7 @@ static size_t cache_budget(void)
  * inputs over all samples fit in the budget; NULL otherwise (recompute). */
 static float *cache_new(const qz_model_config *c, int64_t nsamples, int64_t seqlen, const qz_method *meth)
 {
-    if (!(meth->transform && meth->observe && meth->true_sequential && !meth->feed_fp_outputs)) return NULL;
+    if (!staged(meth)) return NULL;
     int64_t dim = site_dim(c, QZ_SITE_O_IN) > site_dim(c, QZ_SITE_DOWN_IN) ? site_dim(c, QZ_SITE_O_IN) : site_dim(c, QZ_SITE_DOWN_IN);
     if ((double)nsamples * (double)seqlen * (double)dim * sizeof(float) > (double)cache_budget()) return NULL;
     return qz_malloc_array((size_t)(nsamples * seqlen * dim), sizeof(float)); /* NULL: recompute */
