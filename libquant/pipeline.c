@@ -49,8 +49,7 @@ typedef struct {
     int64_t group; /* samples per forward call */
     qz_scratch *s;
     float *copy; /* (group*seqlen, hidden) a pass's discarded copy */
-    float *cache; /* (nsamples*seqlen, cache_dim) a site's inputs kept for the next stage, or NULL */
-    int64_t cache_dim;
+    float *cache; /* (nsamples*seqlen, width of the kept site) a site's inputs kept for the next stage, or NULL */
     qz_progress_fn progress;
     void *pctx;
     double t0;
@@ -79,6 +78,15 @@ static int64_t site_dim(const qz_model_config *c, qz_site site)
     return site == QZ_SITE_O_IN ? c->n_heads * c->head_dim : site == QZ_SITE_DOWN_IN ? c->intermediate : c->hidden;
 }
 
+/* Samples [i, i+g) of the cache when it holds site's inputs; *bytes their size. */
+static float *cache_rows(const run_state *rs, qz_site site, int64_t i, int64_t g, size_t *bytes)
+{
+    int64_t w = site_dim(&rs->m->cfg, site);
+    QZ_ASSERT(rs->cache);
+    *bytes = (size_t)(g * rs->seqlen * w) * sizeof(float);
+    return rs->cache + i * rs->seqlen * w;
+}
+
 /* One pass over every sample, rs->group samples per forward call, of the
  * part of L that qz_layer_forward_part(from, stop) runs, on x in place, or
  * on a copy in out (NULL: a scratch copy, discarded). A from site whose
@@ -89,17 +97,18 @@ static void layer_pass(run_state *rs, const qz_layer *L, float *x, float *out, q
 {
     int64_t n = rs->seqlen * rs->m->cfg.hidden;
     for (int64_t i = 0; i < rs->nsamples; i += rs->group) {
-        int64_t g = group_at(rs, i), at = i * rs->seqlen * rs->cache_dim, len = g * rs->seqlen * rs->cache_dim;
+        int64_t g = group_at(rs, i);
         float *y = out ? out + i * n : rs->copy;
         if (y != x + i * n) memcpy(y, x + i * n, (size_t)(g * n) * sizeof(float));
+        size_t bytes;
         if (from == QZ_SITE_O_IN || from == QZ_SITE_DOWN_IN) {
-            QZ_ASSERT(rs->cache && site_dim(&rs->m->cfg, from) == rs->cache_dim);
-            memcpy(qz_scratch_site_input(rs->s, from), rs->cache + at, (size_t)len * sizeof(float));
+            const float *kept = cache_rows(rs, from, i, g, &bytes);
+            memcpy(qz_scratch_site_input(rs->s, from), kept, bytes);
         }
         qz_layer_forward_part(rs->m, L, y, g, rs->seqlen, rs->s, from, stop, obs);
         if (keep) {
-            QZ_ASSERT(rs->cache && site_dim(&rs->m->cfg, stop) == rs->cache_dim);
-            memcpy(rs->cache + at, qz_scratch_site_input(rs->s, stop), (size_t)len * sizeof(float));
+            float *kept = cache_rows(rs, stop, i, g, &bytes);
+            memcpy(kept, qz_scratch_site_input(rs->s, stop), bytes);
         }
         count_passes(rs, L, g);
     }
@@ -121,7 +130,6 @@ static int run_true_sequential(run_state *rs, const qz_method *meth, const stage
         stage_filter f = {meth, &st[k]};
         qz_observer obs = {meth->observe ? filtered_observe : NULL, &f};
         qz_site stop = st[k].sites[0];
-        rs->cache_dim = site_dim(&rs->m->cfg, k == 3 ? QZ_SITE_DOWN_IN : QZ_SITE_O_IN);
         /* only the gate/up stage changes x: to h */
         layer_pass(rs, L, x, x, cached ? from_cached[k] : from_plain[k], stop, cached && (k == 1 || k == 3), &obs);
         rc = meth->transform(meth->ctx, L, st[k].ids, st[k].n_ids, err);
@@ -213,7 +221,7 @@ int qz_pipeline_run(qz_model *m, const int32_t *windows, int64_t nsamples, int64
         if (windows[i] < 0 || windows[i] >= m->cfg.vocab)
             return qz_fail(err, QZ_EINPUT, "token id %d outside the model's vocabulary of %lld (tokenizer does not match the model)", windows[i], (long long)m->cfg.vocab);
     run_state rs = {m, nsamples, seqlen, m->cfg.n_layers, forward_group(&m->cfg, nsamples, seqlen), NULL, NULL,
-                    cache_new(&m->cfg, nsamples, seqlen, meth), 0, progress, progress_ctx, qz_now(), 0, 0, 0};
+                    cache_new(&m->cfg, nsamples, seqlen, meth), progress, progress_ctx, qz_now(), 0, 0, 0};
     int64_t stages = !observing(meth) ? 0 : meth->true_sequential ? 4 : 1;
     rs.passes_per_sample = m->cfg.n_layers * (stages + (meth->feed_fp_outputs ? 0 : 1));
     rs.passes_total = rs.passes_per_sample * nsamples;

@@ -76,7 +76,6 @@ static int quantize_one(qz_quantizer *q, qz_layer *L, qz_linear_id id, qz_error 
     r->method = q->o.method;
     if (q->o.skip[id] && q->o.method != QZ_QUANT_SPARSEGPT) return QZ_OK;
     double t0 = qz_now();
-    if (q->H[qz_linear_site(id)]) qz_hessian_symmetrize(q->H[qz_linear_site(id)], l->in); /* idempotent: q/k/v share one */
     const uint8_t *mask = NULL;
     if (q->o.keep_sparsity) {
         make_mask(q->mask, l->w, l->out * l->in);
@@ -130,6 +129,11 @@ static int q_transform(void *ctx, qz_layer *L, const qz_linear_id *ids, int n, q
     if (q->hess_status)
         return qz_fail(err, q->hess_status, "layer %lld %s: input activations: %s", (long long)L->index,
                        qz_site_name(q->hess_site), q->hess_err.msg);
+    int done[QZ_SITE_COUNT] = {0}; /* the solvers read H whole: mirror each site's once (q/k/v share one) */
+    for (int i = 0; i < n; i++) {
+        qz_site s = qz_linear_site(ids[i]);
+        if (q->H[s] && !done[s]++) qz_hessian_symmetrize(q->H[s], q->site_dim[s]);
+    }
     int rc = QZ_OK;
     for (int i = 0; i < n && rc == QZ_OK; i++) rc = quantize_one(q, L, ids[i], err);
     return rc;

@@ -105,11 +105,23 @@ static int reference_run(qz_model *m, const int32_t *ids, int true_seq, recorder
     return rc;
 }
 
-static qz_model *open_tiny(const char *dir, qz_error *err)
+/* The tiny model written to a fresh temp dir (named by tag) and opened;
+ * NULL after a failed check. close_tiny frees both. */
+static qz_model *open_tiny(char *dir, size_t dir_size, const char *tag)
 {
     qz_model *m = NULL;
-    if (qz_synth_write(dir, &tiny, 11, err) || qz_model_open(&m, dir, err)) return NULL;
-    return m;
+    qz_error err = {0};
+    qzt_tmpdir(dir, dir_size, tag);
+    int rc = qz_synth_write(dir, &tiny, 11, &err);
+    if (rc == QZ_OK) rc = qz_model_open(&m, dir, &err);
+    CHECK(rc == QZ_OK, "%s", err.msg);
+    return rc == QZ_OK ? m : NULL;
+}
+
+static void close_tiny(qz_model *m, const char *dir)
+{
+    qz_model_free(m);
+    qzt_rmdir(dir);
 }
 
 static void check_close_arrays(const char *what, const float *got, const float *want, int64_t n)
@@ -142,12 +154,10 @@ static recorder recorder_alloc(void)
 static void compare_with_reference(int true_seq, int cache_off)
 {
     char dir[256];
-    qzt_tmpdir(dir, sizeof dir, true_seq ? "pipe_seq" : "pipe_one");
+    qz_model *m = open_tiny(dir, sizeof dir, true_seq ? "pipe_seq" : "pipe_one");
+    if (!m) return;
     if (cache_off) setenv("QZ_PIPELINE_CACHE_MIB", "0", 1);
     qz_error err = {0};
-    qz_model *m = open_tiny(dir, &err);
-    CHECK(m, "%s", err.msg);
-    if (!m) return;
     int32_t ids[NS * T];
     random_ids(ids, NS * T, 5);
     recorder got = recorder_alloc(), want = recorder_alloc();
@@ -164,8 +174,7 @@ static void compare_with_reference(int true_seq, int cache_off)
     }
     check_close_arrays("final hidden state", x_got, x_want, NS * T * 32);
     free(x_got), free(x_want);
-    qz_model_free(m);
-    qzt_rmdir(dir);
+    close_tiny(m, dir);
     unsetenv("QZ_PIPELINE_CACHE_MIB");
 }
 
@@ -176,11 +185,9 @@ static void test_true_sequential_cache_is_exact(void)
 {
     enum { W = 25, L = 2048 };
     char dir[256];
-    qzt_tmpdir(dir, sizeof dir, "pipe_cache");
-    qz_error err = {0};
-    qz_model *m = open_tiny(dir, &err);
-    CHECK(m, "%s", err.msg);
+    qz_model *m = open_tiny(dir, sizeof dir, "pipe_cache");
     if (!m) return;
+    qz_error err = {0};
     int32_t *ids = malloc(sizeof(int32_t) * W * L);
     random_ids(ids, W * L, 8);
     float *x[2];
@@ -193,8 +200,7 @@ static void test_true_sequential_cache_is_exact(void)
     unsetenv("QZ_PIPELINE_CACHE_MIB");
     CHECK(memcmp(x[0], x[1], sizeof(float) * W * L * 32) == 0, "final hidden states differ with and without the cache");
     free(ids), free(x[0]), free(x[1]);
-    qz_model_free(m);
-    qzt_rmdir(dir);
+    close_tiny(m, dir);
 }
 
 /* A method that observes nothing (RTN, magnitude pruning) gets one pass per
@@ -202,11 +208,9 @@ static void test_true_sequential_cache_is_exact(void)
 static void test_unobserved_method_matches_reference(void)
 {
     char dir[256];
-    qzt_tmpdir(dir, sizeof dir, "pipe_rtn");
-    qz_error err = {0};
-    qz_model *m = open_tiny(dir, &err);
-    CHECK(m, "%s", err.msg);
+    qz_model *m = open_tiny(dir, sizeof dir, "pipe_rtn");
     if (!m) return;
+    qz_error err = {0};
     int32_t ids[NS * T];
     random_ids(ids, NS * T, 7);
     recorder ignored = recorder_alloc();
@@ -217,8 +221,7 @@ static void test_unobserved_method_matches_reference(void)
     check_close_arrays("final hidden state", x_got, x_want, NS * T * 32);
     for (int k = 0; k < QZ_SITE_COUNT; k++) free(ignored.log[k]);
     free(x_got), free(x_want);
-    qz_model_free(m);
-    qzt_rmdir(dir);
+    close_tiny(m, dir);
 }
 
 static void test_true_sequential_matches_reference(void) { compare_with_reference(1, 0); }
@@ -229,11 +232,9 @@ static void test_one_stage_matches_reference(void) { compare_with_reference(0, 0
 static void test_forward_thread_count_independent(void)
 {
     char dir[256];
-    qzt_tmpdir(dir, sizeof dir, "pipe_threads");
-    qz_error err = {0};
-    qz_model *m = open_tiny(dir, &err);
-    CHECK(m, "%s", err.msg);
+    qz_model *m = open_tiny(dir, sizeof dir, "pipe_threads");
     if (!m) return;
+    qz_error err = {0};
     enum { W = 3, L = 200 };
     int32_t *ids = malloc(sizeof(int32_t) * W * L);
     random_ids(ids, W * L, 6);
@@ -248,8 +249,7 @@ static void test_forward_thread_count_independent(void)
     CHECK(memcmp(x1, x3, sizeof(float) * W * L * 32) == 0, "hidden states differ between 1 and 3 threads");
     CHECK(r1.mean_nll == r3.mean_nll && r1.mean_nll > 0, "mean NLL %.17g vs %.17g", r1.mean_nll, r3.mean_nll);
     free(ids), free(x1), free(x3);
-    qz_model_free(m);
-    qzt_rmdir(dir);
+    close_tiny(m, dir);
 }
 
 int main(void)
