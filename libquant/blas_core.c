@@ -29,6 +29,7 @@ extern char **environ;
 
 #define ENV_SETTING "QZ_BLAS_CORETYPE"
 #define ENV_OPENBLAS "OPENBLAS_CORETYPE"
+#define ENV_TIMEOUT "OPENBLAS_THREAD_TIMEOUT"
 #define ENV_MARKER "QZ_BLAS_REEXEC"
 #define ENV_PROBE "QZ_BLAS_PROBE"
 
@@ -182,6 +183,7 @@ int qz_blas_decide(const char *running, uint32_t cpu, const qz_blas_env *env, qz
         out->reason = "re-executed already";
         return QZ_OK;
     }
+    if (out->mode != QZ_BLAS_KEEP && env->threads > 1 && !env->user_timeout) out->thread_timeout = QZ_BLAS_THREAD_TIMEOUT;
     if (out->mode == QZ_BLAS_FORCE) return decide_force(running, s, env, out, err);
     if (out->mode == QZ_BLAS_KEEP) out->reason = ENV_SETTING "=keep";
     else if (env->user_core) out->reason = ENV_OPENBLAS " set by the user";
@@ -403,21 +405,39 @@ static char **self_argv(char **buf)
     return argv;
 }
 
-/* execv with OPENBLAS_CORETYPE=core and the marker; returns only on failure. */
-static void reexec(const char *core, const char *running, char *why, size_t cap)
+/* An environment variable as it was, to put back after a failed execv. */
+typedef struct { const char *name; int had; char value[64]; } saved_var;
+
+static saved_var save_var(const char *name)
 {
-    char *buf = NULL, user[64] = "";
+    saved_var v = {name, getenv(name) != NULL, ""};
+    if (v.had) snprintf(v.value, sizeof v.value, "%s", getenv(name));
+    return v;
+}
+
+static void restore_var(const saved_var *v)
+{
+    if (v->had) setenv(v->name, v->value, 1);
+    else unsetenv(v->name);
+}
+
+/* execv with OPENBLAS_CORETYPE=core (unless NULL), OPENBLAS_THREAD_TIMEOUT=
+ * timeout (unless NULL) and the marker; returns only on failure. */
+static void reexec(const char *core, const char *timeout, const char *running, char *why, size_t cap)
+{
+    char *buf = NULL;
     char **argv = self_argv(&buf);
-    const char *had = getenv(ENV_OPENBLAS);
-    if (had) snprintf(user, sizeof user, "%s", had);
-    if (argv && setenv(ENV_OPENBLAS, core, 1) == 0 && setenv(ENV_MARKER, running, 1) == 0) {
+    saved_var had_core = save_var(ENV_OPENBLAS), had_timeout = save_var(ENV_TIMEOUT);
+    if (argv && (!core || setenv(ENV_OPENBLAS, core, 1) == 0) && (!timeout || setenv(ENV_TIMEOUT, timeout, 1) == 0) &&
+        setenv(ENV_MARKER, running, 1) == 0) {
         fflush(NULL);
         execv("/proc/self/exe", argv);
     }
-    snprintf(why, cap, "cannot re-execute with %s: %s", core, argv ? strerror(errno) : "no /proc/self/cmdline");
+    snprintf(why, cap, "cannot re-execute with %s: %s", core ? core : ENV_TIMEOUT,
+             argv ? strerror(errno) : "no /proc/self/cmdline");
     unsetenv(ENV_MARKER);
-    if (had) setenv(ENV_OPENBLAS, user, 1);
-    else unsetenv(ENV_OPENBLAS);
+    restore_var(&had_core);
+    restore_var(&had_timeout);
     free(argv);
     free(buf);
 }
@@ -450,19 +470,34 @@ int qz_blas_core_start(qz_error *err)
     char marker[64] = "";
     if (getenv(ENV_MARKER)) snprintf(marker, sizeof marker, "%s", getenv(ENV_MARKER));
     unsetenv(ENV_MARKER); /* a qz tool this one starts decides for itself */
-    qz_blas_env env = {getenv(ENV_SETTING), getenv(ENV_OPENBLAS), *marker ? marker : NULL, dynamic_arch()};
+    qz_blas_env env = {getenv(ENV_SETTING), getenv(ENV_OPENBLAS), *marker ? marker : NULL, dynamic_arch(),
+                       getenv(ENV_TIMEOUT), openblas_get_num_threads()};
     qz_blas_choice ch;
     int rc = qz_blas_decide(running, qz_cpu_features(), &env, &ch, err);
     if (rc) return rc;
-    if (*marker) {
+    if (*marker && strcasecmp(marker, running) != 0) {
         char why[128];
         snprintf(why, sizeof why, "re-executed from %s, the core OpenBLAS picked", marker);
         set_state(ch.mode, marker, "switched", why);
         return QZ_OK;
     }
+    if (*marker) { /* for the timeout alone: why the core stayed, as decided before the re-exec */
+        qz_blas_env before = env;
+        before.reexec_from = before.user_timeout = NULL;
+        qz_blas_choice first;
+        char why[256];
+        if ((rc = qz_blas_decide(running, qz_cpu_features(), &before, &first, err))) return rc;
+        snprintf(why, sizeof why, "%s; re-executed with " ENV_TIMEOUT "=%s",
+                 first.n_candidates ? "no better core loaded and passed the self-check" : first.reason,
+                 env.user_timeout ? env.user_timeout : "?");
+        set_state(ch.mode, running, "kept", why);
+        return QZ_OK;
+    }
     char why[256] = "";
     const char *use = ch.n_candidates ? first_usable(ch.candidates, ch.n_candidates, why, sizeof why) : NULL;
-    if (use) reexec(use, running, why, sizeof why);
+    if (ch.mode == QZ_BLAS_FORCE && ch.n_candidates && !use)
+        return qz_fail(err, QZ_EINPUT, ENV_SETTING "=%s: %s", ch.candidates[0], why);
+    if (use || ch.thread_timeout) reexec(use, ch.thread_timeout, running, why, sizeof why);
     if (ch.mode == QZ_BLAS_FORCE && ch.n_candidates)
         return qz_fail(err, QZ_EINPUT, ENV_SETTING "=%s: %s", ch.candidates[0], why);
     set_state(ch.mode, running, "kept", *why ? why : ch.reason);
@@ -490,6 +525,7 @@ cJSON *qz_blas_core_json(void)
     cJSON_AddStringToObject(j, "core", running);
     cJSON_AddStringToObject(j, "detected", state.started ? state.detected : running);
     cJSON_AddNumberToObject(j, "threads", openblas_get_num_threads());
+    cJSON_AddStringToObject(j, "thread_timeout", getenv(ENV_TIMEOUT) ? getenv(ENV_TIMEOUT) : "default");
     cJSON_AddStringToObject(j, "cpu", qz_cpu_feature_names(qz_cpu_features(), cpu, sizeof cpu));
     cJSON_AddStringToObject(j, "selection", state.started ? qz_blas_mode_name(state.mode) : "none");
     cJSON_AddStringToObject(j, "action", state.started ? state.action : "kept");

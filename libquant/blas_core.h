@@ -18,11 +18,21 @@
  *   process execv()s /proc/self/exe with the same arguments,
  *   OPENBLAS_CORETYPE set and a marker (QZ_BLAS_REEXEC) so it never loops.
  *
+ * The same re-exec sets OPENBLAS_THREAD_TIMEOUT (also read only at load)
+ * when OpenBLAS runs more than one thread and the user did not set it:
+ * OpenBLAS's idle threads spin on sched_yield for 2^28 TSC cycles (about
+ * 0.1 s) after each call, so while qz's own worker threads run (attention,
+ * the NLL) the spinners take a share of the cores from them; at 2^16
+ * cycles (tens of microseconds) they bridge back-to-back BLAS calls and
+ * sleep through the rest (qz-eval 10% faster on 2 cores). When the running
+ * core is already the best, the process re-executes for this alone.
+ *
  * QZ_BLAS_CORETYPE controls it: auto (default), keep (never re-execute),
  * or a core name (force it; an error when this OpenBLAS lacks it or it
- * fails the self-check). In auto mode a user's own OPENBLAS_CORETYPE is
- * respected. Linux only (/proc/self/exe); elsewhere, and on CPUs without
- * AVX, nothing is changed. docs/performance.md "BLAS kernels".
+ * fails the self-check). In auto mode a user's own OPENBLAS_CORETYPE and
+ * OPENBLAS_THREAD_TIMEOUT are respected. Linux only (/proc/self/exe);
+ * elsewhere, and on CPUs without AVX, nothing is changed.
+ * docs/performance.md "BLAS kernels".
  */
 #ifndef QZ_BLAS_CORE_H
 #define QZ_BLAS_CORE_H
@@ -62,7 +72,13 @@ typedef struct qz_blas_env {
     const char *user_core;   /* OPENBLAS_CORETYPE, or NULL */
     const char *reexec_from; /* QZ_BLAS_REEXEC: the core before qz re-executed, or NULL */
     int dynamic_arch;        /* openblas_get_config() lists DYNAMIC_ARCH */
+    const char *user_timeout; /* OPENBLAS_THREAD_TIMEOUT, or NULL */
+    int threads;             /* openblas_get_num_threads() */
 } qz_blas_env;
+
+/* The OPENBLAS_THREAD_TIMEOUT qz sets (log2 of TSC cycles; OpenBLAS's own
+ * default is 28). */
+#define QZ_BLAS_THREAD_TIMEOUT "16"
 
 #define QZ_BLAS_MAX_CANDIDATES 5
 typedef struct qz_blas_choice {
@@ -70,12 +86,15 @@ typedef struct qz_blas_choice {
     /* Cores to try, most preferred first (static names); 0: keep running. */
     const char *candidates[QZ_BLAS_MAX_CANDIDATES];
     int n_candidates;
+    const char *thread_timeout; /* OPENBLAS_THREAD_TIMEOUT to re-execute with (static), or NULL */
     const char *reason; /* static: why */
 } qz_blas_choice;
 
 /* The pure decision: running core (openblas_get_corename()), CPU features
- * and environment -> the cores to try. Auto mode offers only cores ranked
- * above the running one that the CPU supports. Errors (QZ_EINPUT): a
+ * and environment -> the cores to try, and the thread timeout to set (auto
+ * and forced modes, more than one thread, none set by the user; never
+ * after a re-exec). Auto mode offers only cores ranked above the running
+ * one that the CPU supports. Errors (QZ_EINPUT): a
  * QZ_BLAS_CORETYPE that is neither auto, keep nor a core name qz knows;
  * a forced core with an OpenBLAS built without DYNAMIC_ARCH. */
 int qz_blas_decide(const char *running, uint32_t cpu, const qz_blas_env *env, qz_blas_choice *out, qz_error *err);
@@ -108,7 +127,8 @@ int qz_blas_selfcheck(double *worst);
  * QZ_EINTERNAL naming its status. */
 int qz_blas_run_self(const char *const *env_add, int n_add, char *out, size_t cap, qz_error *err);
 
-/* {"library","version","config","core","detected","threads","cpu",
+/* {"library","version","config","core","detected","threads",
+ *  "thread_timeout" (OPENBLAS_THREAD_TIMEOUT, or "default"),"cpu",
  *  "selection","action","reason"} of this process; caller frees. */
 cJSON *qz_blas_core_json(void);
 

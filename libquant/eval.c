@@ -3,6 +3,7 @@
  * i+1 is loaded), then scored chunk by chunk. See eval.h. */
 #include "eval.h"
 
+#include "kernels.h"
 #include "pipeline.h"
 
 #include <math.h>
@@ -88,11 +89,9 @@ typedef struct {
  * reported, not scored as NaN. */
 static int check_logits(const float *logits, int64_t n, int model, int64_t w, qz_error *err)
 {
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(logits[i]))
-            return qz_fail(err, QZ_EINPUT, "%s model: non-finite logit in window %lld (the activations overflow FP32)",
-                           model ? "base" : "evaluated", (long long)w);
-    return QZ_OK;
+    if (qz_first_nonfinite(logits, n) < 0) return QZ_OK;
+    return qz_fail(err, QZ_EINPUT, "%s model: non-finite logit in window %lld (the activations overflow FP32)",
+                   model ? "base" : "evaluated", (long long)w);
 }
 
 /* Window w (tokens tok, its hidden states at row offset off of each x) chunk by chunk. */

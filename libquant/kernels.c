@@ -66,10 +66,10 @@ static void *worker_main(void *p)
     return NULL;
 }
 
-void qz_parallel_for(int64_t n_tasks, int max_workers, qz_task_fn fn, void *ctx)
+void qz_parallel_for(int64_t n_tasks, int workers, qz_task_fn fn, void *ctx)
 {
     task_queue q = {fn, ctx, n_tasks, 0};
-    int n = qz_threads() < max_workers ? qz_threads() : max_workers;
+    int n = workers < 1 ? 1 : workers > QZ_MAX_THREADS ? QZ_MAX_THREADS : workers;
     if (n > n_tasks) n = (int)(n_tasks > 0 ? n_tasks : 1);
     pthread_t tid[QZ_MAX_THREADS];
     worker_arg args[QZ_MAX_THREADS];
@@ -80,6 +80,43 @@ void qz_parallel_for(int64_t n_tasks, int max_workers, qz_task_fn fn, void *ctx)
     }
     drain(&q, 0);
     for (int w = 1; w < started; w++) pthread_join(tid[w], NULL);
+}
+
+/* ------------------------------------------------------------------ spans */
+
+/* The elementwise passes below are memory-bound and take a fraction of a
+ * millisecond at real shapes, so they are split into one contiguous span
+ * per worker only when each span has at least SPAN_MIN_FLOATS (256 KiB);
+ * smaller ones run on the caller. Every element or row is computed by the
+ * same code whatever the split, so the bytes do not depend on it. */
+#define SPAN_MIN_FLOATS 65536
+
+typedef void (*span_fn)(void *ctx, int64_t begin, int64_t end);
+typedef struct {
+    span_fn fn;
+    void *ctx;
+    int64_t n, per;
+} span_job;
+
+static void span_task(void *ctx, int64_t task, int worker)
+{
+    (void)worker;
+    const span_job *j = ctx;
+    int64_t b = task * j->per, e = b + j->per < j->n ? b + j->per : j->n;
+    j->fn(j->ctx, b, e);
+}
+
+/* fn over [0, n) units of unit_floats floats each. */
+static void parallel_spans(int64_t n, int64_t unit_floats, span_fn fn, void *ctx)
+{
+    int64_t tasks = n * unit_floats / SPAN_MIN_FLOATS, workers = qz_threads();
+    if (tasks > workers) tasks = workers;
+    if (tasks <= 1) {
+        fn(ctx, 0, n);
+        return;
+    }
+    span_job j = {fn, ctx, n, (n + tasks - 1) / tasks};
+    qz_parallel_for(tasks, (int)tasks, span_task, &j);
 }
 
 /* ------------------------------------------------------------ elementwise */
@@ -111,9 +148,23 @@ QZ_CLONES void qz_exp_nonpos_row(float *x, int64_t n)
     for (int64_t i = 0; i < n; i++) x[i] = exp_nonpos(x[i]);
 }
 
-QZ_CLONES void qz_add(float *x, const float *y, int64_t n)
+typedef struct {
+    float *x;
+    const float *y;
+} add_args;
+
+QZ_CLONES static void add_span(void *ctx, int64_t b, int64_t e)
 {
-    for (int64_t i = 0; i < n; i++) x[i] += y[i];
+    const add_args *a = ctx;
+    float *x = a->x;
+    const float *y = a->y;
+    for (int64_t i = b; i < e; i++) x[i] += y[i];
+}
+
+void qz_add(float *x, const float *y, int64_t n)
+{
+    add_args a = {x, y};
+    parallel_spans(n, 1, add_span, &a);
 }
 
 /* A NaN or Inf has every exponent bit set: tested on the bits, a chunk of
@@ -155,15 +206,32 @@ static inline double sumsq_lanes(const float *x, int64_t n)
     return s;
 }
 
-QZ_CLONES void qz_rmsnorm_rstd(float *y, float *rstd, const float *x, const float *w, int64_t n, int64_t dim, double eps)
+typedef struct {
+    float *y, *rstd;
+    const float *x, *w;
+    int64_t dim;
+    double eps;
+} rmsnorm_args;
+
+QZ_CLONES static void rmsnorm_span(void *ctx, int64_t b, int64_t e)
 {
-    for (int64_t r = 0; r < n; r++) {
+    const rmsnorm_args *a = ctx;
+    const float *x = a->x, *w = a->w;
+    float *y = a->y, *rstd = a->rstd;
+    int64_t dim = a->dim;
+    for (int64_t r = b; r < e; r++) {
         const float *xr = x + r * dim;
-        float inv = (float)(1.0 / sqrt(sumsq_lanes(xr, dim) / (double)dim + eps));
+        float inv = (float)(1.0 / sqrt(sumsq_lanes(xr, dim) / (double)dim + a->eps));
         if (rstd) rstd[r] = inv;
         float *yr = y + r * dim;
         for (int64_t i = 0; i < dim; i++) yr[i] = w[i] * (xr[i] * inv);
     }
+}
+
+void qz_rmsnorm_rstd(float *y, float *rstd, const float *x, const float *w, int64_t n, int64_t dim, double eps)
+{
+    rmsnorm_args a = {y, rstd, x, w, dim, eps};
+    parallel_spans(n, dim, rmsnorm_span, &a);
 }
 
 void qz_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t dim, double eps)
@@ -184,13 +252,22 @@ void qz_rmsnorm_ref(float *y, const float *x, const float *w, int64_t n, int64_t
 
 /* silu(g) = g sigmoid(g), sigmoid from e = exp(-|g|) <= 1 so that the
  * polynomial exp serves: sigmoid = 1/(1+e) for g >= 0, e/(1+e) below. */
-QZ_CLONES void qz_swiglu(float *g, const float *up, int64_t n)
+QZ_CLONES static void swiglu_span(void *ctx, int64_t b, int64_t e)
 {
-    for (int64_t i = 0; i < n; i++) {
-        float x = g[i], e = exp_nonpos(-fabsf(x));
-        float sig = (x >= 0.0f ? 1.0f : e) / (1.0f + e);
+    const add_args *a = ctx; /* x: g, y: up */
+    float *g = a->x;
+    const float *up = a->y;
+    for (int64_t i = b; i < e; i++) {
+        float x = g[i], ex = exp_nonpos(-fabsf(x));
+        float sig = (x >= 0.0f ? 1.0f : ex) / (1.0f + ex);
         g[i] = x * sig * up[i];
     }
+}
+
+void qz_swiglu(float *g, const float *up, int64_t n)
+{
+    add_args a = {g, up};
+    parallel_spans(n, 1, swiglu_span, &a);
 }
 
 void qz_swiglu_ref(float *g, const float *up, int64_t n)
@@ -198,11 +275,19 @@ void qz_swiglu_ref(float *g, const float *up, int64_t n)
     for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * up[i];
 }
 
-QZ_CLONES void qz_rope(float *x, int64_t n_seq, int64_t T, int64_t n_heads, int64_t hd, const float *cs, const float *sn)
+typedef struct {
+    float *x;
+    int64_t T, n_heads, hd;
+    const float *cs, *sn;
+} rope_args;
+
+QZ_CLONES static void rope_span(void *ctx, int64_t rb, int64_t re)
 {
-    int64_t half = hd / 2;
-    for (int64_t r = 0; r < n_seq * T; r++) {
-        const float *c = cs + (r % T) * half, *s = sn + (r % T) * half;
+    const rope_args *p = ctx;
+    float *x = p->x;
+    int64_t T = p->T, n_heads = p->n_heads, hd = p->hd, half = hd / 2;
+    for (int64_t r = rb; r < re; r++) {
+        const float *c = p->cs + (r % T) * half, *s = p->sn + (r % T) * half;
         for (int64_t h = 0; h < n_heads; h++) {
             float *a = x + (r * n_heads + h) * hd, *b = a + half;
             for (int64_t i = 0; i < half; i++) {
@@ -212,6 +297,12 @@ QZ_CLONES void qz_rope(float *x, int64_t n_seq, int64_t T, int64_t n_heads, int6
             }
         }
     }
+}
+
+void qz_rope(float *x, int64_t n_seq, int64_t T, int64_t n_heads, int64_t hd, const float *cs, const float *sn)
+{
+    rope_args a = {x, T, n_heads, hd, cs, sn};
+    parallel_spans(n_seq * T, n_heads * hd, rope_span, &a);
 }
 
 void qz_rope_ref(float *x, int64_t n_seq, int64_t T, int64_t n_heads, int64_t hd, const float *cs, const float *sn)
@@ -297,7 +388,7 @@ static void nll_task(void *ctx, int64_t task, int worker)
 void qz_nll_rows(const float *logits, int64_t n, int64_t vocab, const int32_t *next, double *nll)
 {
     nll_ctx c = {logits, n, vocab, next, nll};
-    qz_parallel_for((n + NLL_ROWS_PER_TASK - 1) / NLL_ROWS_PER_TASK, QZ_MAX_THREADS, nll_task, &c);
+    qz_parallel_for((n + NLL_ROWS_PER_TASK - 1) / NLL_ROWS_PER_TASK, qz_threads(), nll_task, &c);
 }
 
 /* -------------------------------------------------------------- attention */
@@ -429,10 +520,11 @@ void qz_attention(const qz_attn_shape *sh, const float *q, const float *k, const
 {
     QZ_ASSERT(sh->n_heads % sh->n_kv == 0 && workers >= 1);
     attn_ctx c = {sh, q, k, v, out, work, (sh->T + QZ_ATTN_TILE - 1) / QZ_ATTN_TILE, (float)(1.0 / sqrt((double)sh->hd))};
-    /* The workers run the tiles' sgemms themselves: OpenBLAS single-threaded meanwhile. */
-    int blas = openblas_get_num_threads();
+    /* The workers run the tiles' sgemms themselves: OpenBLAS single-threaded
+     * meanwhile. Their count is taken first, as qz_threads() may follow BLAS. */
+    int n = qz_threads() < workers ? qz_threads() : workers, blas = openblas_get_num_threads();
     openblas_set_num_threads(1);
-    qz_parallel_for(sh->n_seq * sh->n_kv * c.n_qt, workers, attn_task, &c);
+    qz_parallel_for(sh->n_seq * sh->n_kv * c.n_qt, n, attn_task, &c);
     openblas_set_num_threads(blas);
 }
 

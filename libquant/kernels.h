@@ -8,11 +8,12 @@
  * multiversioning); they differ from the references only in the order of
  * floating-point sums (tolerances in test_kernels.c).
  *
- * Threads: qz_parallel_for runs independent tasks on qz_threads() workers.
- * A task's result never depends on which worker ran it or on how many
- * workers there are (each task writes only its own outputs, reductions are
- * done afterwards in a fixed order), so outputs are byte-identical for every
- * thread count.
+ * Threads: qz_parallel_for runs independent tasks on worker threads
+ * (attention tiles, NLL rows, and spans of the elementwise kernels when
+ * they are large enough to pay for a thread). A task's result never depends
+ * on which worker ran it or on how many workers there are (each task writes
+ * only its own outputs, reductions are done afterwards in a fixed order), so
+ * outputs are byte-identical for every thread count.
  */
 #ifndef QZ_KERNELS_H
 #define QZ_KERNELS_H
@@ -30,11 +31,11 @@ int qz_threads(void);
 void qz_set_threads(int n);
 
 /* Calls fn(ctx, task, worker) for task in [0, n_tasks), each exactly once,
- * on up to min(qz_threads(), max_workers) threads (the caller's included);
- * worker, below that count, names the caller's per-worker scratch. Returns
- * when all are done. */
+ * on min(workers, n_tasks) threads (the caller's included; workers is
+ * clamped to [1, QZ_MAX_THREADS]); worker, below that count, names the
+ * caller's per-worker scratch. Returns when all are done. */
 typedef void (*qz_task_fn)(void *ctx, int64_t task, int worker);
-void qz_parallel_for(int64_t n_tasks, int max_workers, qz_task_fn fn, void *ctx);
+void qz_parallel_for(int64_t n_tasks, int workers, qz_task_fn fn, void *ctx);
 
 /* ------------------------------------------------------------ elementwise */
 

@@ -3,12 +3,13 @@
 # "blas" object of every tool's --json, QZ_BLAS_CORETYPE=auto|keep|NAME, a
 # user's own OPENBLAS_CORETYPE, and the re-exec path (forced to a core other
 # than the one OpenBLAS picked, so that it runs on any x86_64 CPU): same
-# arguments, same result, one re-exec, errors after it still one line.
-# Every run starts from an environment without OPENBLAS_CORETYPE and
-# QZ_BLAS_CORETYPE, whatever the machine sets.
+# arguments, same result, one re-exec, errors after it still one line; the
+# OPENBLAS_THREAD_TIMEOUT that the same re-exec sets with more than one BLAS
+# thread. Every run starts from an environment without OPENBLAS_CORETYPE,
+# OPENBLAS_THREAD_TIMEOUT and QZ_BLAS_CORETYPE, whatever the machine sets.
 . "$(dirname "$0")/lib.sh"
 
-clean=(env -u OPENBLAS_CORETYPE -u QZ_BLAS_CORETYPE -u QZ_BLAS_REEXEC -u QZ_BLAS_PROBE)
+clean=(env -u OPENBLAS_CORETYPE -u OPENBLAS_THREAD_TIMEOUT -u QZ_BLAS_CORETYPE -u QZ_BLAS_REEXEC -u QZ_BLAS_PROBE)
 # blas_field FILE KEY: a string or number field of the "blas" object.
 blas_field() { grep -o '"blas":{[^}]*}' "$1" | sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p"; }
 
@@ -30,7 +31,8 @@ expect_exit blas_empty 2 "QZ_BLAS_CORETYPE is empty" "${clean[@]}" QZ_BLAS_CORET
 picked=$(blas_field "$TMP/keep.json" core)
 if [ -n "$picked" ] && [ "$(blas_field "$TMP/keep.json" library)" = OpenBLAS ] &&
    [ -n "$(blas_field "$TMP/keep.json" version)" ] && [ "$(blas_field "$TMP/keep.json" threads)" -ge 1 ] &&
-   [ "$(blas_field "$TMP/keep.json" action)" = kept ] && [ "$(blas_field "$TMP/keep.json" detected)" = "$picked" ]; then
+   [ "$(blas_field "$TMP/keep.json" action)" = kept ] && [ "$(blas_field "$TMP/keep.json" detected)" = "$picked" ] &&
+   [ "$(blas_field "$TMP/keep.json" thread_timeout)" = default ]; then
   pass blas_keep
 else fail blas_keep "$(cat "$TMP/keep.json" "$TMP/keep.err" | head -c 600)"; fi
 ppl_keep=$(json_num "$TMP/keep.json" ppl)
@@ -76,9 +78,29 @@ core=$(blas_field "$TMP/auto.json" core)
 case "$(blas_field "$TMP/auto.json" action)" in
   switched) [ "$(blas_field "$TMP/auto.json" detected)" = "$picked" ] && [ "$core" != "$picked" ] &&
               [ "$(QZ_BLAS_PROBE=1 OPENBLAS_CORETYPE=$core "$BIN"/qz-eval | cut -d' ' -f1,2)" = "$core 1" ] ;;
-  kept) [ "$core" = "$picked" ] && grep -q '"reason":"\(running core is the best\|.*has no\|.*failed the\)' "$TMP/auto.json" ;;
+  kept) [ "$core" = "$picked" ] &&
+          grep -q '"reason":"\(running core is the best\|.*has no\|.*failed the\|no better core loaded\)' "$TMP/auto.json" ;;
   *) false ;;
 esac && pass blas_auto || fail blas_auto "$(cat "$TMP/auto.json" "$TMP/auto.err" | head -c 600)"
+
+# The thread timeout: with 2 BLAS threads auto re-executes once with
+# OPENBLAS_THREAD_TIMEOUT=16 (the same job, the same result); never over the
+# user's own value, with one thread or with keep.
+"${clean[@]}" OPENBLAS_NUM_THREADS=2 "${EVAL[@]}" >"$TMP/to.json" 2>"$TMP/to.err"
+if [ "$(blas_field "$TMP/to.json" thread_timeout)" = 16 ] && [ "$(blas_field "$TMP/to.json" threads)" = 2 ] &&
+   grep -q '"reason":"[^"]*; re-executed with OPENBLAS_THREAD_TIMEOUT=16"' "$TMP/to.json" && [ ! -s "$TMP/to.err" ] &&
+   [ "$(json_num "$TMP/to.json" tokens)" = "$(json_num "$TMP/keep.json" tokens)" ] &&
+   close_rel "$(json_num "$TMP/to.json" ppl)" "$ppl_keep" 1e-4; then
+  pass blas_thread_timeout_reexec
+else fail blas_thread_timeout_reexec "$(cat "$TMP/to.json" "$TMP/to.err" | head -c 600)"; fi
+"${clean[@]}" OPENBLAS_NUM_THREADS=2 OPENBLAS_THREAD_TIMEOUT=20 "${EVAL[@]}" >"$TMP/to_user.json" 2>&1
+"${clean[@]}" OPENBLAS_NUM_THREADS=1 "${EVAL[@]}" >"$TMP/to_one.json" 2>&1
+"${clean[@]}" OPENBLAS_NUM_THREADS=2 QZ_BLAS_CORETYPE=keep "${EVAL[@]}" >"$TMP/to_keep.json" 2>&1
+if [ "$(blas_field "$TMP/to_user.json" thread_timeout)" = 20 ] && ! grep -q 're-executed with' "$TMP/to_user.json" &&
+   [ "$(blas_field "$TMP/to_one.json" thread_timeout)" = default ] &&
+   [ "$(blas_field "$TMP/to_keep.json" thread_timeout)" = default ]; then
+  pass blas_thread_timeout_respected
+else fail blas_thread_timeout_respected "$(head -c 300 "$TMP/to_user.json") | $(head -c 300 "$TMP/to_one.json") | $(head -c 300 "$TMP/to_keep.json")"; fi
 
 # Every tool's --json carries the object (eval --info, gptq, prune, smooth, awq).
 CAL=(--calib "$TXT" --nsamples 2 --seqlen 64 --quiet --json)

@@ -1,5 +1,6 @@
 /* test_blas_core.c - the OpenBLAS core decision (qz_blas_decide) on a table
- * of (running core, CPU features, environment) -> cores to try, worked out
+ * of (running core, CPU features, environment) -> cores to try and the
+ * thread timeout to set, worked out
  * by hand from OpenBLAS's core requirements; the feature names; the
  * sgemm/ssyrk self-check on the running core. The re-exec itself runs in
  * tests/cli/test_blas.sh. */
@@ -19,48 +20,62 @@ typedef struct {
     qz_blas_mode mode;
     const char *want;       /* candidates, space separated ("" = keep) */
     const char *reason;     /* substring of the reason */
+    const char *timeout;    /* OPENBLAS_THREAD_TIMEOUT to set, NULL: none */
 } decide_case;
+
 
 static const decide_case cases[] = {
     /* The machine: AVX-512 + BF16/FP16/VNNI + AMX, OpenBLAS 0.3.21 falls back to Prescott. */
-    {"Prescott", SPR_CPU, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "SapphireRapids Cooperlake SkylakeX Haswell Sandybridge", "better"},
-    {"Prescott", CPX_CPU, {"auto", NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "Cooperlake SkylakeX Haswell Sandybridge", "better"},
-    {"Prescott", SKX_CPU, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "SkylakeX Haswell Sandybridge", "better"},
+    {"Prescott", SPR_CPU, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "SapphireRapids Cooperlake SkylakeX Haswell Sandybridge", "better", NULL},
+    {"Prescott", CPX_CPU, {"auto", NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "Cooperlake SkylakeX Haswell Sandybridge", "better", NULL},
+    {"Prescott", SKX_CPU, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "SkylakeX Haswell Sandybridge", "better", NULL},
     /* AVX-512 without BW/DQ/VL (Xeon Phi) is not SkylakeX. */
-    {"Prescott", AVX2_CPU | QZ_CPU_AVX512F, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "Haswell Sandybridge", "better"},
+    {"Prescott", AVX2_CPU | QZ_CPU_AVX512F, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "Haswell Sandybridge", "better", NULL},
     /* BF16 without the AVX-512 base is no Cooperlake. */
-    {"Nehalem", AVX2_CPU | QZ_CPU_AVX512_BF16, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "Haswell Sandybridge", "better"},
-    {"Sandybridge", SKX_CPU, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "SkylakeX Haswell", "better"},
+    {"Nehalem", AVX2_CPU | QZ_CPU_AVX512_BF16, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "Haswell Sandybridge", "better", NULL},
+    {"Sandybridge", SKX_CPU, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "SkylakeX Haswell", "better", NULL},
     /* Only cores ranked above the running one. */
-    {"Haswell", CPX_CPU, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "Cooperlake SkylakeX", "better"},
-    {"Zen", SKX_CPU, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "SkylakeX", "better"},
-    {"SkylakeX", CPX_CPU, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "Cooperlake", "better"},
+    {"Haswell", CPX_CPU, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "Cooperlake SkylakeX", "better", NULL},
+    {"Zen", SKX_CPU, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "SkylakeX", "better", NULL},
+    {"SkylakeX", CPX_CPU, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "Cooperlake", "better", NULL},
     /* Already the best: Zen and Haswell run the same AVX2 kernels. */
-    {"Zen", AVX2_CPU, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "best"},
-    {"Haswell", AVX2_CPU, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "best"},
-    {"Cooperlake", CPX_CPU, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "best"},
-    {"SkylakeX", SKX_CPU, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "best"},
-    {"Prescott", 0, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "best"},
+    {"Zen", AVX2_CPU, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "best", NULL},
+    {"Haswell", AVX2_CPU, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "best", NULL},
+    {"Cooperlake", CPX_CPU, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "best", NULL},
+    {"SkylakeX", SKX_CPU, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "best", NULL},
+    {"Prescott", 0, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "best", NULL},
     /* A core above what the CPU supports (user's or OpenBLAS's choice) is never lowered. */
-    {"SkylakeX", AVX2_CPU, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "best"},
+    {"SkylakeX", AVX2_CPU, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "best", NULL},
     /* The running core's name matches in any case. */
-    {"prescott", AVX2_CPU, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "Haswell Sandybridge", "better"},
+    {"prescott", AVX2_CPU, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "Haswell Sandybridge", "better", NULL},
     /* Nothing to do: the user chose, keep, no DYNAMIC_ARCH, unknown core, re-executed already. */
-    {"Prescott", SPR_CPU, {NULL, "Prescott", NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "OPENBLAS_CORETYPE set by the user"},
-    {"Prescott", SPR_CPU, {"keep", NULL, NULL, 1}, QZ_OK, QZ_BLAS_KEEP, "", "keep"},
-    {"Prescott", SPR_CPU, {NULL, NULL, NULL, 0}, QZ_OK, QZ_BLAS_AUTO, "", "DYNAMIC_ARCH"},
-    {"neoversen1", SPR_CPU, {NULL, NULL, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "not in qz's table"},
-    {"SkylakeX", SPR_CPU, {NULL, NULL, "Prescott", 1}, QZ_OK, QZ_BLAS_AUTO, "", "re-executed"},
-    {"Prescott", SPR_CPU, {"Haswell", NULL, "Cooperlake", 1}, QZ_OK, QZ_BLAS_FORCE, "", "re-executed"},
+    {"Prescott", SPR_CPU, {NULL, "Prescott", NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "OPENBLAS_CORETYPE set by the user", NULL},
+    {"Prescott", SPR_CPU, {"keep", NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_KEEP, "", "keep", NULL},
+    {"Prescott", SPR_CPU, {NULL, NULL, NULL, 0, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "DYNAMIC_ARCH", NULL},
+    {"neoversen1", SPR_CPU, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "not in qz's table", NULL},
+    {"SkylakeX", SPR_CPU, {NULL, NULL, "Prescott", 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "re-executed", NULL},
+    {"Prescott", SPR_CPU, {"Haswell", NULL, "Cooperlake", 1, NULL, 1}, QZ_OK, QZ_BLAS_FORCE, "", "re-executed", NULL},
     /* Forcing: any known name, canonical spelling, even over the user's OPENBLAS_CORETYPE and an older core. */
-    {"Cooperlake", CPX_CPU, {"prescott", NULL, NULL, 1}, QZ_OK, QZ_BLAS_FORCE, "Prescott", "forced"},
-    {"Prescott", 0, {"SKYLAKEX", "Prescott", NULL, 1}, QZ_OK, QZ_BLAS_FORCE, "SkylakeX", "forced"},
-    {"Haswell", AVX2_CPU, {"Haswell", NULL, NULL, 1}, QZ_OK, QZ_BLAS_FORCE, "", "forced core is running"},
-    {"Haswell", AVX2_CPU, {"Haswell", NULL, NULL, 0}, QZ_OK, QZ_BLAS_FORCE, "", "forced core is running"},
+    {"Cooperlake", CPX_CPU, {"prescott", NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_FORCE, "Prescott", "forced", NULL},
+    {"Prescott", 0, {"SKYLAKEX", "Prescott", NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_FORCE, "SkylakeX", "forced", NULL},
+    {"Haswell", AVX2_CPU, {"Haswell", NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_FORCE, "", "forced core is running", NULL},
+    {"Haswell", AVX2_CPU, {"Haswell", NULL, NULL, 0, NULL, 1}, QZ_OK, QZ_BLAS_FORCE, "", "forced core is running", NULL},
     /* Errors: an unknown name, an empty value, forcing without DYNAMIC_ARCH. */
-    {"Haswell", AVX2_CPU, {"Skylake-X", NULL, NULL, 1}, QZ_EINPUT, QZ_BLAS_FORCE, "", ""},
-    {"Haswell", AVX2_CPU, {"", NULL, NULL, 1}, QZ_EINPUT, QZ_BLAS_FORCE, "", ""},
-    {"Haswell", AVX2_CPU, {"SkylakeX", NULL, NULL, 0}, QZ_EINPUT, QZ_BLAS_FORCE, "", ""},
+    {"Haswell", AVX2_CPU, {"Skylake-X", NULL, NULL, 1, NULL, 1}, QZ_EINPUT, QZ_BLAS_FORCE, "", "", NULL},
+    {"Haswell", AVX2_CPU, {"", NULL, NULL, 1, NULL, 1}, QZ_EINPUT, QZ_BLAS_FORCE, "", "", NULL},
+    {"Haswell", AVX2_CPU, {"SkylakeX", NULL, NULL, 0, NULL, 1}, QZ_EINPUT, QZ_BLAS_FORCE, "", "", NULL},
+    /* The thread timeout (the rows above run one thread): set
+     * with more than one thread in auto and forced modes, whatever the core
+     * decision; never over the user's own, with keep, or after a re-exec. */
+    {"Cooperlake", CPX_CPU, {NULL, NULL, NULL, 1, NULL, 2}, QZ_OK, QZ_BLAS_AUTO, "", "best", "16"},
+    {"Prescott", CPX_CPU, {NULL, NULL, NULL, 1, NULL, 4}, QZ_OK, QZ_BLAS_AUTO, "Cooperlake SkylakeX Haswell Sandybridge", "better", "16"},
+    {"Prescott", SPR_CPU, {NULL, "Prescott", NULL, 1, NULL, 2}, QZ_OK, QZ_BLAS_AUTO, "", "set by the user", "16"},
+    {"Prescott", SPR_CPU, {NULL, NULL, NULL, 0, NULL, 2}, QZ_OK, QZ_BLAS_AUTO, "", "DYNAMIC_ARCH", "16"},
+    {"Cooperlake", CPX_CPU, {"prescott", NULL, NULL, 1, NULL, 2}, QZ_OK, QZ_BLAS_FORCE, "Prescott", "forced", "16"},
+    {"Cooperlake", CPX_CPU, {NULL, NULL, NULL, 1, "20", 2}, QZ_OK, QZ_BLAS_AUTO, "", "best", NULL},
+    {"Cooperlake", CPX_CPU, {NULL, NULL, NULL, 1, NULL, 1}, QZ_OK, QZ_BLAS_AUTO, "", "best", NULL},
+    {"Prescott", SPR_CPU, {"keep", NULL, NULL, 1, NULL, 2}, QZ_OK, QZ_BLAS_KEEP, "", "keep", NULL},
+    {"Cooperlake", CPX_CPU, {NULL, NULL, "Cooperlake", 1, NULL, 2}, QZ_OK, QZ_BLAS_AUTO, "", "re-executed", NULL},
 };
 
 static void joined(const qz_blas_choice *ch, char *buf, size_t cap)
@@ -86,6 +101,9 @@ static void test_decide_table(void)
         CHECK(strcmp(got, t->want) == 0, "case %zu (%s): candidates '%s', want '%s'", i, t->running, got, t->want);
         CHECK(ch.mode == t->mode, "case %zu: mode %s, want %s", i, qz_blas_mode_name(ch.mode), qz_blas_mode_name(t->mode));
         CHECK(ch.reason && strstr(ch.reason, t->reason), "case %zu: reason '%s' lacks '%s'", i, ch.reason, t->reason);
+        CHECK(t->timeout ? ch.thread_timeout && strcmp(ch.thread_timeout, t->timeout) == 0 : !ch.thread_timeout,
+              "case %zu: thread timeout %s, want %s", i, ch.thread_timeout ? ch.thread_timeout : "none",
+              t->timeout ? t->timeout : "none");
     }
 }
 
@@ -93,10 +111,10 @@ static void test_error_messages(void)
 {
     qz_blas_choice ch;
     qz_error err = {0};
-    qz_blas_env bad = {"Skylake-X", NULL, NULL, 1};
+    qz_blas_env bad = {"Skylake-X", NULL, NULL, 1, NULL, 1};
     CHECK(qz_blas_decide("Haswell", AVX2_CPU, &bad, &ch, &err) == QZ_EINPUT, "status");
     CHECK(strstr(err.msg, "QZ_BLAS_CORETYPE='Skylake-X'") && strstr(err.msg, "not an OpenBLAS core name"), "msg: %s", err.msg);
-    qz_blas_env fixed = {"SkylakeX", NULL, NULL, 0};
+    qz_blas_env fixed = {"SkylakeX", NULL, NULL, 0, NULL, 1};
     CHECK(qz_blas_decide("Haswell", AVX2_CPU, &fixed, &ch, &err) == QZ_EINPUT, "status");
     CHECK(strstr(err.msg, "without DYNAMIC_ARCH") && strstr(err.msg, "Haswell"), "msg: %s", err.msg);
 }

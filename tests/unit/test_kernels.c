@@ -9,13 +9,20 @@
  * errors of 2 ulp ~ 2.4e-7 add up at most linearly), attention 1e-5 absolute
  * + 1e-5 relative on outputs of size ~1 (a weighted mean over up to 300 keys
  * in float, online rescaling).
+ * The elementwise kernels are split across workers only above 64 Ki floats
+ * (kernels.c), so they are also run at sizes that split, where 1 and 3
+ * threads must give the same bytes and the split must not move a row's
+ * position (RoPE) or its per-row output (RMSNorm's rstd).
  */
 #include "kernels.h"
 #include "qz_common.h"
 #include "qz_test.h"
 #include "rng.h"
 
+#include <cblas.h>
 #include <float.h>
+#include <stdatomic.h>
+#include <time.h>
 
 static void fill(float *x, int64_t n, qz_rng *r, double sd)
 {
@@ -227,6 +234,97 @@ static void test_first_nonfinite_matches_ref(void)
     free(x);
 }
 
+/* Elementwise kernels at sizes that split into spans: the same bytes for
+ * 1 and 3 threads, and still their references (RoPE's positions cross the
+ * span edges: T = 7 does not divide a span). */
+static void test_elementwise_spans(void)
+{
+    int64_t n_seq = 3, T = 7, heads = 9, hd = 64, half = hd / 2, rows = 300, d = 1001;
+    int64_t nr = n_seq * T * 40 * heads * hd, ne = rows * d; /* 40 x the sequences: 483840 floats */
+    qz_rng r;
+    qz_rng_seed(&r, 7);
+    float *a = alloc_f(ne), *b = alloc_f(ne), *w = alloc_f(d), *y1 = alloc_f(ne), *y3 = alloc_f(ne), *yr = alloc_f(ne);
+    float *rs1 = alloc_f(rows), *rs3 = alloc_f(rows);
+    fill(a, ne, &r, 3.0);
+    fill(b, ne, &r, 1.0);
+    fill(w, d, &r, 1.0);
+    qz_set_threads(1);
+    qz_rmsnorm_rstd(y1, rs1, a, w, rows, d, 1e-5);
+    qz_set_threads(3);
+    qz_rmsnorm_rstd(y3, rs3, a, w, rows, d, 1e-5);
+    qz_rmsnorm_ref(yr, a, w, rows, d, 1e-5);
+    CHECK(memcmp(y1, y3, (size_t)ne * sizeof(float)) == 0 && memcmp(rs1, rs3, (size_t)rows * sizeof(float)) == 0,
+          "rmsnorm depends on the thread count");
+    for (int64_t i = 0; i < ne; i++) CHECK_CLOSE(y3[i], yr[i], 0, 1e-6);
+    for (int k = 0; k < 2; k++) { /* add, then swiglu */
+        memcpy(y1, a, (size_t)ne * sizeof(float));
+        memcpy(y3, a, (size_t)ne * sizeof(float));
+        memcpy(yr, a, (size_t)ne * sizeof(float));
+        qz_set_threads(1);
+        k ? qz_swiglu(y1, b, ne) : qz_add(y1, b, ne);
+        qz_set_threads(3);
+        k ? qz_swiglu(y3, b, ne) : qz_add(y3, b, ne);
+        if (k) qz_swiglu_ref(yr, b, ne);
+        else
+            for (int64_t i = 0; i < ne; i++) yr[i] += b[i];
+        CHECK(memcmp(y1, y3, (size_t)ne * sizeof(float)) == 0, "%s depends on the thread count", k ? "swiglu" : "add");
+        int bad = 0;
+        for (int64_t i = 0; i < ne; i++) bad += k ? fabsf(y3[i] - yr[i]) > 1e-30f + 4e-7f * fabsf(yr[i]) : y3[i] != yr[i];
+        CHECK(bad == 0, "%s: %d elements off their reference", k ? "swiglu" : "add", bad);
+    }
+    float *x = alloc_f(nr), *x1 = alloc_f(nr), *x3 = alloc_f(nr), *cs = alloc_f(T * half), *sn = alloc_f(T * half);
+    fill(x, nr, &r, 1.0);
+    for (int64_t p = 0; p < T * half; p++) cs[p] = cosf(0.1f * (float)p), sn[p] = sinf(0.1f * (float)p);
+    memcpy(x1, x, (size_t)nr * sizeof(float));
+    memcpy(x3, x, (size_t)nr * sizeof(float));
+    qz_set_threads(1);
+    qz_rope(x1, n_seq * 40, T, heads, hd, cs, sn);
+    qz_set_threads(3);
+    qz_rope(x3, n_seq * 40, T, heads, hd, cs, sn);
+    qz_set_threads(0);
+    qz_rope_ref(x, n_seq * 40, T, heads, hd, cs, sn);
+    CHECK(memcmp(x1, x3, (size_t)nr * sizeof(float)) == 0 && memcmp(x3, x, (size_t)nr * sizeof(float)) == 0,
+          "rope split across threads differs");
+    free(a), free(b), free(w), free(y1), free(y3), free(yr), free(rs1), free(rs3);
+    free(x), free(x1), free(x3), free(cs), free(sn);
+}
+
+/* qz_parallel_for runs its tasks on exactly the workers asked for, even
+ * when OpenBLAS is single-threaded at the time (as inside qz_attention,
+ * where qz_threads() follows it): each of the 3 tasks waits until all 3
+ * run at once, which fewer threads can never reach (each wait bounded by 10 s). */
+typedef struct {
+    atomic_int arrived;
+    atomic_int met;
+} rendezvous;
+
+static void meet_task(void *ctx, int64_t task, int worker)
+{
+    (void)task, (void)worker;
+    rendezvous *rv = ctx;
+    atomic_fetch_add(&rv->arrived, 1);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        if (atomic_load(&rv->arrived) == 3) {
+            atomic_fetch_add(&rv->met, 1);
+            return;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (t.tv_sec - t0.tv_sec < 10);
+}
+
+static void test_parallel_for_exact_workers(void)
+{
+    int blas = openblas_get_num_threads();
+    qz_set_threads(0);
+    openblas_set_num_threads(1);
+    rendezvous rv = {0, 0};
+    qz_parallel_for(3, 3, meet_task, &rv);
+    openblas_set_num_threads(blas);
+    CHECK(atomic_load(&rv.met) == 3, "%d of 3 tasks ran concurrently", atomic_load(&rv.met));
+}
+
 int main(void)
 {
     QZ_RUN(test_rmsnorm_matches_ref);
@@ -237,5 +335,7 @@ int main(void)
     QZ_RUN(test_attention_first_row_and_nan);
     QZ_RUN(test_exp_row_matches_expf);
     QZ_RUN(test_first_nonfinite_matches_ref);
+    QZ_RUN(test_elementwise_spans);
+    QZ_RUN(test_parallel_for_exact_workers);
     QZ_TEST_EXIT();
 }
