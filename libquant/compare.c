@@ -234,7 +234,7 @@ int qz_cmp_summarize(const qz_token_cmp *tok, int64_t W, int64_t P, int64_t n_to
     }
     double sums[2], ci[2];
     window_means(tok, W, P, pw, sums);
-    qz_ppl_result_set(&r->cand, n_tokens, W, P + 1, sums[1], seconds);
+    qz_ppl_result_set(&r->cand, n_tokens, W, P + 1, P, sums[1], seconds);
     r->base_mean_nll = sums[0] / (double)N;
     r->base_ppl = exp(r->base_mean_nll);
     r->ppl_ratio = exp(r->cand.mean_nll - r->base_mean_nll);
@@ -335,11 +335,20 @@ static int chunk_cache(void *ctx, const qz_eval_chunk *c, qz_error *err)
     return rc;
 }
 
+/* The comparison scores every token after a window's first (its per-token
+ * arrays and the top-k cache are laid out so). */
+static int no_partial_scoring(const qz_ppl_opts *o, qz_error *err)
+{
+    if (o->score_from == 0) return QZ_OK;
+    return qz_fail(err, QZ_EINPUT, "comparing models scores every token of a window; second-half scoring is for the perplexity alone");
+}
+
 int qz_compare_models(qz_model *base, qz_model *cand, const int32_t *tokens, int64_t n_tokens, const qz_cmp_opts *o,
                       qz_cmp_result *r, qz_error *err)
 {
     int64_t W = 0, T = o->eval.seqlen, V = base->cfg.vocab;
-    int rc = qz_eval_windows(n_tokens, &o->eval, &W, err);
+    int rc = no_partial_scoring(&o->eval, err);
+    if (rc == QZ_OK) rc = qz_eval_windows(n_tokens, &o->eval, &W, err);
     if (rc) return rc;
     if (o->cache && (o->top_k < 1 || o->top_k > V))
         return qz_fail(err, QZ_EINPUT, "--top-k %d: must be in [1, %lld] (the vocabulary)", o->top_k, (long long)V);
@@ -386,7 +395,9 @@ int qz_compare_cache(qz_model *cand, const int32_t *tokens, int64_t n_tokens, co
     int64_t W = 0, T = o->eval.seqlen, V = cand->cfg.vocab;
     qz_topk_header h;
     qz_topk_reader *rd = NULL;
-    int rc = qz_topk_reader_open(&rd, o->cache, &h, err);
+    int rc = no_partial_scoring(&o->eval, err);
+    if (rc) return rc;
+    rc = qz_topk_reader_open(&rd, o->cache, &h, err);
     if (rc == QZ_OK) rc = qz_eval_windows(n_tokens, &o->eval, &W, err);
     if (rc == QZ_OK) rc = check_cache(o->cache, &h, tokens, n_tokens, T, W, V, o->top_k, err);
     if (rc) {

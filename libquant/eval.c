@@ -9,9 +9,14 @@
 #include <math.h>
 #include <string.h>
 
+int64_t qz_ppl_score_from(qz_ppl_score s, int64_t seqlen) { return s == QZ_SCORE_SECOND_HALF ? seqlen / 2 : 0; }
+
 int qz_eval_windows(int64_t n_tokens, const qz_ppl_opts *o, int64_t *windows, qz_error *err)
 {
     if (o->seqlen < 2) return qz_fail(err, QZ_EINPUT, "seqlen %lld: must be at least 2", (long long)o->seqlen);
+    if (o->score_from < 0 || o->score_from > o->seqlen - 2)
+        return qz_fail(err, QZ_EINPUT, "scoring from position %lld: a window of %lld has none left to score",
+                       (long long)o->score_from, (long long)o->seqlen);
     int64_t w = n_tokens / o->seqlen;
     if (w == 0)
         return qz_fail(err, QZ_EINPUT, "text has %lld tokens, fewer than one window of %lld (use a longer text or a smaller --seqlen)",
@@ -94,12 +99,13 @@ static int check_logits(const float *logits, int64_t n, int model, int64_t w, qz
                    model ? "base" : "evaluated", (long long)w);
 }
 
-/* Window w (tokens tok, its hidden states at row offset off of each x) chunk by chunk. */
-static int score_window(const chunk_bufs *b, int64_t w, const int32_t *tok, int64_t T, int64_t off, qz_eval_chunk_fn fn,
-                        void *ctx, qz_error *err)
+/* Window w (tokens tok, its hidden states at row offset off of each x) chunk
+ * by chunk, from position first. */
+static int score_window(const chunk_bufs *b, int64_t w, const int32_t *tok, int64_t T, int64_t first, int64_t off,
+                        qz_eval_chunk_fn fn, void *ctx, qz_error *err)
 {
     int rc = QZ_OK;
-    for (int64_t c0 = 0; c0 < T - 1 && rc == QZ_OK; c0 += QZ_EVAL_CHUNK) {
+    for (int64_t c0 = first; c0 < T - 1 && rc == QZ_OK; c0 += QZ_EVAL_CHUNK) {
         qz_eval_chunk c = {w, c0, T - 1 - c0 < QZ_EVAL_CHUNK ? T - 1 - c0 : QZ_EVAL_CHUNK, 0, b->models[0]->cfg.vocab,
                            tok + c0 + 1, {NULL}};
         c.last = c0 + c.n == T - 1;
@@ -145,7 +151,7 @@ int qz_eval_chunks(qz_model *const *models, int n_models, const int32_t *tokens,
         int64_t nb = n_windows - b0 < batch ? n_windows - b0 : batch;
         for (int i = 0; i < n_models && rc == QZ_OK; i++) rc = batch_hidden(models[i], tokens + b0 * T, nb, &rp, b.x[i], err);
         for (int64_t w = b0; w < b0 + nb && rc == QZ_OK; w++) {
-            rc = score_window(&b, w, tokens + w * T, T, (w - b0) * T, fn, ctx, err);
+            rc = score_window(&b, w, tokens + w * T, T, o->score_from, (w - b0) * T, fn, ctx, err);
             report(o, "score", w + 1, n_windows, w + 1, n_windows, rp.t0, (w + 1) * T);
         }
     }
@@ -153,11 +159,12 @@ int qz_eval_chunks(qz_model *const *models, int n_models, const int32_t *tokens,
     return rc;
 }
 
-void qz_ppl_result_set(qz_ppl_result *r, int64_t n_tokens, int64_t windows, int64_t seqlen, double nll_sum, double seconds)
+void qz_ppl_result_set(qz_ppl_result *r, int64_t n_tokens, int64_t windows, int64_t seqlen, int64_t per_window,
+                       double nll_sum, double seconds)
 {
     r->tokens = n_tokens;
     r->windows = windows;
-    r->scored = windows * (seqlen - 1);
+    r->scored = windows * per_window;
     r->mean_nll = nll_sum / (double)r->scored;
     r->ppl = exp(r->mean_nll);
     r->seconds = seconds;
@@ -189,6 +196,6 @@ int qz_eval_ppl(qz_model *m, const int32_t *tokens, int64_t n_tokens, const qz_p
     double t0 = qz_now(), nll = 0;
     rc = qz_eval_chunks(&m, 1, tokens, W, o, add_nll, &nll, err);
     if (rc) return rc;
-    qz_ppl_result_set(r, n_tokens, W, o->seqlen, nll, qz_now() - t0);
+    qz_ppl_result_set(r, n_tokens, W, o->seqlen, o->seqlen - 1 - o->score_from, nll, qz_now() - t0);
     return qz_ppl_check_finite(r->mean_nll, "evaluated", err);
 }

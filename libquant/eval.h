@@ -30,7 +30,17 @@ typedef struct qz_ppl_opts {
     qz_progress_fn progress;
     void *progress_ctx;
     int64_t batch_windows; /* windows resident per model at once; 0 = as many as fit in QZ_EVAL_BATCH_BYTES */
+    int64_t score_from;    /* first position whose next token is scored: 0 = every token after a window's
+                            * first; seqlen/2 = llama.cpp's perplexity (qz_ppl_score_from). The head and
+                            * the log-softmax run only on the scored positions. */
 } qz_ppl_opts;
+
+/* Scoring protocols of qz-eval --score. */
+typedef enum qz_ppl_score { QZ_SCORE_ALL = 0, QZ_SCORE_SECOND_HALF = 1 } qz_ppl_score;
+/* score_from for a protocol and window length: 0, or seqlen/2 (llama.cpp's
+ * perplexity: tokens seqlen/2+1 .. seqlen-1 of each window, each predicted
+ * from at least seqlen/2 tokens). */
+int64_t qz_ppl_score_from(qz_ppl_score s, int64_t seqlen);
 
 /* Hidden-state budget per model when batch_windows is 0. */
 #define QZ_EVAL_BATCH_BYTES ((size_t)256 << 20)
@@ -38,7 +48,7 @@ typedef struct qz_ppl_opts {
 typedef struct qz_ppl_result {
     int64_t tokens;        /* tokens in the text, BOS included */
     int64_t windows;
-    int64_t scored;        /* windows * (seqlen - 1) */
+    int64_t scored;        /* windows * (seqlen - 1 - score_from) */
     double mean_nll;
     double ppl;
     double seconds;
@@ -58,8 +68,9 @@ int qz_eval_hidden(qz_model *m, const int32_t *tokens, int64_t n_windows, const 
 
 int qz_eval_ppl(qz_model *m, const int32_t *tokens, int64_t n_tokens, const qz_ppl_opts *o, qz_ppl_result *r, qz_error *err);
 
-/* Fills r from the sum of NLLs over windows * (seqlen - 1) scored tokens. */
-void qz_ppl_result_set(qz_ppl_result *r, int64_t n_tokens, int64_t windows, int64_t seqlen, double nll_sum, double seconds);
+/* Fills r from the sum of NLLs over windows * per_window scored tokens. */
+void qz_ppl_result_set(qz_ppl_result *r, int64_t n_tokens, int64_t windows, int64_t seqlen, int64_t per_window,
+                       double nll_sum, double seconds);
 /* QZ_EINPUT when a mean NLL (of the model named which) makes a non-finite
  * perplexity: results and their JSON never carry NaN or Inf. */
 int qz_ppl_check_finite(double mean_nll, const char *which, qz_error *err);

@@ -6,7 +6,10 @@
 #
 # With LLAMA_PERPLEXITY=/path/to/llama-perplexity (scripts/build-llama.sh
 # builds one) a last object puts qz-eval and llama.cpp side by side on the
-# same model and text: 16 windows of 512 tokens, $BENCH_THREADS threads.
+# same model and text: 16 windows of 512 tokens, $BENCH_THREADS threads;
+# qz-eval twice, scoring every token (its default) and --score second-half
+# (llama-perplexity's protocol: the same work, the lm_head on half the
+# positions, and the same perplexity).
 #   LLAMA_MODEL  GGUF for llama.cpp (default: the shared SmolLM2-135M Q4_1)
 #   QZ_MODEL     what qz-eval reads (default: LLAMA_MODEL; a GGUF needs the
 #                GGUF reader, else give the same model as a HF directory)
@@ -73,6 +76,23 @@ gptq_run() {
   else echo "null null $(json_str "$(tail -n 1 "$work/gptq.log")")"; fi
 }
 
+# qz_eval_run SCORE: qz-eval --score SCORE on 16 windows of 512 of TEXT;
+# prints "wall_seconds tokens_per_second ppl blas_core error" (JSON values,
+# the error last as gptq_run's).
+qz_eval_run() {
+  local t0 t1 s tps ppl core
+  t0=$(date +%s.%N)
+  if OPENBLAS_NUM_THREADS=$THREADS "$BUILD"/bin/qz-eval "$QZ_MODEL" --text "$TEXT" --seqlen 512 --max-windows 16 --score "$1" \
+       --json >"$work/qz.json" 2>"$work/qz.err"; then
+    t1=$(date +%s.%N)
+    s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    tps=$(sed -n 's/.*"tokens_per_second":\([0-9.]*\).*/\1/p' "$work/qz.json")
+    ppl=$(sed -n 's/.*"ppl":\([0-9.eE+-]*\).*/\1/p' "$work/qz.json")
+    core=$(sed -n 's/.*"blas":{[^}]*"core":"\([^"]*\)".*/\1/p' "$work/qz.json")
+    echo "$s ${tps:-null} ${ppl:-null} $(json_str "$core") null"
+  else echo "null null null null $(json_str "$(head -n 1 "$work/qz.err")")"; fi
+}
+
 vs_llama() {
   LLAMA_MODEL=${LLAMA_MODEL:-$SHARED/models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf}
   QZ_MODEL=${QZ_MODEL:-$LLAMA_MODEL}
@@ -95,18 +115,10 @@ vs_llama() {
   if out=$(llama_run "$llama_in" "$work/llama.log"); then
     read -r l_s l_tps l_ppl <<<"$out"
   else l_err=$(json_str "$(tail -n 1 "$work/llama.log")"); fi
-  echo "bench: qz-eval on the same text" >&2
-  local q_s=null q_tps=null q_ppl=null q_err=null q_blas=null
-  local t0 t1
-  t0=$(date +%s.%N)
-  if OPENBLAS_NUM_THREADS=$THREADS "$BUILD"/bin/qz-eval "$QZ_MODEL" --text "$TEXT" --seqlen 512 --max-windows 16 --json \
-       >"$work/qz.json" 2>"$work/qz.err"; then
-    t1=$(date +%s.%N)
-    q_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-    q_tps=$(sed -n 's/.*"tokens_per_second":\([0-9.]*\).*/\1/p' "$work/qz.json")
-    q_ppl=$(sed -n 's/.*"ppl":\([0-9.eE+-]*\).*/\1/p' "$work/qz.json")
-    q_blas=$(json_str "$(sed -n 's/.*"blas":{[^}]*"core":"\([^"]*\)".*/\1/p' "$work/qz.json")")
-  else q_err=$(json_str "$(head -n 1 "$work/qz.err")"); fi
+  echo "bench: qz-eval on the same text, every token scored and the second halves only" >&2
+  local q_s q_tps q_ppl q_err q_blas h_s h_tps h_ppl h_err h_blas
+  read -r q_s q_tps q_ppl q_blas q_err <<<"$(qz_eval_run all)"
+  read -r h_s h_tps h_ppl h_blas h_err <<<"$(qz_eval_run second-half)"
   local g_s=null g_err=null g_ratio=null t_s=null t_err=null t_ratio=null
   if [ "$quant_s" != null ] && [ "${BENCH_GPTQ:-1}" != 0 ]; then
     echo "bench: qz-gptq --bits 4 --group-size 128 --nsamples 128 --seqlen 512 (minutes)" >&2
@@ -114,17 +126,21 @@ vs_llama() {
     echo "bench: the same with --true-sequential" >&2
     read -r t_s t_ratio t_err <<<"$(gptq_run "$quant_s" --true-sequential)"
   fi
-  local ratio=null
-  if [ "$q_tps" != null ] && [ "$l_tps" != null ]; then
-    ratio=$(awk -v a="$q_tps" -v b="$l_tps" 'BEGIN { printf "%.3f", a / b }')
+  local ratio=null h_ratio=null
+  if [ "$l_tps" != null ]; then
+    [ "$q_tps" != null ] && ratio=$(awk -v a="$q_tps" -v b="$l_tps" 'BEGIN { printf "%.3f", a / b }')
+    [ "$h_tps" != null ] && h_ratio=$(awk -v a="$h_tps" -v b="$l_tps" 'BEGIN { printf "%.3f", a / b }')
   fi
   printf '{\n  "benchmark": "vs_llama_cpp",\n  "text": %s,\n  "windows": 16,\n  "ctx": 512,\n  "threads": %s,\n' \
     "$(json_str "$TEXT")" "$THREADS"
   printf '  "qz": {"model": %s, "wall_seconds": %s, "tokens_per_second": %s, "ppl_all_tokens": %s, "blas_core": %s, "error": %s},\n' \
-    "$(json_str "$QZ_MODEL")" "$q_s" "${q_tps:-null}" "${q_ppl:-null}" "$q_blas" "$q_err"
+    "$(json_str "$QZ_MODEL")" "$q_s" "$q_tps" "$q_ppl" "$q_blas" "$q_err"
+  printf '  "qz_second_half": {"wall_seconds": %s, "tokens_per_second": %s, "ppl_second_half": %s, "error": %s},\n' \
+    "$h_s" "$h_tps" "$h_ppl" "$h_err"
   printf '  "llama_cpp": {"binary": %s, "model": %s, "weights": "%s", "wall_seconds": %s, "tokens_per_second": %s, "ppl_second_half": %s, "error": %s},\n' \
     "$(json_str "$LLAMA_PERPLEXITY")" "$(json_str "$LLAMA_MODEL")" "$llama_type" "$l_s" "$l_tps" "$l_ppl" "$l_err"
-  printf '  "qz_over_llama_tokens_per_second": %s,\n  "llama_quantize_q4_k_m_seconds": %s,\n' "$ratio" "$quant_s"
+  printf '  "qz_over_llama_tokens_per_second": %s,\n  "qz_second_half_over_llama_tokens_per_second": %s,\n' "$ratio" "$h_ratio"
+  printf '  "llama_quantize_q4_k_m_seconds": %s,\n' "$quant_s"
   printf '  "qz_gptq_w4g128_128x512": {"wall_seconds": %s, "over_llama_quantize_q4_k_m": %s, "error": %s},\n' \
     "$g_s" "$g_ratio" "$g_err"
   printf '  "qz_gptq_w4g128_128x512_true_sequential": {"wall_seconds": %s, "over_llama_quantize_q4_k_m": %s, "error": %s}\n}\n' \

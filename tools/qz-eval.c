@@ -28,6 +28,9 @@ static void usage(void)
            "  --text FILE           evaluation text (UTF-8), required\n"
            "  --seqlen N            window length (default: min(2048, max_position_embeddings))\n"
            "  --max-windows K       evaluate only the first K windows (default: all)\n"
+           "  --score S             all (default): every token after a window's first; second-half: only\n"
+           "                        tokens seqlen/2+1 .. seqlen-1 of each window, as llama.cpp's perplexity\n"
+           "                        scores them (the head runs on those positions alone; CPU, one model)\n"
            "  --act-bits B          fake-quantize every decoder linear's input to B bits, dynamic symmetric\n"
            "                        (SmoothQuant's fake_quant; default: off, or the checkpoint's declared scheme;\n"
            "                        0 turns a declared scheme off: the weights alone)\n"
@@ -102,6 +105,7 @@ typedef struct {
     int info; /* --info: inspect MODEL_DIR, do not run it */
     const char *tokenize; /* --tokenize FILE: print its token ids, do not run the model */
     int device, check_cpu, devices; /* --device: -1 cpu, else the CUDA device */
+    qz_ppl_score score;             /* --score */
 } eval_args;
 
 /* --device cpu | cuda | cuda:N */
@@ -180,14 +184,15 @@ static int check_cmp_args(qz_cli *c, const cmp_args *x)
 static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
 {
     enum { O_TEXT = 256, O_SEQLEN, O_MAXW, O_ABITS, O_AGRAN, O_WBITS, O_WGRAN };
-    enum { O_INFO = 0x2000, O_TOKENIZE, O_DEVICE, O_CHECK_CPU, O_DEVICES };
+    enum { O_INFO = 0x2000, O_TOKENIZE, O_DEVICE, O_CHECK_CPU, O_DEVICES, O_SCORE };
     static const struct option opts[] = {{"text", required_argument, 0, O_TEXT}, {"seqlen", required_argument, 0, O_SEQLEN},
                                          {"max-windows", required_argument, 0, O_MAXW}, {"act-bits", required_argument, 0, O_ABITS},
                                          {"act-granularity", required_argument, 0, O_AGRAN},
                                          {"weight-bits", required_argument, 0, O_WBITS},
                                          {"weight-granularity", required_argument, 0, O_WGRAN}, {"info", no_argument, 0, O_INFO},
                                          {"tokenize", required_argument, 0, O_TOKENIZE}, {"device", required_argument, 0, O_DEVICE},
-                                         {"check-cpu", no_argument, 0, O_CHECK_CPU}, {"devices", no_argument, 0, O_DEVICES}, CMP_OPTIONS,
+                                         {"check-cpu", no_argument, 0, O_CHECK_CPU}, {"devices", no_argument, 0, O_DEVICES},
+                                         {"score", required_argument, 0, O_SCORE}, CMP_OPTIONS,
                                          QZ_CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     int64_t v;
     memset(a, 0, sizeof *a);
@@ -204,6 +209,11 @@ static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
         case O_DEVICE: rc = parse_device(c, optarg, &a->device); break;
         case O_CHECK_CPU: a->check_cpu = 1; break;
         case O_DEVICES: a->devices = 1; break;
+        case O_SCORE:
+            if (!strcmp(optarg, "all")) a->score = QZ_SCORE_ALL;
+            else if (!strcmp(optarg, "second-half")) a->score = QZ_SCORE_SECOND_HALF;
+            else rc = qz_cli_usage_error(c, "--score '%s': expected all or second-half", optarg);
+            break;
         case O_SEQLEN: rc = qz_cli_int(c, "--seqlen", optarg, 2, 1 << 20, &a->seqlen); break;
         case O_MAXW: rc = qz_cli_int(c, "--max-windows", optarg, 1, INT64_MAX, &a->max_windows); break;
         case O_ABITS:
@@ -223,6 +233,9 @@ static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
     if (a->check_cpu && a->device < 0) return qz_cli_usage_error(c, "--check-cpu needs --device cuda");
     if (a->device >= 0 && (a->cmp.base || a->cmp.cache || a->info))
         return qz_cli_usage_error(c, "--device cuda runs the perplexity of one model; --base, --top-k-cache and --info run on the CPU");
+    if (a->score == QZ_SCORE_SECOND_HALF && (a->cmp.base || a->cmp.cache || a->device >= 0))
+        return qz_cli_usage_error(c, "--score second-half is for the CPU perplexity of one model (not with --base, --top-k-cache "
+                                     "or --device cuda)");
     if (optind != argc - 1) return qz_cli_usage_error(c, "expected exactly one MODEL_DIR");
     a->model = argv[optind];
     if (a->tokenize && (a->info || a->text || a->cmp.base || a->cmp.cache))
@@ -232,6 +245,8 @@ static int parse_args(qz_cli *c, int argc, char **argv, eval_args *a)
 }
 
 /* The JSON fields of every run, without the closing brace. */
+static const char *score_name(qz_ppl_score s) { return s == QZ_SCORE_SECOND_HALF ? "second-half" : "all"; }
+
 static void print_json_fields(const eval_args *a, const qz_ppl_result *r, int64_t seqlen, const qz_quant_sim *sim)
 {
     printf("{\"model\":");
@@ -239,21 +254,22 @@ static void print_json_fields(const eval_args *a, const qz_ppl_result *r, int64_
     printf(",\"text\":");
     qz_cli_json_string(stdout, a->text);
     qz_cli_json_blas(stdout);
-    printf(",\"tokens\":%lld,\"seqlen\":%lld,\"windows\":%lld,\"scored_tokens\":%lld,\"mean_nll\":%.9g,\"ppl\":%.9g,"
-           "\"seconds\":%.3f,\"tokens_per_second\":%.1f,\"act_bits\":%d,\"act_granularity\":\"%s\",\"weight_bits\":%d,"
+    printf(",\"tokens\":%lld,\"seqlen\":%lld,\"windows\":%lld,\"score\":\"%s\",\"scored_tokens\":%lld,\"mean_nll\":%.9g,"
+           "\"ppl\":%.9g,\"seconds\":%.3f,\"tokens_per_second\":%.1f,\"act_bits\":%d,\"act_granularity\":\"%s\",\"weight_bits\":%d,"
            "\"weight_granularity\":\"%s\"",
-           (long long)r->tokens, (long long)seqlen, (long long)r->windows, (long long)r->scored, r->mean_nll, r->ppl,
-           r->seconds, r->tokens_per_second, sim->act_bits, qz_granularity_name(sim->act_bits ? sim->act_gran : QZ_GRAN_NONE),
+           (long long)r->tokens, (long long)seqlen, (long long)r->windows, score_name(a->score), (long long)r->scored,
+           r->mean_nll, r->ppl, r->seconds, r->tokens_per_second, sim->act_bits, qz_granularity_name(sim->act_bits ? sim->act_gran : QZ_GRAN_NONE),
            sim->weight_bits, qz_granularity_name(sim->weight_bits ? sim->weight_gran : QZ_GRAN_NONE));
 }
 
 static void print_result(const qz_cli *c, const eval_args *a, const qz_ppl_result *r, int64_t seqlen, const qz_quant_sim *sim)
 {
     if (!c->json) {
-        printf("model %s\ntext %s\ntokens %lld, windows %lld x %lld, scored %lld\nmean NLL %.6f\nperplexity %.5f\n"
+        printf("model %s\ntext %s\ntokens %lld, windows %lld x %lld, scored %lld%s\nmean NLL %.6f\nperplexity %.5f\n"
                "%.2f s, %.0f tokens/s\n",
                a->model, a->text, (long long)r->tokens, (long long)r->windows, (long long)seqlen, (long long)r->scored,
-               r->mean_nll, r->ppl, r->seconds, r->tokens_per_second);
+               a->score == QZ_SCORE_SECOND_HALF ? " (the second half of each window)" : "", r->mean_nll, r->ppl, r->seconds,
+               r->tokens_per_second);
         return;
     }
     print_json_fields(a, r, seqlen, sim);
@@ -473,7 +489,7 @@ static int cmp_run(qz_cli *c, const eval_args *a, int read_cache, cmp_inputs *in
     const cmp_args *x = &a->cmp;
     p->seqlen = a->seqlen || !read_cache ? default_seqlen(c, a, in->cand) : in->cache.seqlen;
     int64_t maxw = a->max_windows || !read_cache ? a->max_windows : in->cache.windows;
-    qz_cmp_opts o = {{p->seqlen, maxw, qz_cli_progress, c, x->batch_windows}, x->cache,
+    qz_cmp_opts o = {{p->seqlen, maxw, qz_cli_progress, c, x->batch_windows, 0}, x->cache,
                      (int)(x->top_k ? x->top_k : read_cache ? 0 : QZ_CMP_TOP_K), x->base};
     p->base = read_cache ? in->cache.base : x->base;
     p->sim = &in->cand->sim;
@@ -616,7 +632,8 @@ int main(int argc, char **argv)
     if (rc == QZ_OK) rc = open_model(&a, a.model, 1, &m, &err);
     if (rc == QZ_OK) rc = qz_cli_tokenize_file(a.model, a.text, &ids, &n, &err);
     if (rc == QZ_OK) {
-        qz_ppl_opts o = {default_seqlen(&c, &a, m), a.max_windows, qz_cli_progress, &c, a.cmp.batch_windows};
+        int64_t T = default_seqlen(&c, &a, m);
+        qz_ppl_opts o = {T, a.max_windows, qz_cli_progress, &c, a.cmp.batch_windows, qz_ppl_score_from(a.score, T)};
         c.label = a.model;
         rc = a.device < 0 ? qz_eval_ppl(m, ids, n, &o, &r, &err)
                           : qz_cuda_eval_ppl(m, ids, n, &o, a.device, &r, a.check_cpu ? &chk : NULL, &err);

@@ -455,6 +455,7 @@ int qz_cuda_eval_ppl(qz_model *m, const int32_t *tokens, int64_t n_tokens, const
     qz_cuda *g = NULL;
     qz_cuda_model *gm = NULL;
     int rc = qz_eval_windows(n_tokens, o, &windows, err);
+    if (!rc && o->score_from) rc = qz_fail(err, QZ_EINPUT, "--device cuda scores every token of a window (no second-half scoring)");
     if (!rc) rc = check_ids(m, tokens, windows * o->seqlen, err);
     if (!rc) rc = qz_cuda_open(&g, device, err);
     if (!rc) rc = qz_cuda_model_load(&gm, g, m, o->seqlen, err);
@@ -464,7 +465,7 @@ int qz_cuda_eval_ppl(qz_model *m, const int32_t *tokens, int64_t n_tokens, const
         rc = qz_cuda_model_window(gm, tokens + w * o->seqlen, o->seqlen, NULL, &s, err);
         sum += s;
     }
-    if (!rc) qz_ppl_result_set(r, n_tokens, windows, o->seqlen, sum, qz_now() - t0);
+    if (!rc) qz_ppl_result_set(r, n_tokens, windows, o->seqlen, o->seqlen - 1, sum, qz_now() - t0);
     if (!rc && check) rc = run_check(gm, tokens, windows, o, r->mean_nll, check, err);
     qz_cuda_model_free(gm);
     qz_cuda_close(g);

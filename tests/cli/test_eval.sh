@@ -10,6 +10,9 @@ expect_exit eval_no_args 2 "expected exactly one MODEL_DIR" "$BIN"/qz-eval
 expect_exit eval_bad_flag 2 "try 'qz-eval --help'" "$BIN"/qz-eval x --bogus
 expect_exit eval_bad_seqlen 2 "expected an integer" "$BIN"/qz-eval x --text y --seqlen 1x
 expect_exit eval_missing_dir 2 "not a model directory" "$BIN"/qz-eval "$TMP/nope" --text /dev/null
+expect_exit eval_bad_score 2 "--score 'half': expected all or second-half" "$BIN"/qz-eval x --text y --score half
+expect_exit eval_score_with_base 2 "--score second-half is for the CPU perplexity of one model" \
+  "$BIN"/qz-eval x --text y --score second-half --base z
 
 if ! have_shared; then skip eval_reference "$SHARED not found"; exit 0; fi
 ref=tests/fixtures/ppl_reference.txt

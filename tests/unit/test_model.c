@@ -3,6 +3,7 @@
  * scripts/ref_ppl.py) on token ids, without the tokenizer, and the finiteness
  * check on GGUF tensors after dequantization. */
 #include "eval.h"
+#include "kernels.h"
 #include "qz_test.h"
 
 #include <sys/stat.h>
@@ -109,6 +110,61 @@ static void test_forward_matches_reference(void)
     /* a text shorter than one window */
     o.seqlen = 512;
     CHECK(qz_eval_ppl(m, ids, n, &o, &r1, &err) == QZ_EINPUT && strstr(err.msg, "fewer than one window"), "%s", err.msg);
+    qz_model_free(m);
+}
+
+/* Second-half scoring (llama.cpp's perplexity protocol): the chunks start at
+ * position T/2, their logits are the same bytes as the rows at those
+ * positions when every token is scored, and the perplexity is the mean over
+ * exactly those positions. */
+typedef struct {
+    double nll[2][64];
+    int64_t first_pos[2];
+} pos_nll;
+
+static int keep_pos_nll(void *ctx, const qz_eval_chunk *c, qz_error *err)
+{
+    (void)err;
+    pos_nll *p = ctx;
+    if (c->pos < p->first_pos[c->window]) p->first_pos[c->window] = c->pos;
+    for (int64_t i = 0; i < c->n; i++)
+        p->nll[c->window][c->pos + i] = qz_logsumexp_ref(c->logits[0] + i * c->vocab, c->vocab) - c->logits[0][i * c->vocab + c->next[i]];
+    return QZ_OK;
+}
+
+static void test_score_second_half(void)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/models/stories260K", qzt_shared());
+    qz_model *m = NULL;
+    qz_error err = {0};
+    if (qz_model_open(&m, dir, &err) != 0) SKIP("%s (../shared absent?)", err.msg);
+    int32_t ids[256];
+    int n = 0;
+    double unused;
+    CHECK(read_window_fixture(ids, 256, &n, &unused) == 0 && n == 128, "fixture: %d ids", n);
+    qz_ppl_opts all = {.seqlen = 64}, half = {.seqlen = 64, .score_from = qz_ppl_score_from(QZ_SCORE_SECOND_HALF, 64)};
+    CHECK(half.score_from == 32 && qz_ppl_score_from(QZ_SCORE_ALL, 64) == 0, "score_from %lld", (long long)half.score_from);
+    static pos_nll a, h;
+    a.first_pos[0] = a.first_pos[1] = h.first_pos[0] = h.first_pos[1] = 64;
+    for (int w = 0; w < 2; w++)
+        for (int t = 0; t < 64; t++) h.nll[w][t] = -1;
+    CHECK(qz_eval_chunks(&m, 1, ids, 2, &all, keep_pos_nll, &a, &err) == 0, "%s", err.msg);
+    CHECK(qz_eval_chunks(&m, 1, ids, 2, &half, keep_pos_nll, &h, &err) == 0, "%s", err.msg);
+    double sum = 0;
+    for (int w = 0; w < 2; w++) {
+        CHECK(a.first_pos[w] == 0 && h.first_pos[w] == 32, "window %d starts at %lld / %lld", w, (long long)a.first_pos[w],
+              (long long)h.first_pos[w]);
+        for (int t = 32; t < 63; t++) sum += a.nll[w][t];
+        CHECK(memcmp(&a.nll[w][32], &h.nll[w][32], 31 * sizeof(double)) == 0, "window %d: second-half rows differ", w);
+        CHECK(h.nll[w][31] == -1, "window %d: position 31 scored", w);
+    }
+    qz_ppl_result r;
+    CHECK(qz_eval_ppl(m, ids, n, &half, &r, &err) == 0, "%s", err.msg);
+    CHECK(r.scored == 62, "scored %lld, want 2 x 31", (long long)r.scored);
+    CHECK_CLOSE(r.mean_nll, sum / 62, 0, 1e-6);
+    half.score_from = 63; /* nothing left to score */
+    CHECK(qz_eval_ppl(m, ids, n, &half, &r, &err) == QZ_EINPUT && strstr(err.msg, "none left to score"), "%s", err.msg);
     qz_model_free(m);
 }
 
@@ -246,6 +302,7 @@ int main(void)
     QZ_RUN(test_config_defaults_and_fields);
     QZ_RUN(test_config_rejects);
     QZ_RUN(test_forward_matches_reference);
+    QZ_RUN(test_score_second_half);
     QZ_RUN(test_gguf_nonfinite_tensor);
     QZ_TEST_EXIT();
 }
