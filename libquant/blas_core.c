@@ -471,7 +471,7 @@ int qz_blas_core_start(qz_error *err)
     if (getenv(ENV_MARKER)) snprintf(marker, sizeof marker, "%s", getenv(ENV_MARKER));
     unsetenv(ENV_MARKER); /* a qz tool this one starts decides for itself */
     qz_blas_env env = {getenv(ENV_SETTING), getenv(ENV_OPENBLAS), *marker ? marker : NULL, dynamic_arch(),
-                       getenv(ENV_TIMEOUT), openblas_get_num_threads()};
+                       getenv(ENV_TIMEOUT), openblas_get_parallel() == 1 ? openblas_get_num_threads() : 1};
     qz_blas_choice ch;
     int rc = qz_blas_decide(running, qz_cpu_features(), &env, &ch, err);
     if (rc) return rc;

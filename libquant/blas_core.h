@@ -73,7 +73,7 @@ typedef struct qz_blas_env {
     const char *reexec_from; /* QZ_BLAS_REEXEC: the core before qz re-executed, or NULL */
     int dynamic_arch;        /* openblas_get_config() lists DYNAMIC_ARCH */
     const char *user_timeout; /* OPENBLAS_THREAD_TIMEOUT, or NULL */
-    int threads;             /* openblas_get_num_threads() */
+    int threads;             /* openblas_get_num_threads() of a pthreads OpenBLAS (1 for an OpenMP or serial one) */
 } qz_blas_env;
 
 /* The OPENBLAS_THREAD_TIMEOUT qz sets (log2 of TSC cycles; OpenBLAS's own

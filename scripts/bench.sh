@@ -9,7 +9,8 @@
 # same model and text: 16 windows of 512 tokens, $BENCH_THREADS threads;
 # qz-eval twice, scoring every token (its default) and --score second-half
 # (llama-perplexity's protocol: the same work, the lm_head on half the
-# positions, and the same perplexity).
+# positions, and the same perplexity); BENCH_LLAMA_ROUNDS rounds (default
+# 3) of the three, medians reported beside every round's figure.
 #   LLAMA_MODEL  GGUF for llama.cpp (default: the shared SmolLM2-135M Q4_1)
 #   QZ_MODEL     what qz-eval reads (default: LLAMA_MODEL; a GGUF needs the
 #                GGUF reader, else give the same model as a HF directory)
@@ -76,6 +77,21 @@ gptq_run() {
   else echo "null null $(json_str "$(tail -n 1 "$work/gptq.log")")"; fi
 }
 
+# ratio A B: A / B to 3 decimals, null when either is null.
+ratio() {
+  if [ "$1" = null ] || [ "$2" = null ]; then echo null
+  else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; fi
+}
+
+# median V...: of the values that are not null; null when none is.
+median() {
+  printf '%s\n' "$@" | grep -v '^null$' | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR == 0) print "null"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# json_list V...: [V, V, ...]
+json_list() { local IFS=,; echo "[$*]" | sed 's/,/, /g'; }
+
 # qz_eval_run SCORE: qz-eval --score SCORE on 16 windows of 512 of TEXT;
 # prints "wall_seconds tokens_per_second ppl blas_core error" (JSON values,
 # the error last as gptq_run's).
@@ -110,15 +126,22 @@ vs_llama() {
       fi
     fi
   fi
-  echo "bench: llama-perplexity ($llama_type)" >&2
-  local l_s=null l_tps=null l_ppl=null l_err=null
-  if out=$(llama_run "$llama_in" "$work/llama.log"); then
-    read -r l_s l_tps l_ppl <<<"$out"
-  else l_err=$(json_str "$(tail -n 1 "$work/llama.log")"); fi
-  echo "bench: qz-eval on the same text, every token scored and the second halves only" >&2
+  # Rounds, each llama-perplexity then qz-eval both ways, A B A B: the machine's
+  # speed drifts, so each tokens/s is the median over the rounds and each
+  # ratio the median of the rounds' ratios.
+  local rounds=${BENCH_LLAMA_ROUNDS:-3} r l_s=null l_tps=null l_ppl=null l_err=null
   local q_s q_tps q_ppl q_err q_blas h_s h_tps h_ppl h_err h_blas
-  read -r q_s q_tps q_ppl q_blas q_err <<<"$(qz_eval_run all)"
-  read -r h_s h_tps h_ppl h_blas h_err <<<"$(qz_eval_run second-half)"
+  local l_all="" q_all="" h_all="" ratios="" h_ratios=""
+  for ((r = 1; r <= rounds; r++)); do
+    echo "bench: round $r of $rounds: llama-perplexity ($llama_type), qz-eval scoring every token and the second halves" >&2
+    if out=$(llama_run "$llama_in" "$work/llama.log"); then
+      read -r l_s l_tps l_ppl <<<"$out"
+    else l_err=$(json_str "$(tail -n 1 "$work/llama.log")") l_tps=null; fi
+    read -r q_s q_tps q_ppl q_blas q_err <<<"$(qz_eval_run all)"
+    read -r h_s h_tps h_ppl h_blas h_err <<<"$(qz_eval_run second-half)"
+    l_all="$l_all $l_tps" q_all="$q_all $q_tps" h_all="$h_all $h_tps"
+    ratios="$ratios $(ratio "$q_tps" "$l_tps")" h_ratios="$h_ratios $(ratio "$h_tps" "$l_tps")"
+  done
   local g_s=null g_err=null g_ratio=null t_s=null t_err=null t_ratio=null
   if [ "$quant_s" != null ] && [ "${BENCH_GPTQ:-1}" != 0 ]; then
     echo "bench: qz-gptq --bits 4 --group-size 128 --nsamples 128 --seqlen 512 (minutes)" >&2
@@ -126,20 +149,18 @@ vs_llama() {
     echo "bench: the same with --true-sequential" >&2
     read -r t_s t_ratio t_err <<<"$(gptq_run "$quant_s" --true-sequential)"
   fi
-  local ratio=null h_ratio=null
-  if [ "$l_tps" != null ]; then
-    [ "$q_tps" != null ] && ratio=$(awk -v a="$q_tps" -v b="$l_tps" 'BEGIN { printf "%.3f", a / b }')
-    [ "$h_tps" != null ] && h_ratio=$(awk -v a="$h_tps" -v b="$l_tps" 'BEGIN { printf "%.3f", a / b }')
-  fi
   printf '{\n  "benchmark": "vs_llama_cpp",\n  "text": %s,\n  "windows": 16,\n  "ctx": 512,\n  "threads": %s,\n' \
     "$(json_str "$TEXT")" "$THREADS"
-  printf '  "qz": {"model": %s, "wall_seconds": %s, "tokens_per_second": %s, "ppl_all_tokens": %s, "blas_core": %s, "error": %s},\n' \
-    "$(json_str "$QZ_MODEL")" "$q_s" "$q_tps" "$q_ppl" "$q_blas" "$q_err"
-  printf '  "qz_second_half": {"wall_seconds": %s, "tokens_per_second": %s, "ppl_second_half": %s, "error": %s},\n' \
-    "$h_s" "$h_tps" "$h_ppl" "$h_err"
-  printf '  "llama_cpp": {"binary": %s, "model": %s, "weights": "%s", "wall_seconds": %s, "tokens_per_second": %s, "ppl_second_half": %s, "error": %s},\n' \
-    "$(json_str "$LLAMA_PERPLEXITY")" "$(json_str "$LLAMA_MODEL")" "$llama_type" "$l_s" "$l_tps" "$l_ppl" "$l_err"
-  printf '  "qz_over_llama_tokens_per_second": %s,\n  "qz_second_half_over_llama_tokens_per_second": %s,\n' "$ratio" "$h_ratio"
+  printf '  "rounds": %s,\n' "$rounds"
+  printf '  "qz": {"model": %s, "wall_seconds": %s, "tokens_per_second": %s, "tokens_per_second_rounds": %s, "ppl_all_tokens": %s, "blas_core": %s, "error": %s},\n' \
+    "$(json_str "$QZ_MODEL")" "$q_s" "$(median $q_all)" "$(json_list $q_all)" "$q_ppl" "$q_blas" "$q_err"
+  printf '  "qz_second_half": {"wall_seconds": %s, "tokens_per_second": %s, "tokens_per_second_rounds": %s, "ppl_second_half": %s, "error": %s},\n' \
+    "$h_s" "$(median $h_all)" "$(json_list $h_all)" "$h_ppl" "$h_err"
+  printf '  "llama_cpp": {"binary": %s, "model": %s, "weights": "%s", "wall_seconds": %s, "tokens_per_second": %s, "tokens_per_second_rounds": %s, "ppl_second_half": %s, "error": %s},\n' \
+    "$(json_str "$LLAMA_PERPLEXITY")" "$(json_str "$LLAMA_MODEL")" "$llama_type" "$l_s" "$(median $l_all)" "$(json_list $l_all)" "$l_ppl" "$l_err"
+  printf '  "qz_over_llama_tokens_per_second": %s,\n  "qz_over_llama_rounds": %s,\n' "$(median $ratios)" "$(json_list $ratios)"
+  printf '  "qz_second_half_over_llama_tokens_per_second": %s,\n  "qz_second_half_over_llama_rounds": %s,\n' \
+    "$(median $h_ratios)" "$(json_list $h_ratios)"
   printf '  "llama_quantize_q4_k_m_seconds": %s,\n' "$quant_s"
   printf '  "qz_gptq_w4g128_128x512": {"wall_seconds": %s, "over_llama_quantize_q4_k_m": %s, "error": %s},\n' \
     "$g_s" "$g_ratio" "$g_err"

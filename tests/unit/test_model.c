@@ -83,17 +83,25 @@ static int read_window_fixture(int32_t *ids, int max, int *n, double *nll)
     return 0;
 }
 
-static void test_forward_matches_reference(void)
+/* stories260K and the window fixture's 128 ids (and its mean NLL); -1 with
+ * err set when the model does not open (../shared absent). */
+static int open_window_fixture(qz_model **m, int32_t *ids, int *n, double *want, qz_error *err)
 {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/models/stories260K", qzt_shared());
+    if (qz_model_open(m, dir, err) != 0) return -1;
+    CHECK(read_window_fixture(ids, 256, n, want) == 0 && *n == 128, "fixture: %d ids", *n);
+    return 0;
+}
+
+static void test_forward_matches_reference(void)
+{
     qz_model *m = NULL;
     qz_error err = {0};
-    if (qz_model_open(&m, dir, &err) != 0) SKIP("%s (../shared absent?)", err.msg);
     int32_t ids[256];
     int n = 0;
     double want = 0;
-    CHECK(read_window_fixture(ids, 256, &n, &want) == 0 && n == 128, "fixture: %d ids", n);
+    if (open_window_fixture(&m, ids, &n, &want, &err)) SKIP("%s (../shared absent?)", err.msg);
     qz_ppl_opts o = {.seqlen = 64};
     qz_ppl_result r;
     CHECK(qz_eval_ppl(m, ids, n, &o, &r, &err) == 0, "%s", err.msg);
@@ -134,15 +142,12 @@ static int keep_pos_nll(void *ctx, const qz_eval_chunk *c, qz_error *err)
 
 static void test_score_second_half(void)
 {
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/models/stories260K", qzt_shared());
     qz_model *m = NULL;
     qz_error err = {0};
-    if (qz_model_open(&m, dir, &err) != 0) SKIP("%s (../shared absent?)", err.msg);
     int32_t ids[256];
     int n = 0;
     double unused;
-    CHECK(read_window_fixture(ids, 256, &n, &unused) == 0 && n == 128, "fixture: %d ids", n);
+    if (open_window_fixture(&m, ids, &n, &unused, &err)) SKIP("%s (../shared absent?)", err.msg);
     qz_ppl_opts all = {.seqlen = 64}, half = {.seqlen = 64, .score_from = qz_ppl_score_from(QZ_SCORE_SECOND_HALF, 64)};
     CHECK(half.score_from == 32 && qz_ppl_score_from(QZ_SCORE_ALL, 64) == 0, "score_from %lld", (long long)half.score_from);
     static pos_nll a, h;
