@@ -148,14 +148,15 @@ QZ_CLONES void qz_exp_nonpos_row(float *x, int64_t n)
     for (int64_t i = 0; i < n; i++) x[i] = exp_nonpos(x[i]);
 }
 
+/* An in-place pass over x with a second operand y (the add, SwiGLU). */
 typedef struct {
     float *x;
     const float *y;
-} add_args;
+} xy_args;
 
 QZ_CLONES static void add_span(void *ctx, int64_t b, int64_t e)
 {
-    const add_args *a = ctx;
+    const xy_args *a = ctx;
     float *x = a->x;
     const float *y = a->y;
     for (int64_t i = b; i < e; i++) x[i] += y[i];
@@ -163,7 +164,7 @@ QZ_CLONES static void add_span(void *ctx, int64_t b, int64_t e)
 
 void qz_add(float *x, const float *y, int64_t n)
 {
-    add_args a = {x, y};
+    xy_args a = {x, y};
     parallel_spans(n, 1, add_span, &a);
 }
 
@@ -254,7 +255,7 @@ void qz_rmsnorm_ref(float *y, const float *x, const float *w, int64_t n, int64_t
  * polynomial exp serves: sigmoid = 1/(1+e) for g >= 0, e/(1+e) below. */
 QZ_CLONES static void swiglu_span(void *ctx, int64_t b, int64_t e)
 {
-    const add_args *a = ctx; /* x: g, y: up */
+    const xy_args *a = ctx; /* x: the gate, y: up */
     float *g = a->x;
     const float *up = a->y;
     for (int64_t i = b; i < e; i++) {
@@ -266,7 +267,7 @@ QZ_CLONES static void swiglu_span(void *ctx, int64_t b, int64_t e)
 
 void qz_swiglu(float *g, const float *up, int64_t n)
 {
-    add_args a = {g, up};
+    xy_args a = {g, up};
     parallel_spans(n, 1, swiglu_span, &a);
 }
 
