@@ -25,7 +25,9 @@
 #define QZ_MAX_THREADS 64
 
 /* Worker threads for the non-BLAS parts: the last qz_set_threads(n > 0), or
- * else OpenBLAS's thread count (OPENBLAS_NUM_THREADS), at most QZ_MAX_THREADS. */
+ * else OpenBLAS's thread count (OPENBLAS_NUM_THREADS), at most QZ_MAX_THREADS.
+ * Read at each call: where OpenBLAS is made single-threaded for a while (in
+ * qz_attention) it is 1, so take the count before. */
 int qz_threads(void);
 /* n <= 0: follow the BLAS thread count again. */
 void qz_set_threads(int n);

@@ -127,19 +127,20 @@ vs_llama() {
     fi
   fi
   # Rounds, each llama-perplexity then qz-eval both ways, A B A B: the machine's
-  # speed drifts, so each tokens/s is the median over the rounds and each
-  # ratio the median of the rounds' ratios.
+  # speed drifts, so each wall time and tokens/s is the median over the rounds
+  # and each ratio the median of the rounds' ratios.
   local rounds=${BENCH_LLAMA_ROUNDS:-3} r l_s=null l_tps=null l_ppl=null l_err=null
   local q_s q_tps q_ppl q_err q_blas h_s h_tps h_ppl h_err h_blas
-  local l_all="" q_all="" h_all="" ratios="" h_ratios=""
+  local l_all="" q_all="" h_all="" l_walls="" q_walls="" h_walls="" ratios="" h_ratios=""
   for ((r = 1; r <= rounds; r++)); do
     echo "bench: round $r of $rounds: llama-perplexity ($llama_type), qz-eval scoring every token and the second halves" >&2
     if out=$(llama_run "$llama_in" "$work/llama.log"); then
       read -r l_s l_tps l_ppl <<<"$out"
-    else l_err=$(json_str "$(tail -n 1 "$work/llama.log")") l_tps=null; fi
+    else l_err=$(json_str "$(tail -n 1 "$work/llama.log")") l_s=null l_tps=null; fi
     read -r q_s q_tps q_ppl q_blas q_err <<<"$(qz_eval_run all)"
     read -r h_s h_tps h_ppl h_blas h_err <<<"$(qz_eval_run second-half)"
     l_all="$l_all $l_tps" q_all="$q_all $q_tps" h_all="$h_all $h_tps"
+    l_walls="$l_walls $l_s" q_walls="$q_walls $q_s" h_walls="$h_walls $h_s"
     ratios="$ratios $(ratio "$q_tps" "$l_tps")" h_ratios="$h_ratios $(ratio "$h_tps" "$l_tps")"
   done
   local g_s=null g_err=null g_ratio=null t_s=null t_err=null t_ratio=null
@@ -153,11 +154,11 @@ vs_llama() {
     "$(json_str "$TEXT")" "$THREADS"
   printf '  "rounds": %s,\n' "$rounds"
   printf '  "qz": {"model": %s, "wall_seconds": %s, "tokens_per_second": %s, "tokens_per_second_rounds": %s, "ppl_all_tokens": %s, "blas_core": %s, "error": %s},\n' \
-    "$(json_str "$QZ_MODEL")" "$q_s" "$(median $q_all)" "$(json_list $q_all)" "$q_ppl" "$q_blas" "$q_err"
+    "$(json_str "$QZ_MODEL")" "$(median $q_walls)" "$(median $q_all)" "$(json_list $q_all)" "$q_ppl" "$q_blas" "$q_err"
   printf '  "qz_second_half": {"wall_seconds": %s, "tokens_per_second": %s, "tokens_per_second_rounds": %s, "ppl_second_half": %s, "error": %s},\n' \
-    "$h_s" "$(median $h_all)" "$(json_list $h_all)" "$h_ppl" "$h_err"
+    "$(median $h_walls)" "$(median $h_all)" "$(json_list $h_all)" "$h_ppl" "$h_err"
   printf '  "llama_cpp": {"binary": %s, "model": %s, "weights": "%s", "wall_seconds": %s, "tokens_per_second": %s, "tokens_per_second_rounds": %s, "ppl_second_half": %s, "error": %s},\n' \
-    "$(json_str "$LLAMA_PERPLEXITY")" "$(json_str "$LLAMA_MODEL")" "$llama_type" "$l_s" "$(median $l_all)" "$(json_list $l_all)" "$l_ppl" "$l_err"
+    "$(json_str "$LLAMA_PERPLEXITY")" "$(json_str "$LLAMA_MODEL")" "$llama_type" "$(median $l_walls)" "$(median $l_all)" "$(json_list $l_all)" "$l_ppl" "$l_err"
   printf '  "qz_over_llama_tokens_per_second": %s,\n  "qz_over_llama_rounds": %s,\n' "$(median $ratios)" "$(json_list $ratios)"
   printf '  "qz_second_half_over_llama_tokens_per_second": %s,\n  "qz_second_half_over_llama_rounds": %s,\n' \
     "$(median $h_ratios)" "$(json_list $h_ratios)"
